@@ -1,0 +1,123 @@
+"""The ``eventlake`` command: a thin click layer over the stages' library functions.
+
+Each verb lives in its own module and is imported only when it runs, so ``eventlake --help``
+stays instant (no dbt, pyarrow or duckdb import). An ``EventlakeError`` becomes one line on
+stderr and exit status 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eventlake.errors import EventlakeError
+
+__all__ = ["main", "cli", "COMMANDS", "pass_settings"]
+
+# verb -> "module:attribute" of a click.Command; help text shown without importing it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("eventlake.cli.init:init_cmd", "Write an example eventlake.toml and tracking plan."),
+    "collect": ("eventlake.cli.collect:collect", "Run the Segment-compatible HTTP collector."),
+    "bus": ("eventlake.cli.bus:bus", "Inspect and compact the durable log."),
+    "land": ("eventlake.cli.land:land", "Land events from the bus into the Parquet lake."),
+    "quarantine": ("eventlake.cli.quarantine:quarantine", "List and replay quarantined events."),
+    "build": ("eventlake.cli.pipeline:build", "Build the dbt models and run their tests."),
+    "run": ("eventlake.cli.pipeline:run", "Land, load and build one day (default: today)."),
+    "backfill": ("eventlake.cli.pipeline:backfill", "Run every day of a date range."),
+    "status": ("eventlake.cli.pipeline:status", "Show each stage's counts, lag and last run."),
+    "query": ("eventlake.cli.pipeline:query", "Run a read-only SQL query on the warehouse."),
+    "generate": ("eventlake.cli.generate:generate", "Generate synthetic game events."),
+    "demo": ("eventlake.cli.demo:demo", "One command from nothing to a live dashboard."),
+    "serve": ("eventlake.cli.serve:serve", "Serve the data API and dashboard."),
+    "sources": ("eventlake.cli.sources:sources", "Pull sources: CSV drop folders, REST APIs."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attr = target[0].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return _missing_command(cmd_name, target[1])
+            raise
+        command = getattr(module, attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target[0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _missing_command(name: str, help_text: str) -> click.Command:
+    @click.command(name=name, help=f"{help_text} (not available in this build)")
+    def _cmd() -> None:
+        raise EventlakeError(f"'eventlake {name}' is not available in this build")
+
+    return _cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="EVENTLAKE_CONFIG",
+    help="Config file (default: ./eventlake.toml if present, else built-in defaults).",
+)
+@click.version_option(package_name="eventlake")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """eventlake: collect events, land them as Parquet, model them with dbt, serve answers.
+
+    Quick start: `eventlake demo`. Each verb is one pipeline stage; `eventlake VERB --help`
+    explains it. Settings come from eventlake.toml and EVENTLAKE_<SECTION>__<KEY> variables.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+def pass_settings(ctx: click.Context, **overrides: Any) -> Any:
+    """Load the Settings for the running command (the ``--config`` given to the group)."""
+    from eventlake.config import load_config
+
+    root = ctx.find_root()
+    path = (root.obj or {}).get("config_path")
+    return load_config(path, **overrides)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    try:
+        cli.main(args=argv, prog_name="eventlake", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except EventlakeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,352 @@
+"""One typed configuration for every stage: ``eventlake.toml`` plus environment overrides.
+
+Every setting lives in a section class (``CollectConfig``, ``BusConfig``...) with a default
+and a ``description`` (its help text; a test fails when one is missing). Values come, in
+rising priority, from the defaults, the TOML file, and ``EVENTLAKE_<SECTION>__<KEY>``
+environment variables (``EVENTLAKE_COLLECT__PORT=9000``; dicts and lists as JSON).
+
+Relative paths are relative to the directory holding the config file (or the working
+directory when there is none), so a project folder can be moved as a whole. Nothing reads
+configuration at import time: build a ``Settings`` with :func:`load_config` and pass it (or
+the section a stage needs) explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from eventlake.errors import ConfigError
+
+__all__ = [
+    "ApiSourceConfig",
+    "BusConfig",
+    "CollectConfig",
+    "CsvDatasetConfig",
+    "LakeConfig",
+    "LandConfig",
+    "ModelsConfig",
+    "ServeConfig",
+    "Settings",
+    "SourcesConfig",
+    "SpecConfig",
+    "WarehouseConfig",
+    "load_config",
+    "CONFIG_FILE_NAME",
+]
+
+CONFIG_FILE_NAME = "eventlake.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpecConfig(_Section):
+    """The tracking plan that validates events."""
+
+    tracking_plan: Path | None = Field(
+        default=Path("tracking-plan.yaml"),
+        description="YAML tracking plan (events, property types, unplanned-event policy); "
+        "no file means every well-formed event is accepted.",
+    )
+
+
+class CollectConfig(_Section):
+    """The Segment-compatible HTTP collector (`eventlake collect`)."""
+
+    host: str = Field(default="127.0.0.1", description="Interface the collector binds.")
+    port: int = Field(default=8088, description="TCP port of the collector.")
+    workers: int = Field(default=1, description="uvicorn worker processes.")
+    write_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Write key -> source name. Prefer EVENTLAKE_COLLECT__WRITE_KEYS (JSON) or "
+        "write_keys_file over committing keys.",
+    )
+    write_keys_file: Path | None = Field(
+        default=None,
+        description="File outside the repo with one 'key = source' per line, merged into "
+        "write_keys.",
+    )
+    max_batch_bytes: int = Field(
+        default=500 * 1024, description="Largest accepted request body (Segment: 500 KB)."
+    )
+    max_event_bytes: int = Field(
+        default=32 * 1024, description="Largest accepted single event (Segment: 32 KB)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peer addresses whose X-Forwarded-For is believed for context.ip.",
+    )
+    max_inflight_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Bytes of accepted-but-not-yet-durable events held in memory before "
+        "replying 503 with Retry-After (back-pressure).",
+    )
+
+
+class BusConfig(_Section):
+    """The durable log between collectors and landers."""
+
+    backend: Literal["local", "kafka"] = Field(
+        default="local", description="'local' (embedded, on disk) or 'kafka' (scale-out)."
+    )
+    path: Path = Field(default=Path("data/bus"), description="Directory of the local log.")
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers (backend = 'kafka')."
+    )
+    topic: str = Field(default="eventlake.events", description="Kafka topic of events.")
+    quarantine_topic: str = Field(
+        default="eventlake.quarantine", description="Kafka topic of quarantined events."
+    )
+    partitions: int = Field(default=4, description="Partitions of a topic eventlake creates.")
+    client_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Passed through to the Kafka client (security.protocol, sasl.*, ssl.*).",
+    )
+
+
+class LakeConfig(_Section):
+    """Where Parquet lands: a local folder or an fsspec/pyarrow URI (s3://bucket/prefix)."""
+
+    path: str = Field(default="data/lake", description="Lake root: a path or a URI.")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec/pyarrow filesystem options for a URI lake (endpoint_url, key...).",
+    )
+
+
+class LandConfig(_Section):
+    """The lander: bus -> Parquet micro-batches."""
+
+    consumer_group: str = Field(default="lander", description="Bus consumer group.")
+    max_records: int = Field(default=200_000, description="Close a batch at this many events.")
+    max_bytes: int = Field(
+        default=128 * 1024 * 1024, description="Close a batch at this many input bytes."
+    )
+    max_age_seconds: float = Field(
+        default=5.0, description="Close a batch this long after its first event (--follow)."
+    )
+    row_group_size: int = Field(default=128 * 1024, description="Parquet rows per row group.")
+    compression: str = Field(default="zstd", description="Parquet compression codec.")
+
+
+class WarehouseConfig(_Section):
+    """The warehouse the models build in."""
+
+    backend: Literal["duckdb", "postgres", "spark"] = Field(
+        default="duckdb", description="'duckdb' (embedded default), 'postgres' or 'spark'."
+    )
+    path: Path = Field(
+        default=Path("data/warehouse.duckdb"), description="DuckDB database file."
+    )
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user@host:port/db); password from "
+        "EVENTLAKE_WAREHOUSE__URL or PGPASSWORD, never the file.",
+    )
+    spark_master: str = Field(
+        default="local[2]", description="Spark master URL (local mode or a cluster)."
+    )
+    threads: int = Field(default=2, description="Parallel threads for loads and dbt.")
+
+
+class ModelsConfig(_Section):
+    """The dbt project: ours plus the user's models."""
+
+    user_models_dir: Path | None = Field(
+        default=Path("models"),
+        description="Folder of the user's own dbt models, built in the same run as ours.",
+    )
+    session_timeout_minutes: int = Field(
+        default=30, description="Inactivity that ends a session in fct_sessions."
+    )
+    dbt_dir: Path = Field(
+        default=Path("data/dbt"), description="Working folder for dbt (profiles, target)."
+    )
+
+
+class ServeConfig(_Section):
+    """The data API and dashboard (`eventlake serve`)."""
+
+    host: str = Field(default="127.0.0.1", description="Interface the API binds.")
+    port: int = Field(default=8000, description="TCP port of the API and dashboard.")
+    token: str | None = Field(
+        default=None,
+        description="Bearer token for the API and dashboard; unset means open. Prefer "
+        "EVENTLAKE_SERVE__TOKEN.",
+    )
+    query_enabled: bool = Field(
+        default=False, description="Enable POST /api/query (read-only SQL)."
+    )
+    query_token: str | None = Field(
+        default=None, description="Bearer token required by POST /api/query."
+    )
+    dashboards_dir: Path | None = Field(
+        default=Path("dashboards"),
+        description="Folder of user dashboard YAML files, shown beside the default one.",
+    )
+    mount_collector: bool = Field(
+        default=False, description="Also serve the collector's /v1/* in the same process."
+    )
+
+
+class CsvDatasetConfig(_Section):
+    """One CSV drop-folder dataset."""
+
+    input_dir: Path = Field(description="Folder watched for dropped CSV files.")
+    schema_file: Path = Field(description="YAML schema: column -> type, required, allowed.")
+    table: str = Field(description="Warehouse table the dataset loads into.")
+    extra_columns: Literal["fail", "ignore"] = Field(
+        default="fail", description="What an unknown column does to a file."
+    )
+    on_success: Literal["delete", "archive"] = Field(
+        default="archive", description="What happens to a loaded input file."
+    )
+
+
+class ApiSourceConfig(_Section):
+    """One declarative REST API source (details in its YAML definition)."""
+
+    definition: Path = Field(description="YAML: base URL, resources, pagination, auth...")
+
+
+class SourcesConfig(_Section):
+    """Pull sources: CSV drop folders and REST APIs, by name."""
+
+    csv: dict[str, CsvDatasetConfig] = Field(
+        default_factory=dict, description="CSV datasets by name."
+    )
+    api: dict[str, ApiSourceConfig] = Field(
+        default_factory=dict, description="REST API sources by name."
+    )
+
+
+class Settings(BaseSettings):
+    """All of eventlake's configuration; build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTLAKE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    base_dir: Path = Field(
+        default=Path("."), description="Directory relative paths are resolved against."
+    )
+    spec: SpecConfig = Field(default_factory=SpecConfig, description="Tracking plan.")
+    collect: CollectConfig = Field(default_factory=CollectConfig, description="Collector.")
+    bus: BusConfig = Field(default_factory=BusConfig, description="Durable log.")
+    lake: LakeConfig = Field(default_factory=LakeConfig, description="Parquet lake.")
+    land: LandConfig = Field(default_factory=LandConfig, description="Lander.")
+    warehouse: WarehouseConfig = Field(
+        default_factory=WarehouseConfig, description="Warehouse."
+    )
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="dbt models.")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="API + dashboard.")
+    sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Pull sources.")
+
+    _toml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _TOML_FILE_FOR_LOAD.get("path")
+        sources: list[PydanticBaseSettingsSource] = [env_settings, init_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def resolve(self, path: Path | str) -> Path:
+        """Return ``path`` made absolute against the project directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def lake_uri(self) -> str:
+        """The lake root as a URI or an absolute local path."""
+        raw = self.lake.path
+        if "://" in raw:
+            return raw
+        return str(self.resolve(raw))
+
+    def write_keys(self) -> dict[str, str]:
+        """Write key -> source name, merging ``write_keys_file`` into ``write_keys``."""
+        keys = dict(self.collect.write_keys)
+        if self.collect.write_keys_file is not None:
+            path = self.resolve(self.collect.write_keys_file)
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(f"cannot read write_keys_file {path}: {exc}") from exc
+            for lineno, line in enumerate(lines, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                key, sep, source = line.partition("=")
+                if not sep or not key.strip():
+                    raise ConfigError(
+                        f"{path}:{lineno}: expected 'key = source name', got {line!r}"
+                    )
+                keys[key.strip()] = source.strip() or "default"
+        return keys
+
+
+# The TOML path handed to settings_customise_sources for the duration of one load_config
+# call (pydantic-settings offers no per-instance hook for a file chosen at run time).
+_TOML_FILE_FOR_LOAD: dict[str, Path | None] = {"path": None}
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """Return the config file named by EVENTLAKE_CONFIG, or ./eventlake.toml if present."""
+    env = os.environ.get("EVENTLAKE_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    candidate = (start or Path.cwd()) / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (or the discovered eventlake.toml) and the environment.
+
+    Args:
+        path: a TOML file; ``None`` looks for ``$EVENTLAKE_CONFIG`` then ``./eventlake.toml``.
+        overrides: section values that win over the file (used by tests and the CLI).
+
+    Raises:
+        ConfigError: the file is missing, unreadable or has an invalid value (the message
+            names the key).
+    """
+    file = Path(path).expanduser() if path is not None else find_config_file()
+    if file is not None and not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+    base_dir = file.resolve().parent if file is not None else Path.cwd()
+    _TOML_FILE_FOR_LOAD["path"] = file
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        where = f" in {file}" if file else ""
+        raise ConfigError(f"invalid setting {loc!r}{where}: {first['msg']}") from exc
+    except Exception as exc:  # tomllib.TOMLDecodeError and friends
+        raise ConfigError(f"cannot read config {file}: {exc}") from exc
+    finally:
+        _TOML_FILE_FOR_LOAD["path"] = None
+    if "base_dir" not in overrides and "EVENTLAKE_BASE_DIR" not in os.environ:
+        settings.base_dir = base_dir
+    return settings

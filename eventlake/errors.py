@@ -1,0 +1,121 @@
+"""The one exception hierarchy of eventlake.
+
+Every failure a user can cause or fix is an ``EventlakeError``; the CLI turns it into one
+clear line and a non-zero exit, so a traceback always means a bug. Retryable failures
+(the caller may try the same thing again later) and terminal ones are different types.
+
+::
+
+    EventlakeError
+    ├── ConfigError              bad or missing eventlake.toml / environment override
+    ├── SpecError                an event breaks the envelope or the tracking plan
+    │   └── TrackingPlanError    the tracking plan file itself is invalid
+    ├── BusError                 the durable log failed
+    │   ├── BusFullError         (retryable) back-pressure: the bus cannot accept now
+    │   └── BusCorruptError      a segment / record fails its checksum beyond the tail
+    ├── LakeError                the Parquet lake (layout, commit records, filesystem)
+    ├── LandError                landing a micro-batch failed
+    ├── WarehouseError           warehouse connection or load failed
+    │   ├── QueryRefusedError    a query is not read-only
+    │   └── ModelBuildError      a dbt model or data test failed (names them)
+    ├── SourceError              a pull source failed
+    │   ├── SourceRetryError     (retryable) 429 / 5xx / timeout
+    │   └── SourceFileError      a dropped file is invalid (file, line, column)
+    ├── ServeError               the data API or dashboard cannot start or answer
+    └── PortInUseError           a server cannot bind its port
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusCorruptError",
+    "BusError",
+    "BusFullError",
+    "ConfigError",
+    "EventlakeError",
+    "LakeError",
+    "LandError",
+    "ModelBuildError",
+    "PortInUseError",
+    "QueryRefusedError",
+    "RetryableError",
+    "ServeError",
+    "SourceError",
+    "SourceFileError",
+    "SourceRetryError",
+    "SpecError",
+    "TrackingPlanError",
+    "WarehouseError",
+]
+
+
+class EventlakeError(Exception):
+    """Base of every error a user can cause or fix; the message says what to do."""
+
+
+class RetryableError(EventlakeError):
+    """Mixin-style marker: the same operation may succeed if tried again later."""
+
+
+class ConfigError(EventlakeError):
+    """The configuration file or an environment override is invalid."""
+
+
+class SpecError(EventlakeError):
+    """An event breaks the Segment envelope or the tracking plan."""
+
+
+class TrackingPlanError(SpecError):
+    """The tracking plan YAML itself is invalid (file and location in the message)."""
+
+
+class BusError(EventlakeError):
+    """The durable log failed."""
+
+
+class BusFullError(BusError, RetryableError):
+    """Back-pressure: the bus cannot accept records now; retry after a pause."""
+
+
+class BusCorruptError(BusError):
+    """A record fails its integrity check somewhere other than a torn tail."""
+
+
+class LakeError(EventlakeError):
+    """The Parquet lake's layout, commit records or filesystem failed."""
+
+
+class LandError(EventlakeError):
+    """Landing a micro-batch from the bus into the lake failed."""
+
+
+class WarehouseError(EventlakeError):
+    """The warehouse cannot be opened, loaded or queried."""
+
+
+class QueryRefusedError(WarehouseError):
+    """A query was refused because it is not a read-only SELECT."""
+
+
+class ModelBuildError(WarehouseError):
+    """A dbt model or data test failed; the message names the model and the test."""
+
+
+class SourceError(EventlakeError):
+    """A pull source (CSV drop folder, REST API) failed."""
+
+
+class SourceRetryError(SourceError, RetryableError):
+    """A transient source failure (429, 5xx, timeout); retried with backoff."""
+
+
+class SourceFileError(SourceError):
+    """A dropped file is invalid; the message names the file, line and column."""
+
+
+class ServeError(EventlakeError):
+    """The data API or dashboard cannot start or answer."""
+
+
+class PortInUseError(EventlakeError):
+    """A server cannot bind its host:port because something else holds it."""
