@@ -41,6 +41,8 @@ __all__ = [
     "SpecConfig",
     "WarehouseConfig",
     "load_config",
+    "find_config_file",
+    "settings_reference",
     "CONFIG_FILE_NAME",
 ]
 
@@ -350,3 +352,41 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
     if "base_dir" not in overrides and "EVENTLAKE_BASE_DIR" not in os.environ:
         settings.base_dir = base_dir
     return settings
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """Every setting as (dotted key, default, help), for docs and the documented-settings test.
+
+    Mappings of named entries (``sources.csv.<name>``) are described by their entry class.
+    """
+    out: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            key = f"{prefix}{name}"
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, key + ".")
+                continue
+            args = getattr(ann, "__args__", ())
+            entry = args[-1] if args else None
+            if (
+                getattr(ann, "__origin__", None) is dict
+                and isinstance(entry, type)
+                and issubclass(entry, BaseModel)
+            ):
+                walk(entry, key + ".<name>.")
+                continue
+            if info.is_required():
+                default = "(required)"
+            else:
+                value = (
+                    info.default_factory()  # type: ignore[call-arg]
+                    if info.default_factory is not None
+                    else info.default
+                )
+                default = repr(str(value) if isinstance(value, Path) else value)
+            out.append((key, default, info.description or ""))
+
+    walk(Settings, "")
+    return out

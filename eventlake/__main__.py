@@ -1,0 +1,5 @@
+"""`python -m eventlake` runs the CLI."""
+
+from eventlake.cli import main
+
+main()
