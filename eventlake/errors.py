@@ -14,6 +14,7 @@ clear line and a non-zero exit, so a traceback always means a bug. Retryable fai
     │   ├── BusFullError         (retryable) back-pressure: the bus cannot accept now
     │   └── BusCorruptError      a segment / record fails its checksum beyond the tail
     ├── LakeError                the Parquet lake (layout, commit records, filesystem)
+    │   └── CommitConflictError  another writer already committed this commit id
     ├── LandError                landing a micro-batch failed
     ├── WarehouseError           warehouse connection or load failed
     │   ├── QueryRefusedError    a query is not read-only
@@ -31,6 +32,7 @@ __all__ = [
     "BusCorruptError",
     "BusError",
     "BusFullError",
+    "CommitConflictError",
     "ConfigError",
     "EventlakeError",
     "LakeError",
@@ -83,6 +85,10 @@ class BusCorruptError(BusError):
 
 class LakeError(EventlakeError):
     """The Parquet lake's layout, commit records or filesystem failed."""
+
+
+class CommitConflictError(LakeError):
+    """Another writer already committed this commit id: drop this attempt, do not retry it."""
 
 
 class LandError(EventlakeError):

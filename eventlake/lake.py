@@ -10,18 +10,24 @@ reader (the warehouse raw layer, ``eventlake status``, users' own tools). Layout
 
 Writing (``Lake.commit``), exactly once:
 
-1. every data file is written under a hidden temporary name (``.<name>.tmp``) and fsynced
-   (object stores: straight to its final key, which no record names yet);
+1. every data file gets a unique token in its name (``x.parquet`` -> ``x-<token>.parquet``),
+   so two writers racing for the same commit can never overwrite each other's files, and is
+   written under a hidden temporary name (``.<name>.tmp``) and fsynced (object stores:
+   straight to its final key, which no record names yet);
 2. the commit record (files, row counts, partitions, and the writer's ``meta`` such as the
-   bus offsets covered) is written atomically: this is the commit point;
+   bus offsets covered) is created atomically and exclusively (``os.link``: exactly one of
+   two writers of the same commit id wins; the other gets ``CommitConflictError`` and its
+   files are removed): this is the commit point;
 3. the temporary files are renamed into place (local filesystems only).
 
-A crash before 2 leaves only garbage that :meth:`Lake.recover` deletes; a crash after 2 is
-rolled forward by :meth:`Lake.recover`. Plain Parquet readers of a local lake see a file only
-after its rename; readers through eventlake (and every reader of an object store, which has
-no rename) see exactly the files named by commit records. Commit ids are chosen by the
+A crash before 2 leaves only hidden garbage that :meth:`Lake.recover` deletes; a crash after
+2 is rolled forward by :meth:`Lake.recover`. Plain Parquet readers of a local lake see a file
+only after its rename; readers through eventlake (and every reader of an object store, which
+has no rename) see exactly the files named by commit records. Commit ids are chosen by the
 writer and deterministic (e.g. bus partition and first offset), so re-committing the same
-id is detected instead of duplicating rows.
+id is refused instead of duplicating rows. On object stores the existence check before the
+record is not atomic: give each commit id a single writer (a Kafka partition has one owner
+per consumer-group generation).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import json
 import os
 import posixpath
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +45,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from eventlake.errors import LakeError
+from eventlake.errors import CommitConflictError, LakeError
 
 __all__ = [
     "COMMITS_DIR",
@@ -174,6 +181,13 @@ def _tmp_name(path: str) -> str:
     return posixpath.join(head, f".{tail}.tmp")
 
 
+def _with_token(path: str, token: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    if not dot or "/" in ext:
+        return f"{path}-{token}"
+    return f"{stem}-{token}.{ext}"
+
+
 class Lake:
     """A lake root on a pyarrow filesystem (local disk, or any fsspec/pyarrow URI).
 
@@ -210,16 +224,22 @@ class Lake:
     ) -> CommitRecord:
         """Write ``files`` and their commit record atomically; durable on return.
 
+        Each file's name gets a unique token before its extension (see the module docstring);
+        the returned record names the final paths.
+
         Raises:
-            LakeError: ``commit_id`` is already committed in ``stream`` (the caller is
-                about to duplicate rows), or the filesystem failed.
+            CommitConflictError: ``commit_id`` is already committed in ``stream`` (the caller
+                is about to duplicate rows); nothing of this attempt remains.
+            LakeError: the filesystem failed.
         """
         if self.commit_exists(stream, commit_id):
-            raise LakeError(f"commit {stream}/{commit_id} already exists in {self.uri}")
+            raise CommitConflictError(f"commit {stream}/{commit_id} already exists in {self.uri}")
+        token = uuid.uuid4().hex[:12]
         written: list[LakeFile] = []
         try:
             for pf in files:
-                target = self.path(pf.path)
+                rel = _with_token(pf.path, token)
+                target = self.path(rel)
                 dest = _tmp_name(target) if self.is_local else target
                 self.fs.create_dir(posixpath.dirname(target), recursive=True)
                 with self.fs.open_output_stream(dest) as sink:
@@ -232,9 +252,13 @@ class Lake:
                 if self.is_local:
                     _fsync_path(dest)
                 size = self.fs.get_file_info(dest).size or 0
-                written.append(LakeFile(pf.path, pf.table.num_rows, size, dict(pf.partition)))
+                written.append(LakeFile(rel, pf.table.num_rows, size, dict(pf.partition)))
             record = CommitRecord(stream, commit_id, time.time(), tuple(written), dict(meta or {}))
-            self._write_record(record)
+            try:
+                self._write_record(record)
+            except CommitConflictError:
+                self._discard(written)
+                raise
             if self.is_local:
                 self._roll_forward(record)
         except OSError as exc:
@@ -244,19 +268,40 @@ class Lake:
     def _record_path(self, stream: str, commit_id: str) -> str:
         return self.path(COMMITS_DIR, stream, f"{commit_id}.json")
 
+    def _discard(self, files: Sequence[LakeFile]) -> None:
+        for f in files:
+            target = self.path(f.path)
+            for candidate in (_tmp_name(target), target) if self.is_local else (target,):
+                try:
+                    self.fs.delete_file(candidate)
+                except (OSError, FileNotFoundError):
+                    pass
+
     def _write_record(self, record: CommitRecord) -> None:
         final = self._record_path(record.stream, record.commit_id)
         self.fs.create_dir(posixpath.dirname(final), recursive=True)
         data = record.to_json()
         if self.is_local:
-            tmp = _tmp_name(final)
+            tmp = f"{_tmp_name(final)}.{uuid.uuid4().hex[:8]}"
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            try:
+                # link() fails if the name exists: an atomic, exclusive create.
+                os.link(tmp, final)
+            except FileExistsError:
+                raise CommitConflictError(
+                    f"commit {record.stream}/{record.commit_id} already exists in {self.uri}"
+                ) from None
+            finally:
+                os.unlink(tmp)
             _fsync_path(posixpath.dirname(final))
         else:
+            if self.commit_exists(record.stream, record.commit_id):
+                raise CommitConflictError(
+                    f"commit {record.stream}/{record.commit_id} already exists in {self.uri}"
+                )
             with self.fs.open_output_stream(final) as sink:
                 sink.write(data)
 
@@ -275,10 +320,12 @@ class Lake:
         for d in dirs:
             _fsync_path(d)
 
-    def recover(self) -> int:
+    def recover(self, *, stale_seconds: float = 300.0) -> int:
         """Finish interrupted commits and delete uncommitted temporary files.
 
-        Idempotent; call it before writing after a crash. Returns the number of files fixed.
+        Idempotent; call it before writing after a crash. Temporary files younger than
+        ``stale_seconds`` may belong to a live concurrent writer and are kept (pass 0 when
+        no other writer can be running). Returns the number of files fixed.
         """
         fixed = 0
         if not self.is_local:
@@ -290,17 +337,23 @@ class Lake:
                 if os.path.exists(_tmp_name(self.path(f.path))):
                     fixed += 1
             self._roll_forward(record)
+        now = time.time()
         for dirpath, _dirnames, filenames in os.walk(self.root):
             for name in filenames:
-                if name.startswith(".") and name.endswith(".tmp"):
-                    os.unlink(os.path.join(dirpath, name))
-                    fixed += 1
+                if name.startswith(".") and ".tmp" in name:
+                    full = os.path.join(dirpath, name)
+                    try:
+                        if now - os.path.getmtime(full) >= stale_seconds:
+                            os.unlink(full)
+                            fixed += 1
+                    except FileNotFoundError:
+                        pass
         return fixed
 
     # -- reading -------------------------------------------------------------------------
     def commit_exists(self, stream: str, commit_id: str) -> bool:
         info = self.fs.get_file_info(self._record_path(stream, commit_id))
-        return info.type == pafs.FileType.File
+        return bool(info.type == pafs.FileType.File)
 
     def streams(self) -> list[str]:
         """Names of the streams that have commit records."""

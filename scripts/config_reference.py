@@ -26,7 +26,7 @@ def _esc(text: str) -> str:
 
 def main() -> None:
     rows = [
-        "| `{}` | `{}` | {} |".format(key, _esc(default), _esc(help_))
+        f"| `{key}` | `{_esc(default)}` | {_esc(help_)} |"
         for key, default, help_ in settings_reference()
     ]
     target = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
