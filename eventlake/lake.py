@@ -194,16 +194,39 @@ class Lake:
     Thread-safe for commits with distinct commit ids.
     """
 
-    def __init__(self, fs: pafs.FileSystem, root: str, uri: str) -> None:
+    def __init__(
+        self, fs: pafs.FileSystem, root: str, uri: str, fsspec_fs: Any | None = None
+    ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
         self.uri = uri
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        #: the fsspec filesystem behind a URI lake (None for a local lake)
+        self.fsspec_fs = fsspec_fs
+        self._scheme = uri.split("://", 1)[0] if "://" in uri else ""
 
     # -- paths ---------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
         """Absolute path on ``self.fs`` of a path relative to the lake root."""
         return posixpath.join(self.root, *parts) if parts else self.root
+
+    def url(self, fs_path: str) -> str:
+        """A path on ``self.fs`` as a URL that DuckDB/pyarrow/pandas open (``s3://...``).
+
+        DuckDB reads URI lakes through :meth:`register_duckdb`, with no extension download.
+        """
+        if self.is_local or "://" in fs_path:
+            return fs_path
+        return f"{self._scheme}://{fs_path}"
+
+    def register_duckdb(self, con: Any) -> None:
+        """Let a DuckDB connection read this lake's URLs through its fsspec filesystem.
+
+        DuckDB's own httpfs extension downloads itself at run time, which fails offline and
+        behind firewalls; an fsspec filesystem registered with the connection does not.
+        """
+        if self.fsspec_fs is not None:
+            con.register_filesystem(self.fsspec_fs)
 
     def local_path(self, *parts: str) -> str:
         """Absolute OS path (only for a local lake)."""
@@ -419,7 +442,7 @@ def open_lake(uri: str, storage_options: Mapping[str, Any] | None = None) -> Lak
 
         fs, _, paths = fsspec.get_fs_token_paths(uri, storage_options=dict(storage_options or {}))
         pyfs = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
-        return Lake(pyfs, paths[0], uri)
+        return Lake(pyfs, paths[0], uri, fsspec_fs=fs)
     except (ImportError, ValueError) as exc:
         raise LakeError(
             f"cannot open lake {uri}: {exc} (install eventlake[s3] for s3:// URIs)"

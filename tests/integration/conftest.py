@@ -85,3 +85,43 @@ def postgres_bin_dir() -> Path:
             raise RuntimeError("PostgreSQL is not installed: run scripts/install-system-deps.sh")
         return Path(found).parent
     return candidates[0].parent
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """A local S3-compatible server (moto's server mode): a STAND-IN for real S3.
+
+    Yields the lake storage_options (endpoint_url, key, secret) that s3fs needs.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield {
+            "endpoint_url": f"http://{host}:{port}",
+            "key": "eventlake-test",
+            "secret": "eventlake-test",
+        }
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: dict[str, str]) -> Iterator[str]:
+    """A fresh bucket on the S3 stand-in; yields its name."""
+    import uuid
+
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server["endpoint_url"],
+        aws_access_key_id=s3_server["key"],
+        aws_secret_access_key=s3_server["secret"],
+        region_name="us-east-1",
+    )
+    name = f"lake-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=name)
+    yield name
