@@ -125,3 +125,65 @@ def s3_bucket(s3_server: dict[str, str]) -> Iterator[str]:
     name = f"lake-{uuid.uuid4().hex[:10]}"
     client.create_bucket(Bucket=name)
     yield name
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (initdb -A trust) on a free 127.0.0.1 port.
+
+    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` OS
+    user; it is removed at the end. Yields a connection URL.
+    """
+    import pwd
+    import tempfile
+
+    bindir = postgres_bin_dir()
+    port = _free_port()
+    datadir = Path(tempfile.mkdtemp(prefix="eventlake-pg-", dir="/tmp"))
+    as_root = os.geteuid() == 0
+    prefix: list[str] = []
+    if as_root:
+        pg = pwd.getpwnam("postgres")
+        os.chown(datadir, pg.pw_uid, pg.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    user = "postgres" if as_root else pwd.getpwuid(os.geteuid()).pw_name
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-A", "trust", "-U", user, "-D", str(datadir / "d")],
+        check=True,
+        capture_output=True,
+    )
+    opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={datadir}"
+    opts += " -c fsync=off -c full_page_writes=off"
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir / "d"),
+            "-o",
+            opts,
+            "-w",
+            "-l",
+            str(datadir / "log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir / "d"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            capture_output=True,
+        )
+        shutil.rmtree(datadir, ignore_errors=True)
