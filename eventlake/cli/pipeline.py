@@ -1,0 +1,197 @@
+"""`eventlake build | run | backfill | status | query`: the pipeline verbs.
+
+A thin layer over :mod:`eventlake.pipeline` and :mod:`eventlake.warehouse.query`: parse the
+arguments, call the library, print the typed result (``--json`` for scripts). Heavy imports
+(duckdb, dbt, pyarrow) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+import click
+
+from eventlake.cli import pass_settings
+from eventlake.errors import EventlakeError
+
+__all__ = ["backfill", "build", "query", "run", "status"]
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@click.command("build")
+@click.option("--full-refresh", is_flag=True, help="Rebuild every model from scratch.")
+@click.option("-s", "--select", multiple=True, help="dbt selector (repeatable), e.g. marts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def build(ctx: click.Context, full_refresh: bool, select: tuple[str, ...], as_json: bool) -> None:
+    """Load new lake commits into the raw layer, then build the dbt models and run their tests.
+
+    Incremental by default (only days with new rows are rebuilt); --full-refresh rebuilds
+    everything. A failing model or test names itself, exits 1, and leaves the previously
+    published warehouse in place.
+    """
+    from eventlake.pipeline import build as build_pipeline
+
+    settings = pass_settings(ctx)
+    result = build_pipeline(settings, full_refresh=full_refresh, select=list(select) or None)
+    _emit(as_json, result.to_dict(), result.summary())
+
+
+@click.command("run")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="Also rebuild this event day.")
+@click.option("--no-land", is_flag=True, help="Skip landing; only load the lake and build.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def run(ctx: click.Context, day: str | None, no_land: bool, as_json: bool) -> None:
+    """Land what is on the bus, load the lake, rebuild every day that got new rows, test.
+
+    Late events are handled: an event landing today for a day last week makes that day's
+    facts and metrics rebuild, and only those. --date D rebuilds day D even without new rows.
+    """
+    from eventlake.pipeline import run as run_pipeline
+
+    settings = pass_settings(ctx)
+    result = run_pipeline(settings, day=_date(day, "--date"), land=not no_land)
+    _emit(as_json, result.to_dict(), result.summary())
+
+
+@click.command("backfill")
+@click.option("--start", required=True, metavar="YYYY-MM-DD", help="First event day.")
+@click.option("--end", required=True, metavar="YYYY-MM-DD", help="Last event day (inclusive).")
+@click.option("--restart", is_flag=True, help="Forget earlier progress and redo every day.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def backfill(ctx: click.Context, start: str, end: str, restart: bool, as_json: bool) -> None:
+    """Reload and rebuild every event day from --start to --end, one day at a time.
+
+    Each day is idempotent and published on its own; progress is kept on disk, so after a
+    crash or a failure the same command resumes at the first day not done.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from eventlake.pipeline import backfill as backfill_pipeline
+    from eventlake.pipeline import days_between
+
+    settings = pass_settings(ctx)
+    first, last = _date(start, "--start"), _date(end, "--end")
+    assert first is not None and last is not None
+    total = len(days_between(first, last))
+    progress = Progress(
+        TextColumn("backfill {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        disable=as_json,
+        transient=False,
+        console=None,
+    )
+    with progress:
+        task = progress.add_task(first.isoformat(), total=total)
+
+        def on_day(day: dt.date, result: Any) -> None:
+            label = f"{day.isoformat()}{' (already done)' if result is None else ''}"
+            progress.update(task, advance=1, description=label)
+
+        result = backfill_pipeline(settings, first, last, restart=restart, on_day=on_day)
+    if as_json:
+        _emit(True, result.to_dict(), "")
+    if not result.ok:
+        raise EventlakeError(result.summary())
+    if not as_json:
+        click.echo(result.summary())
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show each stage's counts, whether they reconcile, the last run and the lag."""
+    from eventlake.pipeline import collect_status
+
+    report = collect_status(pass_settings(ctx))
+    if as_json:
+        _emit(True, report.to_dict(), "")
+        return
+    lines = ["stage        events  meaning"]
+    for s in report.stages:
+        rows = "unknown" if s.rows is None else f"{s.rows:,}"
+        lines.append(f"{s.stage:<10} {rows:>10}  {s.detail}")
+    lines.append("")
+    lines.append("reconciliation")
+    for text, ok in report.reconciliation():
+        mark = "ok " if ok else ("?  " if ok is None else "MISMATCH ")
+        lines.append(f"  {mark}{text}")
+    lines.append("")
+    last = report.last_run
+    lines.append(f"last run:     {last.summary() if last else 'never'}")
+    if report.last_success and report.last_success is not last:
+        lines.append(f"last success: {report.last_success.summary()}")
+    if report.lag_seconds is not None:
+        lines.append(
+            f"freshness:    newest event received {report.newest_event_at} "
+            f"({report.lag_seconds:,.0f} s ago)"
+        )
+    lines.extend(f"note: {n}" for n in report.notes)
+    click.echo("\n".join(lines))
+
+
+@click.command("query")
+@click.argument("sql")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (header row first).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of row objects.")
+@click.option("--limit", default=10_000, show_default=True, help="Most rows printed.")
+@click.pass_context
+def query(ctx: click.Context, sql: str, as_csv: bool, as_json: bool, limit: int) -> None:
+    """Run one read-only SQL statement on the published warehouse.
+
+    The connection is opened read-only with file access disabled, and the statement is
+    parsed first: writes, ATTACH, COPY, INSTALL/LOAD, SET and file-reading functions
+    (read_csv, read_parquet, glob, ...) are refused with the reason. Example:
+
+        eventlake query "SELECT * FROM metrics.daily_active_users ORDER BY 1 DESC LIMIT 7"
+    """
+    from eventlake.warehouse.query import run_query
+
+    if as_csv and as_json:
+        raise click.UsageError("choose one of --csv and --json")
+    result = run_query(pass_settings(ctx), sql, limit)
+    if as_json:
+        click.echo(json.dumps(result.records(), indent=2, default=str))
+    elif as_csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        click.echo(_table(result.columns, result.rows))
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A plain aligned text table (rich would wrap long rows in a narrow terminal)."""
+    cells = [[("NULL" if v is None else str(v)) for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)

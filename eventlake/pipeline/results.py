@@ -1,0 +1,216 @@
+"""Typed results of the pipeline's verbs: what the CLI prints and ``status`` reads back.
+
+Each result is a plain frozen dataclass with ``to_dict``/``from_dict`` so it can be stored as
+one JSON line in the run history (:mod:`eventlake.pipeline.state`) and printed with
+``--json``. Dates are ISO strings in the stored form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BackfillResult", "RunResult", "StageStatus", "StatusReport", "short_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One pipeline run (``run``, ``build`` or one day of a ``backfill``).
+
+    ``changed_days`` are the event days whose raw rows were replaced and whose incremental
+    models were rebuilt; ``landed``/``quarantined`` the rows the lander wrote in this run.
+    """
+
+    run_id: str
+    kind: str
+    ok: bool
+    started_at: str
+    finished_at: str
+    landed: int = 0
+    quarantined: int = 0
+    commits_loaded: int = 0
+    changed_days: tuple[str, ...] = ()
+    raw_rows: int = 0
+    models_built: int = 0
+    tests_passed: int = 0
+    full_refresh: bool = False
+    skipped_build: bool = False
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (
+            dt.datetime.fromisoformat(self.finished_at) - dt.datetime.fromisoformat(self.started_at)
+        ).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["changed_days"] = list(self.changed_days)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["changed_days"] = tuple(kwargs.get("changed_days", ()))
+        return cls(**kwargs)
+
+    def summary(self) -> str:
+        """One line for humans."""
+        if not self.ok:
+            return (
+                f"{self.kind} {self.run_id} FAILED after {self.seconds:.1f} s: "
+                f"{short_error(self.error)}"
+            )
+        days = _days_text(self.changed_days)
+        what = (
+            "nothing new to build"
+            if self.skipped_build
+            else f"built {self.models_built} models, {self.tests_passed} tests passed"
+        )
+        landed = f"landed {self.landed:,} events, {self.quarantined:,} quarantined; "
+        return (
+            f"{self.kind} {self.run_id} ok in {self.seconds:.1f} s: "
+            f"{landed if self.kind == 'run' else ''}loaded {self.commits_loaded} lake "
+            f"commits; days rebuilt: {days}; {what}"
+        )
+
+
+def short_error(error: str | None) -> str:
+    """The first line of a (possibly multi-line, e.g. dbt's) error, plus its log pointer."""
+    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    log = lines[-1][lines[-1].rfind("(log: ") :] if "(log: " in lines[-1] else ""
+    return lines[0] if not log or len(lines) == 1 else f"{lines[0]} ... {log}"
+
+
+def _days_text(days: tuple[str, ...]) -> str:
+    if not days:
+        return "none"
+    if len(days) <= 4:
+        return ", ".join(days)
+    return f"{days[0]} .. {days[-1]} ({len(days)} days)"
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillResult:
+    """A backfill of ``start``..``end``: days done now, days already done before, the failure."""
+
+    start: str
+    end: str
+    done: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    failed_day: str | None = None
+    error: str | None = None
+    runs: tuple[RunResult, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_day is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "ok": self.ok,
+            "done": list(self.done),
+            "skipped": list(self.skipped),
+            "failed_day": self.failed_day,
+            "error": self.error,
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+    def summary(self) -> str:
+        head = f"backfill {self.start} .. {self.end}: {len(self.done)} days done"
+        if self.skipped:
+            head += f", {len(self.skipped)} already done before (resumed)"
+        if not self.ok:
+            head += f"; FAILED on {self.failed_day}: {short_error(self.error)} (re-run to resume)"
+        return head
+
+
+@dataclass(frozen=True, slots=True)
+class StageStatus:
+    """One stage's row in ``eventlake status``: a count and what it means."""
+
+    stage: str
+    rows: int | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Counts of every stage, their reconciliation, the last runs and the lag."""
+
+    received: int | None
+    landed: int
+    quarantined: int
+    pending_on_bus: int | None
+    loaded: int
+    not_yet_loaded: int
+    modeled: int | None
+    duplicates: int
+    last_run: RunResult | None = None
+    last_success: RunResult | None = None
+    newest_event_at: str | None = None
+    lag_seconds: float | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def stages(self) -> list[StageStatus]:
+        return [
+            StageStatus("bus", self.received, "events received (both topics)"),
+            StageStatus("land", self.landed, "events landed in the lake"),
+            StageStatus("quarantine", self.quarantined, "events quarantined, with a reason"),
+            StageStatus("raw", self.loaded, "lake rows loaded into raw.events"),
+            StageStatus("models", self.modeled, "unique events in staging.stg_events"),
+        ]
+
+    def reconciliation(self) -> list[tuple[str, bool | None]]:
+        """Each check as a sentence and whether it holds (None: cannot be checked)."""
+        checks: list[tuple[str, bool | None]] = []
+        if self.received is None:
+            checks.append(("received on the bus: unknown (bus not readable)", None))
+        else:
+            pending = self.pending_on_bus or 0
+            checks.append(
+                (
+                    f"received {self.received:,} = landed {self.landed:,} + quarantined "
+                    f"{self.quarantined:,} + waiting on the bus {pending:,}",
+                    self.received == self.landed + self.quarantined + pending,
+                )
+            )
+        if self.modeled is None:
+            checks.append((f"landed {self.landed:,}; not modeled yet (run `eventlake run`)", None))
+        else:
+            checks.append(
+                (
+                    f"landed {self.landed:,} = modeled {self.modeled:,} + duplicates "
+                    f"{self.duplicates:,} + not yet loaded {self.not_yet_loaded:,}",
+                    self.landed == self.modeled + self.duplicates + self.not_yet_loaded,
+                )
+            )
+        return checks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+            "received": self.received,
+            "landed": self.landed,
+            "quarantined": self.quarantined,
+            "pending_on_bus": self.pending_on_bus,
+            "loaded": self.loaded,
+            "not_yet_loaded": self.not_yet_loaded,
+            "modeled": self.modeled,
+            "duplicates": self.duplicates,
+            "reconciliation": [{"check": text, "ok": ok} for text, ok in self.reconciliation()],
+            "last_run": self.last_run.to_dict() if self.last_run else None,
+            "last_success": self.last_success.to_dict() if self.last_success else None,
+            "newest_event_at": self.newest_event_at,
+            "lag_seconds": self.lag_seconds,
+            "notes": list(self.notes),
+        }

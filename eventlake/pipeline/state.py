@@ -1,0 +1,120 @@
+"""Durable pipeline state: the run history and each backfill's per-day progress.
+
+Kept as files under ``[warehouse] state_dir`` (default ``data/pipeline``), outside the
+warehouse, because a failed run must be recorded even though its warehouse copy is thrown
+away:
+
+- ``runs.jsonl``: one :class:`~eventlake.pipeline.results.RunResult` per line, appended and
+  fsynced (a torn last line after a crash is ignored on read);
+- ``backfill-<start>--<end>.json``: the days of that backfill already published, rewritten
+  atomically (temp file, fsync, ``os.replace``) after each day.
+
+A crash between a day's warehouse publish and its progress write only means that day is
+redone on resume, which is harmless because every day is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from eventlake.errors import EventlakeError
+from eventlake.pipeline.results import RunResult
+
+__all__ = ["PipelineState"]
+
+_RUNS = "runs.jsonl"
+
+
+class PipelineState:
+    """The state folder of one project. Safe for one writer at a time (the warehouse lock)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> PipelineState:
+        return cls(settings.resolve(settings.warehouse.state_dir))
+
+    def _ensure(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EventlakeError(f"cannot create pipeline state folder {self.dir}: {exc}") from exc
+
+    # -- run history ---------------------------------------------------------------------
+    def record_run(self, result: RunResult) -> None:
+        """Append ``result`` to the history; durable on return."""
+        self._ensure()
+        line = json.dumps(result.to_dict(), sort_keys=True) + "\n"
+        with open(self.dir / _RUNS, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def runs(self, limit: int | None = None) -> list[RunResult]:
+        """The recorded runs, oldest first (the last ``limit`` when given)."""
+        path = self.dir / _RUNS
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(RunResult.from_dict(json.loads(line)))
+            except (ValueError, TypeError, KeyError):
+                continue  # a torn last line from a crash mid-append
+        return out[-limit:] if limit else out
+
+    def last_run(self, *, ok: bool | None = None) -> RunResult | None:
+        """The newest run (the newest successful one with ``ok=True``)."""
+        for run in reversed(self.runs()):
+            if ok is None or run.ok == ok:
+                return run
+        return None
+
+    # -- backfill progress ---------------------------------------------------------------
+    def _backfill_path(self, start: dt.date, end: dt.date) -> Path:
+        return self.dir / f"backfill-{start.isoformat()}--{end.isoformat()}.json"
+
+    def backfill_done(self, start: dt.date, end: dt.date) -> set[dt.date]:
+        """Days of the backfill ``start``..``end`` already published."""
+        path = self._backfill_path(start, end)
+        if not path.exists():
+            return set()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise EventlakeError(
+                f"cannot read backfill progress {path}: {exc}; delete it to start over"
+            ) from exc
+        return {dt.date.fromisoformat(d) for d in data.get("done", [])}
+
+    def mark_backfill_day(self, start: dt.date, end: dt.date, day: dt.date) -> None:
+        """Record that ``day`` of the backfill is published; durable on return."""
+        self._ensure()
+        done = self.backfill_done(start, end) | {day}
+        body = {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "done": sorted(d.isoformat() for d in done),
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        path = self._backfill_path(start, end)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(body, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def reset_backfill(self, start: dt.date, end: dt.date) -> None:
+        """Forget the progress of ``start``..``end`` (``backfill --restart``)."""
+        self._backfill_path(start, end).unlink(missing_ok=True)

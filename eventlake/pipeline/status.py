@@ -1,0 +1,184 @@
+"""``eventlake status``: each stage's counts, their reconciliation, the last runs and the lag.
+
+Counts come from where each stage keeps its durable output, never from a rescan:
+
+- bus: the records appended to the ``events`` and ``quarantine`` topics (end offsets);
+- lake: rows named by commit records, i.e. the raw layer's index of loaded files
+  (``raw._lake_files``) plus the few commit records not loaded yet;
+- raw: ``raw.events`` rows and its duplicate ``message_id`` count;
+- models: rows of ``stg_events`` (one per ``message_id``).
+
+So ``received = landed + quarantined + waiting on the bus`` and
+``landed = modeled + duplicates + not yet loaded`` can be checked and shown plainly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from eventlake.errors import EventlakeError
+from eventlake.pipeline.results import StatusReport
+from eventlake.pipeline.state import PipelineState
+
+__all__ = ["collect_status"]
+
+
+def _bus_counts(settings: Any) -> tuple[int | None, str | None]:
+    """Records ever appended to the events and quarantine topics (None when unknown)."""
+    from eventlake import bus
+
+    end_offsets = getattr(bus, "end_offsets", None)
+    try:
+        if end_offsets is not None:
+            offsets = end_offsets(settings, (bus.EVENTS, bus.QUARANTINE))
+            return int(sum(offsets.values())), None
+        if settings.bus.backend == "local":
+            root = settings.resolve(settings.bus.path)
+            if not (root / "topics").is_dir():
+                return None, f"no local bus at {root} (nothing collected yet)"
+            return _local_end_offsets(root), None
+    except (EventlakeError, OSError) as exc:
+        return None, f"bus not readable: {exc}"
+    return None, f"bus counts are not available for the {settings.bus.backend!r} backend yet"
+
+
+def _local_end_offsets(root: Path) -> int:
+    """Sum of end offsets of the local log's events and quarantine partitions (read-only)."""
+    import os
+
+    from eventlake.bus.base import EVENTS, QUARANTINE
+    from eventlake.bus.frames import read_frame
+    from eventlake.bus.local import list_segments, segment_path
+
+    total = 0
+    for topic in (EVENTS, QUARANTINE):
+        tdir = root / "topics" / topic
+        if not tdir.is_dir():
+            continue
+        for pdir in sorted(p for p in tdir.iterdir() if p.is_dir()):
+            segments = list_segments(pdir)
+            if not segments:
+                continue
+            end = segments[-1]
+            fd = os.open(segment_path(pdir, segments[-1]), os.O_RDONLY)
+            try:
+                pos = 0
+                while (frame := read_frame(fd, pos)) is not None:
+                    end, pos = frame.end_offset, frame.next_pos
+            finally:
+                os.close(fd)
+            total += end
+    return total
+
+
+def _landed_offsets(lake: Any) -> int:
+    """Bus records the lander has committed to the lake (next offset per partition)."""
+    from eventlake.land import LANDER_STREAM, LakeOffsets
+
+    offsets = LakeOffsets(lake, LANDER_STREAM)
+    offsets.refresh()
+    return sum(offsets.as_dict().values())
+
+
+def _warehouse_counts(settings: Any) -> dict[str, Any]:
+    """Counts from the published warehouse, read-only (zeros when it does not exist yet)."""
+    from eventlake.warehouse.duck import connect_read_only
+
+    out: dict[str, Any] = {
+        "loaded_commits": {},
+        "lake_events": 0,
+        "lake_quarantine": 0,
+        "raw_events": 0,
+        "distinct_events": 0,
+        "modeled": None,
+        "newest": None,
+    }
+    path = settings.resolve(settings.warehouse.path)
+    if not path.exists():
+        return out
+    conn = connect_read_only(path)
+    try:
+        tables = {
+            (s, t): kind
+            for s, t, kind in conn.execute(
+                "SELECT schema_name, table_name, 'table' FROM duckdb_tables() UNION ALL "
+                "SELECT schema_name, view_name, 'view' FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        }
+        if ("raw", "_loaded_commits") in tables:
+            loaded: dict[str, set[str]] = {}
+            for stream, cid in conn.execute(
+                "SELECT stream, commit_id FROM raw._loaded_commits"
+            ).fetchall():
+                loaded.setdefault(stream, set()).add(cid)
+            out["loaded_commits"] = loaded
+            for table, rows in conn.execute(
+                "SELECT raw_table, sum(rows) FROM raw._lake_files GROUP BY raw_table"
+            ).fetchall():
+                out[f"lake_{table}"] = int(rows or 0)
+        if ("raw", "events") in tables:
+            total, distinct, newest = conn.execute(
+                "SELECT count(*), count(DISTINCT message_id), max(received_at) FROM raw.events"
+            ).fetchall()[0]
+            out["raw_events"], out["distinct_events"] = int(total), int(distinct)
+            out["newest"] = newest
+        stg = [s for (s, t) in tables if t == "stg_events"]
+        if stg:
+            row = conn.execute(f'SELECT count(*) FROM "{stg[0]}".stg_events').fetchall()[0]
+            out["modeled"] = int(row[0]) if row else 0
+    finally:
+        conn.close()
+    return out
+
+
+def collect_status(settings: Any) -> StatusReport:
+    """Gather every stage's counts (read-only everywhere)."""
+    from eventlake.lake import open_lake
+    from eventlake.warehouse.raw import pending_commits
+
+    notes: list[str] = []
+    wh = _warehouse_counts(settings)
+    lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
+    unloaded_events = unloaded_quarantine = 0
+    for stream, cid in pending_commits(lake, wh["loaded_commits"]):
+        for f in lake.read_commit(stream, cid).files:
+            top = f.path.split("/", 1)[0]
+            if top == "events":
+                unloaded_events += f.rows
+            elif top == "quarantine":
+                unloaded_quarantine += f.rows
+    landed = wh["lake_events"] + unloaded_events
+    quarantined = wh["lake_quarantine"] + unloaded_quarantine
+    received, bus_note = _bus_counts(settings)
+    if bus_note:
+        notes.append(bus_note)
+    pending = None
+    if received is not None:
+        # Independent of the row counts: the offsets the lander's commit records cover.
+        pending = received - _landed_offsets(lake)
+    state = PipelineState.for_settings(settings)
+    last_run = state.last_run()
+    last_success = state.last_run(ok=True)
+    newest: dt.datetime | None = wh["newest"]
+    lag = None
+    if newest is not None:
+        lag = (dt.datetime.now(dt.UTC) - newest).total_seconds()
+    if wh["modeled"] is None:
+        notes.append("no models built yet: run `eventlake run` or `eventlake build`")
+    return StatusReport(
+        received=received,
+        landed=landed,
+        quarantined=quarantined,
+        pending_on_bus=pending,
+        loaded=wh["raw_events"],
+        not_yet_loaded=unloaded_events,
+        modeled=wh["modeled"],
+        duplicates=wh["raw_events"] - wh["distinct_events"],
+        last_run=last_run,
+        last_success=last_success,
+        newest_event_at=newest.isoformat() if newest is not None else None,
+        lag_seconds=round(lag, 1) if lag is not None else None,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,268 @@
+"""The raw layer: the lake's committed files loaded into ``raw.events`` and ``raw.quarantine``.
+
+The first thing a pipeline run does inside a warehouse write transaction. Incremental and
+idempotent by construction:
+
+- the lake's commit records (``<lake>/_commits/<stream>/<id>.json``) are the only change
+  feed: a directory listing per stream gives the commit ids, and only ids the warehouse has
+  not loaded yet (kept in ``raw._loaded_commits``) are read. Each new record names its files
+  and their partitions, i.e. the days that got new rows, so the lake is never rescanned;
+- every file of a loaded commit is remembered in ``raw._lake_files`` (path, table, day, rows);
+- each touched day is *replaced*: its rows are deleted and re-inserted from every committed
+  file of that day, so a re-run, a retry after a failure or a backfill never appends twice;
+- ``raw._day_loads`` records when each day was last (re)loaded (``load_seq`` rises by one per
+  load), which is how a test proves that a late event rebuilt its day and nothing else.
+
+Batch-source streams (``sources.<name>``) are loaded by their own modules and skipped here.
+The load is written against :class:`RawBackend`, a small seam with one implementation per
+warehouse engine (:mod:`eventlake.warehouse.raw_duckdb` now; PostgreSQL and Spark later), so
+adding an engine adds a module and changes nothing here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from eventlake.errors import WarehouseError
+from eventlake.lake import (
+    EVENT_SCHEMA,
+    EVENTS_DIR,
+    QUARANTINE_DIR,
+    QUARANTINE_SCHEMA,
+    CommitRecord,
+    Lake,
+)
+
+__all__ = [
+    "RAW_TABLES",
+    "LakeFileRow",
+    "RawBackend",
+    "RawLoadResult",
+    "RawTable",
+    "load_raw",
+    "open_raw_backend",
+    "pending_commits",
+]
+
+#: Commit streams whose files the raw layer leaves alone (loaded by the sources modules).
+SOURCE_STREAM_PREFIX = "sources."
+
+
+@dataclass(frozen=True, slots=True)
+class RawTable:
+    """One raw table: the lake folder it mirrors and the day column it is partitioned by."""
+
+    name: str
+    lake_dir: str
+    day_column: str
+    schema: pa.Schema
+
+
+#: The raw tables this module loads, by name (``raw.<name>``).
+RAW_TABLES: dict[str, RawTable] = {
+    "events": RawTable("events", EVENTS_DIR, "event_date", EVENT_SCHEMA),
+    "quarantine": RawTable("quarantine", QUARANTINE_DIR, "received_date", QUARANTINE_SCHEMA),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LakeFileRow:
+    """A committed lake file as the raw layer indexes it."""
+
+    stream: str
+    commit_id: str
+    path: str
+    table: str
+    day: dt.date
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawLoadResult:
+    """What one raw load did.
+
+    ``changed_days`` maps a raw table name to the days replaced, sorted; ``new_rows`` counts
+    the rows of the newly loaded commits per table; ``day_rows`` the rows each replaced day
+    holds now.
+    """
+
+    commits_loaded: int = 0
+    changed_days: Mapping[str, tuple[dt.date, ...]] = field(default_factory=dict)
+    new_rows: Mapping[str, int] = field(default_factory=dict)
+    day_rows: Mapping[str, Mapping[dt.date, int]] = field(default_factory=dict)
+
+    @property
+    def event_days(self) -> tuple[dt.date, ...]:
+        """The days of ``raw.events`` that changed: what the models must rebuild."""
+        return tuple(self.changed_days.get("events", ()))
+
+
+class RawBackend(Protocol):
+    """What the raw load needs from a warehouse engine. Not thread-safe; one per load."""
+
+    def ensure_schema(self) -> None:
+        """Create the ``raw`` schema and its tables if missing (idempotent)."""
+        ...
+
+    def begin(self) -> None:
+        """Start the transaction the whole load runs in."""
+        ...
+
+    def commit(self) -> None:
+        """Make the load durable in the working copy."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard the load."""
+        ...
+
+    def loaded_commit_ids(self, stream: str) -> set[str]:
+        """Commit ids of ``stream`` already loaded."""
+        ...
+
+    def record_commit(self, record: CommitRecord, files: Sequence[LakeFileRow]) -> None:
+        """Remember that ``record`` is loaded and which raw files it brought."""
+        ...
+
+    def files_for_days(self, table: str, days: Iterable[dt.date]) -> dict[dt.date, list[str]]:
+        """Lake paths (relative to the lake root) of every loaded file of those days."""
+        ...
+
+    def replace_day(self, table: RawTable, day: dt.date, paths: Sequence[str], lake: Lake) -> int:
+        """Delete ``day`` from ``raw.<table>`` and insert the rows of ``paths``; return them."""
+        ...
+
+    def mark_days(self, table: str, day_rows: Mapping[dt.date, int]) -> None:
+        """Record in ``raw._day_loads`` that these days were just (re)loaded."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+def open_raw_backend(settings: Any, target: Path | None = None) -> RawBackend:
+    """The raw backend of the configured warehouse engine.
+
+    Args:
+        settings: eventlake Settings.
+        target: the DuckDB file to write (the working copy of a write transaction);
+            defaults to the configured warehouse path.
+
+    Raises:
+        WarehouseError: the engine has no raw backend yet.
+    """
+    backend = settings.warehouse.backend
+    if backend == "duckdb":
+        from eventlake.warehouse.raw_duckdb import DuckRawBackend
+
+        path = target if target is not None else settings.resolve(settings.warehouse.path)
+        return DuckRawBackend.open(Path(path), threads=settings.warehouse.threads)
+    raise WarehouseError(
+        f"the raw layer has no {backend!r} backend yet; set [warehouse] backend = 'duckdb'"
+    )
+
+
+def _classify(record: CommitRecord) -> list[LakeFileRow]:
+    """The files of ``record`` that belong to a raw table, with their day."""
+    rows = []
+    for f in record.files:
+        top = f.path.split("/", 1)[0]
+        for table in RAW_TABLES.values():
+            if top != table.lake_dir:
+                continue
+            day_text = f.partition.get(table.day_column) or _day_from_path(f.path, table)
+            if day_text is None:
+                raise WarehouseError(
+                    f"lake commit {record.stream}/{record.commit_id}: file {f.path} has no "
+                    f"{table.day_column} partition"
+                )
+            try:
+                day = dt.date.fromisoformat(str(day_text))
+            except ValueError as exc:
+                raise WarehouseError(
+                    f"lake commit {record.stream}/{record.commit_id}: file {f.path} has a bad "
+                    f"{table.day_column} {day_text!r}"
+                ) from exc
+            rows.append(
+                LakeFileRow(record.stream, record.commit_id, f.path, table.name, day, f.rows)
+            )
+    return rows
+
+
+def _day_from_path(path: str, table: RawTable) -> str | None:
+    for part in posixpath.dirname(path).split("/"):
+        key, sep, value = part.partition("=")
+        if sep and key == table.day_column:
+            return value
+    return None
+
+
+def pending_commits(lake: Lake, loaded: Mapping[str, set[str]]) -> list[tuple[str, str]]:
+    """(stream, commit_id) of every commit not in ``loaded`` (a directory listing per stream)."""
+    out: list[tuple[str, str]] = []
+    for stream in lake.streams():
+        if stream.startswith(SOURCE_STREAM_PREFIX):
+            continue
+        done = loaded.get(stream, set())
+        out.extend((stream, cid) for cid in lake.commit_ids(stream) if cid not in done)
+    return out
+
+
+def load_raw(
+    backend: RawBackend,
+    lake: Lake,
+    *,
+    reload_days: Iterable[dt.date] = (),
+) -> RawLoadResult:
+    """Load the lake's new commits into the raw tables; replace every day they touch.
+
+    Idempotent: running it again with nothing new changes nothing (and replacing a day
+    twice gives the same rows). ``reload_days`` (event days) are replaced as well even when
+    no new commit touched them (backfills, ``run --date``).
+
+    Raises:
+        WarehouseError: a commit record or a file cannot be read.
+    """
+    backend.ensure_schema()
+    backend.begin()
+    try:
+        streams = [s for s in lake.streams() if not s.startswith(SOURCE_STREAM_PREFIX)]
+        loaded = {s: backend.loaded_commit_ids(s) for s in streams}
+        days: dict[str, set[dt.date]] = {name: set() for name in RAW_TABLES}
+        new_rows = dict.fromkeys(RAW_TABLES, 0)
+        pending = pending_commits(lake, loaded)
+        for stream, commit_id in pending:
+            record = lake.read_commit(stream, commit_id)
+            files = _classify(record)
+            backend.record_commit(record, files)
+            for f in files:
+                days[f.table].add(f.day)
+                new_rows[f.table] += f.rows
+        # Quarantine is partitioned by arrival, not by event day: only events are reloaded.
+        days["events"].update(reload_days)
+        day_rows: dict[str, dict[dt.date, int]] = {}
+        for name, table in RAW_TABLES.items():
+            by_day = backend.files_for_days(name, days[name])
+            counts = {}
+            for day in sorted(days[name]):
+                counts[day] = backend.replace_day(table, day, by_day.get(day, []), lake)
+            backend.mark_days(name, counts)
+            day_rows[name] = counts
+        backend.commit()
+    except BaseException:
+        backend.rollback()
+        raise
+    return RawLoadResult(
+        commits_loaded=len(pending),
+        changed_days={name: tuple(sorted(d)) for name, d in days.items()},
+        new_rows=new_rows,
+        day_rows=day_rows,
+    )

@@ -1,0 +1,71 @@
+"""The raw layer over a lake written by the real lander, published while a reader reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import eventlake_tests_lakedata as lakedata  # loaded by conftest.py
+import pytest
+
+from eventlake.bus import EVENTS, QUARANTINE, open_producer
+from eventlake.lake import open_lake
+from eventlake.land import land
+from eventlake.warehouse import ReadOnlyWarehouse, load_raw, open_raw_backend, write_transaction
+
+pytestmark = pytest.mark.integration
+
+D1, D2 = dt.date(2026, 4, 1), dt.date(2026, 4, 2)
+
+
+def _send(settings, topic, rows):
+    producer = open_producer(settings)
+    try:
+        keys = [str(r.get("user_id") or r.get("anonymous_id")).encode() for r in rows]
+        producer.append(topic, [lakedata.bus_value(r) for r in rows], keys)
+    finally:
+        producer.close()
+
+
+def _load(settings):
+    lake = open_lake(settings.lake_uri())
+    with write_transaction(settings.resolve(settings.warehouse.path)) as work:
+        backend = open_raw_backend(settings, work)
+        try:
+            return load_raw(backend, lake)
+        finally:
+            backend.close()
+
+
+def test_landed_lake_loads_exactly_and_readers_see_each_publish(settings):
+    rows = lakedata.game_events(D1, 3) + lakedata.game_events(D2, 3)
+    _send(settings, EVENTS, rows)
+    _send(settings, QUARANTINE, lakedata.quarantine_rows(D2, 2))
+    landed = land(settings)
+    assert (landed.events, landed.quarantined) == (26, 2)
+
+    first = _load(settings)
+    assert first.event_days == (D1, D2)
+    reader = ReadOnlyWarehouse(settings.resolve(settings.warehouse.path))
+    try:
+        cur = reader.cursor()
+        sql = "SELECT count(*), count(DISTINCT message_id), min(event_date) FROM raw.events"
+        assert cur.execute(sql).fetchall() == [(26, 26, D1)]
+        sent = {r["message_id"] for r in rows}
+        got = {r[0] for r in cur.execute("SELECT message_id FROM raw.events").fetchall()}
+        assert got == sent
+        # The lake offsets and the loaded rows agree: every bus offset once.
+        offsets = cur.execute(
+            "SELECT bus_partition, count(*), count(DISTINCT bus_offset) FROM raw.events GROUP BY 1"
+        ).fetchall()
+        assert all(n == distinct for _, n, distinct in offsets)
+        assert cur.execute("SELECT count(*) FROM raw.quarantine").fetchall() == [(2,)]
+
+        # A late event lands; the reader keeps its snapshot until the publish, then follows.
+        _send(settings, EVENTS, lakedata.game_events(D1, 1, tag="late-", received=D2))
+        land(settings)
+        assert cur.execute("SELECT count(*) FROM raw.events").fetchall() == [(26,)]
+        late = _load(settings)
+        assert late.event_days == (D1,) and late.commits_loaded >= 1
+        assert reader.cursor().execute("SELECT count(*) FROM raw.events").fetchall() == [(31,)]
+    finally:
+        reader.close()
