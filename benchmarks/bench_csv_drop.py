@@ -1,0 +1,115 @@
+"""Benchmark the CSV drop source: N student-style files validated, converted and loaded.
+
+Generates ``--files`` distinct UCI-shaped files (~56 KB, 395 rows, ';' delimited) in a
+temporary folder, then times, in the same run:
+
+- baseline: per file ``pandas.read_csv`` + ``DataFrame.to_parquet`` (no validation, no
+  warehouse), the shape of the reference design;
+- eventlake: ``CsvSource.ingest`` of the whole folder (hash, clean, validate against the
+  schema, one lake commit, one warehouse publish, inputs archived), once per load mode.
+
+Usage: ``.venv/bin/python benchmarks/bench_csv_drop.py [--files 999] [--rows 395]``.
+Prints the figures and the baseline/eventlake ratio. Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from eventlake.config import CsvDatasetConfig, load_config  # noqa: E402
+from eventlake.sources.csv import CsvSource  # noqa: E402
+from eventlake.sources.csv_students import student_csv  # noqa: E402
+
+
+def generate(folder: Path, files: int, rows: int) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for i in range(files):
+        text = student_csv(rows, seed=i)
+        (folder / f"students_{i:04d}.csv").write_text(text, encoding="utf-8")
+        total += len(text)
+    return total
+
+
+def baseline(src: Path, out: Path) -> float:
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for path in sorted(src.glob("*.csv")):
+        frame = pd.read_csv(path, sep=";")
+        frame.to_parquet(out / (path.stem + ".parquet"))
+    return time.perf_counter() - started
+
+
+def eventlake_run(src: Path, work: Path, mode: str, run: int) -> tuple[float, int, int]:
+    project = work / f"project-{mode}-{run}"
+    drop = project / "drop"
+    shutil.copytree(src, drop)
+    shutil.copy(REPO / "examples" / "students" / "schema.yaml", project / "schema.yaml")
+    settings = load_config(
+        None,
+        base_dir=project,
+        lake={"path": str(project / "lake")},
+        warehouse={"path": str(project / "warehouse.duckdb")},
+    )
+    config = CsvDatasetConfig(
+        input_dir=drop, schema_file=project / "schema.yaml", table="students", load_mode=mode
+    )  # type: ignore[arg-type]
+    source = CsvSource(settings, "students", config=config)
+    import duckdb  # noqa: F401  (import cost excluded, as pandas' is for the baseline)
+
+    started = time.perf_counter()
+    result = source.ingest()
+    elapsed = time.perf_counter() - started
+    steps = ", ".join(f"{k} {v:.3f}" for k, v in result.stages.items())
+    print(f"  eventlake steps (load_mode={mode}): {steps}")
+    return elapsed, result.count("loaded"), result.rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=999, help="files to generate (999)")
+    parser.add_argument("--rows", type=int, default=395, help="rows per file (395 = ~56 KB)")
+    parser.add_argument("--keep", type=Path, help="keep the work folder here")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each variant; the best is reported"
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_csv_drop_")) if not args.keep else args.keep
+    try:
+        src = work / "input"
+        size = generate(src, args.files, args.rows)
+        print(
+            f"{args.files} files, {args.rows} rows each, {size / args.files / 1024:.1f} KB "
+            f"average, {size / 1e6:.1f} MB total"
+        )
+        base = min(baseline(src, work / f"pandas-{i}") for i in range(args.repeat))
+        print(f"baseline  pandas read_csv + to_parquet per file: {base:7.3f} s")
+        results = {}
+        for mode in ("table", "view"):
+            runs = [eventlake_run(src, work, mode, i) for i in range(args.repeat)]
+            secs, loaded, rows = min(runs)
+            results[mode] = secs
+            print(
+                f"eventlake ingest (load_mode={mode:5s}): {secs:7.3f} s  "
+                f"{loaded} files, {rows:,} rows, {rows / secs:,.0f} rows/s, "
+                f"{base / secs:5.1f}x the baseline"
+            )
+        print("target: <= 0.5 s for 999 files (reference design: 10.9 s)")
+        print(f"ratio baseline/eventlake (table): {base / results['table']:.1f}x")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
