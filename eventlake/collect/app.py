@@ -1,0 +1,248 @@
+"""The collector's ASGI application: Segment's HTTP tracking API in front of the bus.
+
+``POST /v1/{track,identify,page,screen,group,alias}`` take one event, ``/v1/batch`` and
+``/v1/import`` a ``{"batch": [...]}`` body (analytics.js's short paths ``/v1/t``, ``/v1/b``
+... too). A 200 reply ``{"success": true}`` means every event of the request is durable on
+the bus, in topic ``events`` or, with the reason listed in the reply's ``quarantined``, in
+topic ``quarantine``. Refusals are 4xx with ``{"success": false, "code", "message"}``;
+back-pressure is 503 with ``Retry-After``; only a failing bus gives another 5xx.
+
+Bare Starlette and msgspec on the hot path (see DESIGN.md for the measurements); the blocking
+append runs on the :class:`~eventlake.collect.committer.GroupCommitter` thread, which makes
+many concurrent requests durable with one append. Build the app with :func:`create_app`;
+``eventlake collect`` serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import functools
+import ipaddress
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventlake.bus.base import Producer
+from eventlake.collect.auth import WriteKeys
+from eventlake.collect.body import HttpError, read_limited
+from eventlake.collect.committer import GroupCommitter, OverloadedError
+from eventlake.collect.handler import RequestHandler, RequestMeta
+from eventlake.errors import BusError, BusFullError, ConfigError
+from eventlake.tracking_plan import CompiledPlan, plan_from_settings
+
+if TYPE_CHECKING:
+    from eventlake.config import Settings
+
+__all__ = ["MAX_LISTED_QUARANTINED", "ClientAddress", "app_from_environment", "create_app"]
+
+log = logging.getLogger("eventlake.collect")
+_UTC = _dt.UTC
+_ENCODE = msgspec.json.Encoder().encode
+_CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "POST, OPTIONS",
+    "access-control-allow-headers": "Authorization, Content-Type, Content-Encoding",
+    "access-control-max-age": "86400",
+}
+_OK = _ENCODE({"success": True})
+#: A reply lists at most this many quarantined events (all of them are in the quarantine).
+MAX_LISTED_QUARANTINED = 100
+
+
+class ClientAddress:
+    """Finds the client's address: the socket peer, or ``X-Forwarded-For`` via a trusted proxy.
+
+    ``trusted`` holds addresses or networks (``10.0.0.0/8``) of proxies whose
+    ``X-Forwarded-For`` is believed; the client is the right-most hop that is not one of
+    them (hops left of it could have been written by anyone).
+    """
+
+    def __init__(self, trusted: list[str]) -> None:
+        try:
+            self.networks = [ipaddress.ip_network(t.strip(), strict=False) for t in trusted]
+        except ValueError as exc:
+            raise ConfigError(f"collect.trusted_proxies: {exc}") from exc
+        self._is_trusted = functools.lru_cache(maxsize=4096)(self._check)
+
+    def _check(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client address of a request from ``peer`` with that ``X-Forwarded-For``."""
+        if peer is None or not forwarded_for or not self.networks or not self._is_trusted(peer):
+            return peer
+        hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self._is_trusted(hop):
+                try:
+                    ipaddress.ip_address(hop)
+                except ValueError:
+                    return peer  # a garbled header: fall back to what we know
+                return hop
+        return hops[0] if hops else peer
+
+
+def _reply(status: int, content: bytes, headers: dict[str, str] | None = None) -> Response:
+    merged = dict(_CORS)
+    if headers:
+        merged.update(headers)
+    return Response(content, status, merged, media_type="application/json")
+
+
+def _error(exc: HttpError) -> Response:
+    body = _ENCODE({"success": False, "code": exc.code, "message": exc.message})
+    return _reply(exc.status, body, exc.headers)
+
+
+class _Collector:
+    """The request endpoint and the state it shares (one per app)."""
+
+    def __init__(self, handler: RequestHandler, addresses: ClientAddress) -> None:
+        self.handler = handler
+        self.addresses = addresses
+        self.committer: GroupCommitter | None = None
+
+    async def collect(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(None, 204, _CORS)
+        kind: str = request.path_params["kind"]
+        headers = request.headers
+        try:
+            limit, setting = self.handler.body_limit(kind)
+            body = await read_limited(
+                request.stream(), headers.get("content-length"), limit, setting
+            )
+            client = request.client
+            meta = RequestMeta(
+                authorization=headers.get("authorization"),
+                content_encoding=headers.get("content-encoding"),
+                host=headers.get("host"),
+                user_agent=headers.get("user-agent"),
+                ip=self.addresses.resolve(
+                    client.host if client else None, headers.get("x-forwarded-for")
+                ),
+            )
+            batch = self.handler.prepare(kind, body, meta, _dt.datetime.now(_UTC))
+            assert self.committer is not None, "the app's lifespan did not run"
+            await self.committer.submit(batch)
+        except HttpError as exc:
+            return _error(exc)
+        except ClientDisconnect:  # the client left mid-body: nothing was accepted
+            return Response(None, 400)
+        except OverloadedError as exc:
+            return _error(HttpError(503, "overloaded", str(exc), {"retry-after": "1"}))
+        except BusFullError as exc:
+            return _error(HttpError(503, "bus_full", str(exc), {"retry-after": "5"}))
+        except BusError as exc:
+            log.error("bus append failed: %s", exc)
+            return _error(HttpError(503, "bus_unavailable", str(exc), {"retry-after": "5"}))
+        if not batch.quarantined:
+            return _reply(200, _OK)
+        listed = batch.quarantined[:MAX_LISTED_QUARANTINED]
+        reply: dict[str, Any] = {
+            "success": True,
+            "quarantined": [
+                {
+                    "index": q.index,
+                    "messageId": q.message_id,
+                    "code": q.reason_code,
+                    "reason": q.reason,
+                }
+                for q in listed
+            ],
+        }
+        if len(batch.quarantined) > len(listed):
+            reply["quarantinedTotal"] = len(batch.quarantined)
+        return _reply(200, _ENCODE(reply))
+
+    async def health(self, request: Request) -> Response:
+        committer = self.committer
+        inflight = committer.inflight_bytes if committer else 0
+        return _reply(200, _ENCODE({"ok": True, "inflight_bytes": inflight}))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    producer: Producer | None = None,
+    plan: CompiledPlan | None = None,
+) -> Starlette:
+    """The collector app for ``settings``.
+
+    Args:
+        settings: write keys, limits and trusted proxies from ``settings.collect``; the bus
+            from ``settings.bus``; the tracking plan from ``settings.spec``.
+        producer: a bus producer to use (kept open, shared by the commit threads); by
+            default each of ``collect.commit_threads`` threads opens its own on startup
+            with ``eventlake.bus.open_producer`` and closes it on shutdown.
+        plan: a compiled tracking plan (default: the configured one).
+
+    Raises:
+        ConfigError: no write key is configured, or a setting is invalid.
+        TrackingPlanError: the configured tracking plan is invalid.
+    """
+    cfg = settings.collect
+    keys = WriteKeys(settings.write_keys())
+    if not len(keys):
+        raise ConfigError(
+            "no write keys configured: set collect.write_keys in eventlake.toml, "
+            'EVENTLAKE_COLLECT__WRITE_KEYS=\'{"<key>": "<source>"}\' or collect.write_keys_file'
+        )
+    handler = RequestHandler(
+        keys,
+        plan if plan is not None else plan_from_settings(settings),
+        max_batch_bytes=cfg.max_batch_bytes,
+        max_event_bytes=cfg.max_event_bytes,
+    )
+    collector = _Collector(handler, ClientAddress(cfg.trusted_proxies))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from eventlake.bus import open_producer
+
+        if producer is not None:
+            producers = [producer] * max(1, cfg.commit_threads)
+        else:
+            producers = [open_producer(settings) for _ in range(max(1, cfg.commit_threads))]
+        committer = GroupCommitter(producers, cfg.max_inflight_bytes)
+        committer.start()
+        collector.committer = committer
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(committer.close)
+            if producer is None:
+                for prod in producers:
+                    prod.close()
+
+    routes = [
+        Route("/v1/{kind}", collector.collect, methods=["POST", "OPTIONS"]),
+        Route("/healthz", collector.health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.collector = collector
+    return app
+
+
+#: Environment variable naming the config file of ``uvicorn --factory`` workers.
+CONFIG_ENV = "EVENTLAKE_CONFIG"
+
+
+def app_from_environment() -> Any:
+    """uvicorn factory for worker processes: the app of ``$EVENTLAKE_CONFIG`` (or defaults)."""
+    from eventlake.config import load_config
+
+    return create_app(load_config(os.environ.get(CONFIG_ENV) or None))
