@@ -1,0 +1,145 @@
+"""On-disk layout of the local log: folders, topic metadata, segments, group offsets.
+
+Shared by the producer (``bus/local.py``), the consumer (``bus/local_consumer.py``) and the
+admin commands (``bus/local_admin.py``)::
+
+    topics/<topic>/meta.json                       {"partitions": N, "format": 1}
+    topics/<topic>/<partition:04d>/.lock           flock held while appending
+    topics/<topic>/<partition:04d>/<base:020d>.seg segments of frames (``bus/frames.py``)
+    groups/<group>.json                            committed next offsets of a group
+    groups/.<group>.member                         flock of the group's one consumer
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from eventlake.bus.base import TopicPartition
+from eventlake.errors import BusError
+
+__all__ = [
+    "SEGMENT_SUFFIX",
+    "flocked",
+    "fsync_dir",
+    "list_segments",
+    "log_bytes",
+    "partition_dir",
+    "read_group_offsets",
+    "segment_path",
+    "topic_partitions",
+    "write_atomic",
+]
+
+SEGMENT_SUFFIX = ".seg"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def topic_partitions(root: Path, topic: str, default: int) -> int:
+    """Partitions of ``topic``, creating the topic with ``default`` partitions if new.
+
+    Safe against several processes creating it at once: the first link wins.
+    """
+    tdir = root / "topics" / topic
+    meta = tdir / "meta.json"
+    try:
+        return int(json.loads(meta.read_bytes())["partitions"])
+    except FileNotFoundError:
+        pass
+    if default < 1:
+        raise BusError(f"topic {topic!r}: partitions must be >= 1, got {default}")
+    tdir.mkdir(parents=True, exist_ok=True)
+    for p in range(default):
+        (tdir / f"{p:04d}").mkdir(exist_ok=True)
+    tmp = tdir / f".meta.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp.write_bytes(json.dumps({"partitions": default, "format": 1}).encode())
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, meta)
+        fsync_dir(tdir)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return int(json.loads(meta.read_bytes())["partitions"])
+
+
+def partition_dir(root: Path, tp: TopicPartition) -> Path:
+    return root / "topics" / tp.topic / f"{tp.partition:04d}"
+
+
+def list_segments(pdir: Path) -> list[int]:
+    """Base offsets of the segments of a partition folder, ascending."""
+    try:
+        names = os.listdir(pdir)
+    except FileNotFoundError:
+        return []
+    return sorted(
+        int(n[: -len(SEGMENT_SUFFIX)])
+        for n in names
+        if n.endswith(SEGMENT_SUFFIX) and not n.startswith(".")
+    )
+
+
+def segment_path(pdir: Path, base: int) -> Path:
+    return pdir / f"{base:020d}{SEGMENT_SUFFIX}"
+
+
+def log_bytes(root: Path) -> int:
+    """Bytes of every segment of every topic under ``root``."""
+    total = 0
+    tops = root / "topics"
+    if not tops.is_dir():
+        return 0
+    for tdir in os.scandir(tops):
+        if not tdir.is_dir():
+            continue
+        for pdir in os.scandir(tdir.path):
+            if not pdir.is_dir():
+                continue
+            for seg in os.scandir(pdir.path):
+                if seg.name.endswith(SEGMENT_SUFFIX):
+                    total += seg.stat().st_size
+    return total
+
+
+def read_group_offsets(root: Path, group: str) -> dict[str, dict[int, int]]:
+    """``topic -> partition -> next offset`` committed by ``group`` ({} when none)."""
+    try:
+        raw = json.loads((root / "groups" / f"{group}.json").read_bytes())
+    except FileNotFoundError:
+        return {}
+    return {t: {int(p): int(o) for p, o in parts.items()} for t, parts in raw.items()}
+
+
+@contextmanager
+def flocked(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)

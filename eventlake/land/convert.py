@@ -1,0 +1,248 @@
+"""Bus records -> Arrow tables, columnar: the lander's hot path.
+
+The values of a run of records are already newline-delimited JSON on the bus (see
+``bus/frames.py``), so a whole batch is parsed by one ``pyarrow.json.read_json`` call with
+an explicit schema; no Python object is made per record. A record that does not fit the
+schema (malformed JSON, a missing required column, a wrong type) is found by bisection and
+becomes a quarantine row with reason code ``unreadable_record`` instead of stopping the
+lander: bad input never blocks good data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from eventlake.bus.base import QUARANTINE, TopicPartition
+from eventlake.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
+
+__all__ = [
+    "Run",
+    "UNREADABLE",
+    "Converted",
+    "convert_runs",
+    "split_by_day",
+]
+
+#: Reason code of a bus record the lander could not read into its lake schema.
+UNREADABLE = "unreadable_record"
+
+_BUS_COLUMNS = ("bus_partition", "bus_offset")
+_DAY_US = 86_400_000_000
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _input_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in _BUS_COLUMNS])
+
+
+_INPUT = {
+    "events": _input_schema(EVENT_SCHEMA),
+    "quarantine": _input_schema(QUARANTINE_SCHEMA),
+}
+_REQUIRED = {kind: [f.name for f in schema if not f.nullable] for kind, schema in _INPUT.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive records of one partition.
+
+    ``values`` is each value followed by ``b"\\n"``; ``offsets`` the offset of each record;
+    ``value_lens`` (optional) each value's length without the newline.
+    """
+
+    tp: TopicPartition
+    offsets: npt.NDArray[np.int64]
+    values: bytes | memoryview
+    value_lens: npt.NDArray[np.uint32] | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets)
+
+    def lines(self) -> bytes:
+        """``values`` with exactly one newline per record (newlines inside values blanked).
+
+        A raw newline inside a JSON document can only be whitespace, so blanking it keeps
+        the document's meaning.
+        """
+        values = bytes(self.values)
+        if values.count(b"\n") == self.count:
+            return values
+        if self.value_lens is None:
+            raise ValueError("run without value lengths has newlines inside values")
+        out, pos = [], 0
+        for n in self.value_lens.tolist():
+            out.append(values[pos : pos + n].replace(b"\n", b" "))
+            pos += n + 1
+        return b"\n".join(out) + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """One partition's rows: its lake table and its unreadable records (quarantine rows)."""
+
+    tp: TopicPartition
+    first_offset: int
+    last_offset: int
+    table: pa.Table
+    bad: pa.Table
+
+
+def _read(lines: bytes, schema: pa.Schema, block_size: int) -> pa.Table:
+    return pj.read_json(
+        pa.BufferReader(lines),  # zero-copy, no Python-level reads
+        read_options=pj.ReadOptions(block_size=block_size),
+        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+    )
+
+
+def _parse(lines: bytes, n: int, kind: str, block_size: int) -> tuple[pa.Table | None, str | None]:
+    """Parse ``n`` lines; (table, None) when every line fits the schema, else (None, why)."""
+    schema = _INPUT[kind]
+    try:
+        table = _read(lines, schema, block_size)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        return None, str(exc).splitlines()[0]
+    if table.num_rows != n:
+        return None, f"expected {n} JSON object(s), read {table.num_rows}"
+    for name in _REQUIRED[kind]:
+        if table.column(name).null_count:
+            return None, f"required column {name!r} is null"
+    return table, None
+
+
+def _bisect(
+    lines: bytes, kind: str, block_size: int, bad: list[tuple[int, str]], base: int
+) -> list[pa.Table]:
+    """Tables of the good lines of ``lines``; appends (index, why) of each bad line."""
+    n = lines.count(b"\n")
+    table, why = _parse(lines, n, kind, block_size)
+    if table is not None:
+        return [table]
+    if n == 1:
+        bad.append((base, why or "unreadable"))
+        return []
+    ends = np.flatnonzero(np.frombuffer(lines, dtype=np.uint8) == 10)
+    cut = int(ends[n // 2 - 1]) + 1
+    return _bisect(lines[:cut], kind, block_size, bad, base) + _bisect(
+        lines[cut:], kind, block_size, bad, base + n // 2
+    )
+
+
+def _bad_rows(
+    runs: Sequence[Run], lines: bytes, bad: list[tuple[int, str]], now: dt.datetime
+) -> pa.Table:
+    if not bad:
+        return QUARANTINE_SCHEMA.empty_table()
+    split = lines.split(b"\n")
+    offsets = np.concatenate([r.offsets for r in runs])
+    tp = runs[0].tp
+    rows = []
+    for index, why in bad:
+        off = int(offsets[index])
+        rows.append(
+            {
+                "received_at": now,
+                "reason_code": UNREADABLE,
+                "reason": f"lander could not read bus record {tp.topic}/{tp.partition}@{off}: "
+                f"{why}",
+                "raw": split[index].decode("utf-8", errors="replace"),
+                "bus_partition": tp.partition,
+                "bus_offset": off,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+def convert_runs(runs: Sequence[Run], *, block_size: int = 4 << 20) -> list[Converted]:
+    """Convert runs of one topic into one lake table per partition (in the runs' order).
+
+    Runs of one partition must be given in offset order; the tables get ``bus_partition``
+    and ``bus_offset`` from where each record was read.
+    """
+    if not runs:
+        return []
+    topic = runs[0].tp.topic
+    kind = "quarantine" if topic == QUARANTINE else "events"
+    schema = QUARANTINE_SCHEMA if kind == "quarantine" else EVENT_SCHEMA
+    by_tp: dict[TopicPartition, list[Run]] = {}
+    for r in runs:
+        by_tp.setdefault(r.tp, []).append(r)
+    ordered = [r for rs in by_tp.values() for r in rs]
+    total = sum(r.count for r in ordered)
+    lines = b"".join(r.values for r in ordered)  # the one copy of the batch
+    if lines.count(b"\n") != total:
+        lines = b"".join(r.lines() for r in ordered)
+    table, _why = _parse(lines, total, kind, block_size)
+    keep: npt.NDArray[np.bool_] | None = None
+    bad_all: list[tuple[int, str]] = []
+    if table is None:
+        parts = _bisect(lines, kind, block_size, bad_all, 0)
+        table = pa.concat_tables(parts) if parts else _INPUT[kind].empty_table()
+        keep = np.ones(total, dtype=bool)
+        keep[[i for i, _ in bad_all]] = False
+    offsets = np.concatenate([r.offsets for r in ordered])
+    partitions = np.concatenate([np.full(r.count, r.tp.partition, dtype=np.int32) for r in ordered])
+    if keep is not None:
+        offsets, partitions = offsets[keep], partitions[keep]
+    table = table.append_column("bus_partition", pa.array(partitions, pa.int32()))
+    table = table.append_column("bus_offset", pa.array(offsets, pa.int64()))
+    table = table.cast(schema)
+    now = dt.datetime.now(dt.UTC)
+    out: list[Converted] = []
+    row = 0
+    index = 0
+    for tp, rs in by_tp.items():
+        n = sum(r.count for r in rs)
+        bad_here = [(i - index, why) for i, why in bad_all if index <= i < index + n]
+        good = n - len(bad_here)
+        tp_lines = b"".join(r.lines() for r in rs) if bad_here else b""
+        out.append(
+            Converted(
+                tp,
+                int(rs[0].offsets[0]),
+                int(rs[-1].offsets[-1]),
+                table.slice(row, good),
+                _bad_rows(rs, tp_lines, bad_here, now),
+            )
+        )
+        row += good
+        index += n
+    return out
+
+
+def split_by_day(table: pa.Table, column: str) -> dict[str, pa.Table]:
+    """Rows of ``table`` by the UTC date (``YYYY-MM-DD``) of timestamp ``column``.
+
+    Rows keep their order within a day. One day (the common case) costs no copy; several
+    cost one ``take``.
+    """
+    if table.num_rows == 0:
+        return {}
+    micros = pc.cast(table.column(column), pa.int64()).to_numpy()
+    days = np.floor_divide(micros, _DAY_US)
+    lo, hi = int(days.min()), int(days.max())
+    if lo == hi:
+        return {_day(lo): table}
+    order = np.argsort(days, kind="stable")
+    ordered = table.take(pa.array(order))
+    sorted_days = days[order]
+    present = np.unique(sorted_days)
+    starts = np.searchsorted(sorted_days, present, side="left")
+    ends = np.searchsorted(sorted_days, present, side="right")
+    return {
+        _day(int(d)): ordered.slice(int(a), int(b - a))
+        for d, a, b in zip(present.tolist(), starts, ends, strict=True)
+    }
+
+
+def _day(days: int) -> str:
+    return (_EPOCH + dt.timedelta(days=days)).isoformat()

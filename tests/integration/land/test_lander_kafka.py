@@ -1,0 +1,67 @@
+"""The lander on the Kafka backend: the lake, not the group offsets, decides where to resume."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eventlake.bus import TopicPartition
+from eventlake.config import load_config
+from eventlake.land import Lander
+
+pytestmark = pytest.mark.integration
+
+
+class Crash(Exception):
+    pass
+
+
+def test_kafka_lander_crash_after_lake_commit_lands_each_event_once(
+    kafka_broker, tmp_path, events_appender
+):
+    tag = uuid.uuid4().hex[:8]
+    settings = load_config(
+        None,
+        base_dir=tmp_path,
+        bus={
+            "backend": "kafka",
+            "bootstrap_servers": kafka_broker,
+            "topic": f"ev-{tag}",
+            "quarantine_topic": f"q-{tag}",
+            "partitions": 2,
+        },
+        lake={"path": "lake"},
+        land={"max_records": 100, "max_age_seconds": 0.5, "consumer_group": f"g-{tag}"},
+        spec={"tracking_plan": None},
+    )
+    good, _ = events_appender(settings, 600)
+    calls = {"n": 0}
+
+    def hook(at: str, tp: TopicPartition) -> None:
+        if at == "lake_committed":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise Crash
+
+    lander = Lander(settings, hook=hook)
+    with pytest.raises(Crash):
+        lander.run(follow=True, should_stop=lambda: calls["n"] >= 3)
+    lander.close()
+
+    root = Path(settings.lake_uri())
+
+    def read() -> Counter[str]:
+        rows = duckdb.sql(
+            f"select message_id from read_parquet('{root}/events/**/*.parquet')"
+        ).fetchall()
+        return Counter(r[0] for r in rows)
+
+    lander = Lander(settings)
+    lander.run(follow=True, should_stop=lambda: sum(read().values()) >= len(good))
+    lander.close()
+    landed = read()
+    assert landed == Counter(good)
