@@ -87,12 +87,20 @@ class CollectConfig(_Section):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Peer addresses whose X-Forwarded-For is believed for context.ip.",
+        description="Peer addresses or networks (CIDR) whose X-Forwarded-For is believed "
+        "for context.ip.",
     )
     max_inflight_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Bytes of accepted-but-not-yet-durable events held in memory before "
         "replying 503 with Retry-After (back-pressure).",
+    )
+    commit_threads: int = Field(
+        default=4,
+        ge=1,
+        description="Commit lanes of the collector: threads, each with its own bus producer, "
+        "that append request groups (group commit); events go to lane crc32(key) % lanes, "
+        "so set it to bus.partitions for one partition (one fsync) per lane.",
     )
 
 
@@ -114,6 +122,21 @@ class BusConfig(_Section):
     client_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Passed through to the Kafka client (security.protocol, sasl.*, ssl.*).",
+    )
+    segment_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Local log: start a new segment file once the current one reaches this "
+        "size (compaction deletes whole segments).",
+    )
+    max_bytes: int = Field(
+        default=16 * 1024 * 1024 * 1024,
+        description="Local log: refuse appends (BusFullError, HTTP 503) once the log holds "
+        "this many bytes on disk; land and compact to make room.",
+    )
+    max_pending_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Local log: bytes of appends waiting for one process's group commit "
+        "before further appends get BusFullError.",
     )
 
 
@@ -148,9 +171,7 @@ class WarehouseConfig(_Section):
     backend: Literal["duckdb", "postgres", "spark"] = Field(
         default="duckdb", description="'duckdb' (embedded default), 'postgres' or 'spark'."
     )
-    path: Path = Field(
-        default=Path("data/warehouse.duckdb"), description="DuckDB database file."
-    )
+    path: Path = Field(default=Path("data/warehouse.duckdb"), description="DuckDB database file.")
     url: str | None = Field(
         default=None,
         description="PostgreSQL URL (postgresql://user@host:port/db); password from "
@@ -159,7 +180,22 @@ class WarehouseConfig(_Section):
     spark_master: str = Field(
         default="local[2]", description="Spark master URL (local mode or a cluster)."
     )
+    spark_dir: Path = Field(
+        default=Path("data/spark"),
+        description="Spark warehouse: folder of the Derby metastore (metastore_db/) and the "
+        "table files (spark-warehouse/), unless spark_conf points them elsewhere.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings (spark.executor.memory, a Hive metastore URI...), "
+        "applied to the session eventlake starts and to the dbt profile.",
+    )
     threads: int = Field(default=2, description="Parallel threads for loads and dbt.")
+    state_dir: Path = Field(
+        default=Path("data/pipeline"),
+        description="Pipeline run history (runs.jsonl) and backfill progress, read by "
+        "`eventlake status` and by a resumed `eventlake backfill`.",
+    )
 
 
 class ModelsConfig(_Section):
@@ -200,6 +236,18 @@ class ServeConfig(_Section):
     mount_collector: bool = Field(
         default=False, description="Also serve the collector's /v1/* in the same process."
     )
+    max_limit: int = Field(
+        default=100_000, description="Largest 'limit' (rows per response) the data API allows."
+    )
+    cache_entries: int = Field(
+        default=512,
+        description="Encoded API responses kept in memory per warehouse version (0 = off).",
+    )
+    cache_seconds: int = Field(
+        default=0,
+        description="Cache-Control max-age of API responses; 0 means browsers revalidate "
+        "every time with the ETag (a 304 costs no query).",
+    )
 
 
 class CsvDatasetConfig(_Section):
@@ -214,12 +262,52 @@ class CsvDatasetConfig(_Section):
     on_success: Literal["delete", "archive"] = Field(
         default="archive", description="What happens to a loaded input file."
     )
+    archive_dir: Path | None = Field(
+        default=None,
+        description="Where loaded inputs go when on_success = 'archive' "
+        "(default: <input_dir>/archive).",
+    )
+    patterns: list[str] = Field(
+        default_factory=lambda: ["*.csv", "*.tsv", "*.txt"],
+        description="File name patterns picked up; hidden (.x), ~x and temporary names "
+        "(*.tmp, *.part, *.crdownload, *.swp) are always ignored.",
+    )
+    delimiter: str | None = Field(
+        default=None,
+        description="Force a delimiter; unset detects ',' ';' tab '|' from the header.",
+    )
+    encoding: str | None = Field(
+        default=None,
+        description="Force an encoding; unset reads UTF-8 (BOM or not), else Latin-1 "
+        "(reported in the log).",
+    )
+    stable_seconds: float = Field(
+        default=2.0,
+        description="watch: a file is read once its size and mtime stay unchanged this long.",
+    )
+    rescan_seconds: float = Field(
+        default=30.0,
+        description="watch: full folder rescan interval, a safety net for missed events.",
+    )
+    load_mode: Literal["table", "view"] = Field(
+        default="table",
+        description="'table' copies rows into the warehouse table; 'view' makes it a view "
+        "over the committed lake Parquet files (local lake only; faster loads).",
+    )
+    workers: int = Field(
+        default=2, description="Threads for files that need the precise (per-file) path."
+    )
 
 
 class ApiSourceConfig(_Section):
     """One declarative REST API source (details in its YAML definition)."""
 
     definition: Path = Field(description="YAML: base URL, resources, pagination, auth...")
+    base_url: str | None = Field(
+        default=None,
+        description="Overrides the definition's base_url (e.g. a staging host or a local "
+        "test server) without editing the YAML.",
+    )
 
 
 class SourcesConfig(_Section):
@@ -250,9 +338,7 @@ class Settings(BaseSettings):
     bus: BusConfig = Field(default_factory=BusConfig, description="Durable log.")
     lake: LakeConfig = Field(default_factory=LakeConfig, description="Parquet lake.")
     land: LandConfig = Field(default_factory=LandConfig, description="Lander.")
-    warehouse: WarehouseConfig = Field(
-        default_factory=WarehouseConfig, description="Warehouse."
-    )
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig, description="Warehouse.")
     models: ModelsConfig = Field(default_factory=ModelsConfig, description="dbt models.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="API + dashboard.")
     sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Pull sources.")
