@@ -1,0 +1,327 @@
+"""The data API routes: metrics catalog, metric data (JSON/CSV), dimension values, SQL.
+
+Every route is ``async``; DuckDB work runs in the threadpool. Errors are JSON objects with an
+``error`` message (400s also name the ``parameter``). Metric responses carry an ETag over
+(warehouse version, catalog version, canonical request) and answer ``If-None-Match`` with 304
+without touching the warehouse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventlake.errors import QueryRefusedError, WarehouseError
+from eventlake.serve.auth import bearer_token, tokens_equal
+from eventlake.serve.catalog import Catalog, Metric, quote_ident
+from eventlake.serve.data import encode_csv, encode_json, etag_for
+from eventlake.serve.params import BadParameter, parse_metric_query
+from eventlake.serve.state import ServeState
+
+__all__ = [
+    "dimension_values",
+    "get_metric",
+    "json_response",
+    "list_dimensions",
+    "list_metrics",
+    "run_sql",
+]
+
+_MAX_DIMENSION_VALUES = 2000
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(encode_json(payload), status, headers, media_type="application/json")
+
+
+def _state(request: Request) -> ServeState:
+    state: ServeState = request.app.state.serve
+    return state
+
+
+def _cache_headers(state: ServeState, etag: str) -> dict[str, str]:
+    scope = "private" if state.token else "public"
+    age = f"max-age={state.cache_seconds}" if state.cache_seconds > 0 else "no-cache"
+    return {"ETag": etag, "Cache-Control": f"{scope}, {age}"}
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    return header.strip() == "*" or etag in [t.strip() for t in header.split(",")]
+
+
+def _no_warehouse(state: ServeState) -> Response:
+    return json_response(
+        {
+            "error": f"no warehouse yet at {state.warehouse_path}: run `eventlake build` "
+            "(or `eventlake demo`)",
+            "warehouse": None,
+        },
+        503,
+    )
+
+
+def _unknown_metric(name: str, catalog: Catalog) -> Response:
+    known = list(catalog.metrics)
+    hint = ", ".join(known) if known else "none yet (run `eventlake build`)"
+    return json_response(
+        {"error": f"unknown metric {name[:80]!r}; known metrics: {hint}", "known_metrics": known},
+        404,
+    )
+
+
+async def list_metrics(request: Request) -> Response:
+    """GET /api/metrics: the catalog (names, descriptions, columns, accepted filters)."""
+    state = _state(request)
+    catalog = state.catalog.get()
+    etag = etag_for("catalog", catalog.version, state.runner.version)
+    headers = _cache_headers(state, etag)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    payload = {
+        "metrics": [m.to_json() for m in catalog.metrics.values()],
+        "warehouse_ready": state.runner.version != "none",
+        "catalog_error": state.catalog.error,
+    }
+    return json_response(payload, headers=headers)
+
+
+def _run_metric(
+    state: ServeState,
+    sql: str,
+    params: tuple[Any, ...],
+    fmt: str,
+    metric: Metric,
+    limit: int,
+    offset: int,
+) -> bytes:
+    result = state.runner.run(sql, params)
+    rows = result.rows
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if fmt == "csv":
+        return encode_csv(result.columns, rows)
+    cols = result.columns
+    return encode_json(
+        {
+            "metric": metric.name,
+            "columns": cols,
+            "rows": [dict(zip(cols, r, strict=True)) for r in rows],
+            "count": len(rows),
+            "limit": limit,
+            "offset": offset,
+            "has_more": has_more,
+        }
+    )
+
+
+async def get_metric(request: Request) -> Response:
+    """GET /api/metrics/{name}.json|.csv: filtered, sorted, paged rows of one metric."""
+    import duckdb
+
+    state = _state(request)
+    name: str = request.path_params["name"]
+    fmt: str = request.path_params.get("fmt", "json")
+    if fmt not in ("json", "csv"):
+        return json_response(
+            {"error": f"unknown format {fmt[:20]!r}: use .json or .csv", "parameter": "format"},
+            404,
+        )
+    catalog = state.catalog.get()
+    metric = catalog.metrics.get(name)
+    if metric is None:
+        return _unknown_metric(name, catalog)
+    try:
+        query = parse_metric_query(
+            metric, request.query_params.multi_items(), max_limit=state.max_limit
+        )
+    except BadParameter as exc:
+        return json_response({"error": exc.message, "parameter": exc.param}, 400)
+    version = state.runner.version
+    if version == "none":
+        return _no_warehouse(state)
+    key = f"{fmt}|{version}|{catalog.version}|{query.key}"
+    etag = etag_for(key)
+    headers = _cache_headers(state, etag)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    body = state.cache.get(key)
+    if body is None:
+        try:
+            body = await run_in_threadpool(
+                _run_metric,
+                state,
+                query.sql,
+                query.params,
+                fmt,
+                metric,
+                query.limit,
+                query.offset,
+            )
+        except WarehouseError as exc:
+            return json_response({"error": str(exc)}, 503)
+        except (duckdb.CatalogException, duckdb.BinderException) as exc:
+            return json_response(
+                {
+                    "error": f"metric {name!r} is in the catalog but the warehouse does not "
+                    f"match it ({str(exc).splitlines()[0]}): rebuild with `eventlake build`"
+                },
+                503,
+            )
+        state.cache.put(key, body)
+    if fmt == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{metric.name}.csv"'
+        return Response(body, 200, headers, media_type="text/csv; charset=utf-8")
+    return Response(body, 200, headers, media_type="application/json")
+
+
+async def list_dimensions(request: Request) -> Response:
+    """GET /api/dimensions: every declared dimension and the metrics that accept it."""
+    catalog = _state(request).catalog.get()
+    return json_response({"dimensions": catalog.dimensions()})
+
+
+def _distinct_values(state: ServeState, metrics: list[Metric], dim: str) -> bytes:
+    col = quote_ident(dim)
+    parts = [
+        f"SELECT DISTINCT CAST({col} AS VARCHAR) AS v FROM {m.sql_relation()} "
+        f"WHERE {col} IS NOT NULL"
+        for m in metrics
+    ]
+    sql = " UNION ".join(parts) + f" ORDER BY v LIMIT {_MAX_DIMENSION_VALUES + 1}"
+    result = state.runner.run(sql)
+    values = [r[0] for r in result.rows]
+    return encode_json(
+        {
+            "dimension": dim,
+            "values": values[:_MAX_DIMENSION_VALUES],
+            "truncated": len(values) > _MAX_DIMENSION_VALUES,
+            "metrics": [m.name for m in metrics],
+        }
+    )
+
+
+async def dimension_values(request: Request) -> Response:
+    """GET /api/dimensions/{name}/values: distinct values across the metrics declaring it."""
+    import duckdb
+
+    state = _state(request)
+    dim: str = request.path_params["name"]
+    catalog = state.catalog.get()
+    dims = catalog.dimensions()
+    if dim not in dims:
+        return json_response(
+            {
+                "error": f"unknown dimension {dim[:80]!r}; known: {', '.join(dims) or 'none'}",
+                "known_dimensions": list(dims),
+            },
+            404,
+        )
+    if request.query_params:
+        bad = next(iter(request.query_params.keys()))
+        return json_response(
+            {"error": f"unknown parameter {bad[:60]!r}", "parameter": bad[:60]}, 400
+        )
+    version = state.runner.version
+    if version == "none":
+        return _no_warehouse(state)
+    key = f"dim|{version}|{catalog.version}|{dim}"
+    etag = etag_for(key)
+    headers = _cache_headers(state, etag)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    body = state.cache.get(key)
+    if body is None:
+        metrics = [catalog.metrics[m] for m in dims[dim]]
+        try:
+            body = await run_in_threadpool(_distinct_values, state, metrics, dim)
+        except WarehouseError as exc:
+            return json_response({"error": str(exc)}, 503)
+        except (duckdb.CatalogException, duckdb.BinderException) as exc:
+            return json_response({"error": str(exc).splitlines()[0]}, 503)
+        state.cache.put(key, body)
+    return Response(body, 200, headers, media_type="application/json")
+
+
+def _run_sql(state: ServeState, sql: str, limit: int, fmt: str) -> bytes:
+    # The warehouse stage's guard (the one `eventlake query` uses) checks the statement;
+    # it then runs on this thread's read-only cursor with a time limit.
+    from eventlake.warehouse.query import run_query
+
+    with state.runner.session() as cursor:
+        result = run_query(None, sql, limit, connection=cursor, timeout=30.0)
+    if fmt == "csv":
+        return encode_csv(result.columns, result.rows)
+    return encode_json(
+        {
+            "columns": result.columns,
+            "types": result.types,
+            "rows": [list(r) for r in result.rows],
+            "count": len(result.rows),
+            "truncated": result.truncated,
+        }
+    )
+
+
+async def run_sql(request: Request) -> Response:
+    """POST /api/query: read-only SQL, off by default, behind ``serve.query_token``."""
+    import duckdb
+
+    state = _state(request)
+    if not state.query_enabled:
+        return json_response(
+            {
+                "error": "POST /api/query is disabled: set serve.query_enabled = true and "
+                "serve.query_token"
+            },
+            404,
+        )
+    expected = state.query_token
+    if expected is None or not tokens_equal(bearer_token(request.scope), expected):
+        return json_response(
+            {"error": "POST /api/query needs Authorization: Bearer <serve.query_token>"},
+            401,
+            {"WWW-Authenticate": 'Bearer realm="eventlake-query"'},
+        )
+    body = await request.body()
+    try:
+        import json
+
+        payload = json.loads(body or b"null")
+    except ValueError:
+        return json_response({"error": "body must be JSON", "parameter": "body"}, 400)
+    if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
+        return json_response(
+            {"error": 'body must be {"sql": "SELECT ...", "limit": N}', "parameter": "sql"}, 400
+        )
+    unknown = set(payload) - {"sql", "limit", "format"}
+    if unknown:
+        bad = sorted(unknown)[0]
+        return json_response({"error": f"unknown field {bad!r}", "parameter": bad}, 400)
+    limit = payload.get("limit", 1000)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= state.max_limit:
+        return json_response(
+            {"error": f"limit must be an integer 0..{state.max_limit}", "parameter": "limit"}, 400
+        )
+    fmt = payload.get("format", "json")
+    if fmt not in ("json", "csv"):
+        return json_response({"error": "format must be json or csv", "parameter": "format"}, 400)
+    sql: str = payload["sql"]
+    if state.runner.version == "none":
+        return _no_warehouse(state)
+    try:
+        out = await run_in_threadpool(_run_sql, state, sql, limit, fmt)
+    except QueryRefusedError as exc:
+        return json_response({"error": str(exc), "parameter": "sql"}, 400)
+    except (WarehouseError, duckdb.Error) as exc:
+        # A missing warehouse was answered above: this is the statement failing.
+        return json_response({"error": str(exc).splitlines()[0], "parameter": "sql"}, 400)
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    return Response(out, 200, {"Cache-Control": "no-store"}, media_type=media)

@@ -1,0 +1,129 @@
+"""The serve app factory: one ASGI app for the data API, the dashboards and (optionally) the
+collector.
+
+Layers, outermost first: request metrics (Prometheus) -> the collector under ``/v1/`` when
+``serve.mount_collector`` (it checks its own write keys) -> bearer-token auth -> the
+Starlette router. Nothing is opened at import; the warehouse is opened on first use and
+reopened after every publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from eventlake.config import Settings
+from eventlake.errors import ConfigError
+from eventlake.serve import api, pages
+from eventlake.serve.auth import ASGIApp, Receive, Scope, Send, TokenAuth
+from eventlake.serve.catalog import CatalogFile
+from eventlake.serve.dashboards import DashboardSet
+from eventlake.serve.data import QueryRunner, ResultCache
+from eventlake.serve.prom import HttpMetrics, LakeCounts
+from eventlake.serve.state import ServeState
+
+__all__ = ["ServeApp", "create_app"]
+
+
+class ServeApp:
+    """The ASGI callable ``eventlake serve`` runs; ``state`` holds the shared objects."""
+
+    def __init__(self, app: ASGIApp, state: ServeState, router: Starlette) -> None:
+        self._app = app
+        self.state = state
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+class _CollectorDispatch:
+    """Send ``/v1/*`` to the collector app, everything else to ``rest``."""
+
+    def __init__(self, collector: ASGIApp, rest: ASGIApp) -> None:
+        self.collector = collector
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/v1/"):
+            await self.collector(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+def create_app(settings: Settings, *, collector: Any = None) -> ServeApp:
+    """Build the serve app for ``settings``.
+
+    Args:
+        settings: ``settings.serve`` (token, query endpoint, dashboards folder), the
+            warehouse path, ``models.dbt_dir`` (the metrics catalog) and the lake.
+        collector: a collector ASGI app to mount under /v1 (default: built from settings
+            when ``serve.mount_collector``).
+
+    Raises:
+        ConfigError: ``serve.query_enabled`` without a ``serve.query_token``.
+    """
+    cfg = settings.serve
+    if cfg.query_enabled and not cfg.query_token:
+        raise ConfigError(
+            "serve.query_enabled needs serve.query_token (set EVENTLAKE_SERVE__QUERY_TOKEN): "
+            "POST /api/query is never open"
+        )
+    warehouse_path = settings.resolve(settings.warehouse.path)
+    dashboards_dir = settings.resolve(cfg.dashboards_dir) if cfg.dashboards_dir else None
+    state = ServeState(
+        catalog=CatalogFile(settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"),
+        runner=QueryRunner(warehouse_path),
+        cache=ResultCache(cfg.cache_entries),
+        dashboards=DashboardSet(dashboards_dir),
+        lake_counts=LakeCounts(settings.lake_uri(), settings.lake.storage_options),
+        warehouse_path=warehouse_path,
+        token=cfg.token or None,
+        query_enabled=cfg.query_enabled,
+        query_token=cfg.query_token,
+        max_limit=cfg.max_limit,
+        cache_seconds=cfg.cache_seconds,
+    )
+    if collector is None and cfg.mount_collector:
+        from eventlake.collect import create_app as create_collector
+
+        collector = create_collector(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if collector is not None:
+                await stack.enter_async_context(collector.router.lifespan_context(collector))
+            try:
+                yield
+            finally:
+                state.runner.close()
+
+    routes = [
+        Route("/", pages.dashboard_page, methods=["GET"]),
+        Route("/d/{slug}", pages.dashboard_page, methods=["GET"]),
+        Route("/static/{name}", pages.static_asset, methods=["GET"]),
+        Route("/api/metrics", api.list_metrics, methods=["GET"]),
+        Route("/api/metrics/{name}.{fmt}", api.get_metric, methods=["GET"]),
+        Route("/api/metrics/{name}", api.get_metric, methods=["GET"]),
+        Route("/api/dimensions", api.list_dimensions, methods=["GET"]),
+        Route("/api/dimensions/{name}/values", api.dimension_values, methods=["GET"]),
+        Route("/api/dashboards", pages.dashboards_json, methods=["GET"]),
+        Route("/api/query", api.run_sql, methods=["POST"]),
+        Route("/openapi.json", pages.openapi_json, methods=["GET"]),
+        Route("/docs", pages.docs_page, methods=["GET"]),
+        Route("/healthz", pages.healthz, methods=["GET"]),
+        Route("/metrics", pages.prometheus, methods=["GET"]),
+    ]
+    router = Starlette(routes=routes, lifespan=lifespan)
+    router.state.serve = state
+    inner: ASGIApp = TokenAuth(router, state.token)
+    if collector is not None:
+        inner = _CollectorDispatch(collector, inner)
+    http_metrics = HttpMetrics(inner)
+    state.http_metrics = http_metrics
+    return ServeApp(http_metrics, state, router)

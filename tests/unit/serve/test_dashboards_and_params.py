@@ -1,0 +1,101 @@
+"""Dashboard YAML validation and metric-query building, without a server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eventlake.serve.catalog import Catalog
+from eventlake.serve.dashboards import DashboardError, DashboardSet, parse_dashboard
+from eventlake.serve.params import BadParameter, parse_metric_query
+
+CATALOG = Catalog.parse(
+    json.dumps(
+        {
+            "metrics": [
+                {
+                    "name": "revenue_daily",
+                    "description": "d",
+                    "relation": "metrics.revenue_daily",
+                    "date_column": "activity_date",
+                    "dimensions": ["platform"],
+                    "measures": ["revenue"],
+                    "columns": [
+                        {"name": "activity_date", "type": "DATE", "description": ""},
+                        {"name": "platform", "type": "VARCHAR", "description": ""},
+                        {"name": "revenue", "type": "DOUBLE", "description": ""},
+                    ],
+                }
+            ]
+        }
+    ).encode(),
+    "v1",
+)
+METRIC = CATALOG.metrics["revenue_daily"]
+
+
+def test_packaged_default_dashboard_is_valid() -> None:
+    boards = DashboardSet(None).all()
+    assert [b.slug for b in boards] == ["game"]
+    assert boards[0].error is None and boards[0].spec is not None
+    types = {c["type"] for c in boards[0].spec["charts"]}
+    assert types == {"kpi", "line", "bar", "heatmap", "funnel", "table"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("title: x\n", "'charts' must be a non-empty list"),
+        ("charts: [{type: pie, metric: m}]", "charts[0].type"),
+        ("charts: [{type: line, metric: m, x: d}]", "charts[0].y"),
+        ("charts: [{type: line, metric: m, x: d, y: [a], colour: red}]", "unknown key 'colour'"),
+        ("charts: [{type: kpi, metric: 'm; drop', value: v}]", "charts[0].metric"),
+        ("charts: [{type: kpi, metric: m, value: {ratio: [a]}}]", "ratio"),
+        ("charts: [{type: funnel, metric: m, stages: [a]}]", "stages"),
+        (
+            "charts: [{id: a, type: kpi, metric: m, value: v}, {id: a, type: kpi, metric: m, "
+            "value: v}]",
+            "used twice",
+        ),
+        ("charts: [\n  - {", "invalid YAML"),
+        ("filters: {dimensions: [{name: p, colour: 1}]}\ncharts: []", "unknown key"),
+    ],
+)
+def test_invalid_dashboards_name_file_and_key(text: str, message: str) -> None:
+    with pytest.raises(DashboardError, match="board.yaml") as info:
+        parse_dashboard(text, "board.yaml")
+    assert message in str(info.value)
+
+
+def test_query_binds_every_value_and_quotes_only_catalog_names() -> None:
+    q = parse_metric_query(
+        METRIC,
+        [("platform", "iOS' OR 1=1 --"), ("start", "2026-01-01"), ("sort", "-revenue")],
+        max_limit=1000,
+    )
+    assert "iOS" not in q.sql and "2026" not in q.sql
+    assert q.params[0].isoformat() == "2026-01-01" and q.params[1] == "iOS' OR 1=1 --"
+    assert 'FROM "metrics"."revenue_daily"' in q.sql
+    assert 'ORDER BY "revenue" DESC NULLS LAST' in q.sql
+    assert q.params[-2:] == (1001, 0)
+
+
+def test_group_by_sums_measures() -> None:
+    q = parse_metric_query(METRIC, [("group_by", "platform")], max_limit=10)
+    assert q.columns == ("platform", "revenue")
+    assert 'SUM("revenue") AS "revenue"' in q.sql and 'GROUP BY "platform"' in q.sql
+
+
+def test_bad_parameter_names_itself() -> None:
+    with pytest.raises(BadParameter) as info:
+        parse_metric_query(METRIC, [("limit", "5000")], max_limit=1000)
+    assert info.value.param == "limit"
+
+
+def test_catalog_rejects_unsafe_identifiers() -> None:
+    from eventlake.errors import ServeError
+
+    bad = {"metrics": [{"name": "x", "columns": [{"name": 'a"b'}]}]}
+    with pytest.raises(ServeError, match="not a valid identifier"):
+        Catalog.parse(json.dumps(bad).encode(), "v")
