@@ -1,0 +1,123 @@
+"""Helpers for the REST API source tests: the pinball API in a thread, project settings.
+
+Loaded by path from the test modules (the tests folder is not a package).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from eventlake.config import Settings, load_config
+
+ROOT = Path(__file__).resolve().parents[3]
+PINBALL = ROOT / "examples" / "pinball"
+
+
+def load_pinball() -> Any:
+    """The examples/pinball/pinball_api.py module."""
+    if "pinball_api" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("pinball_api", PINBALL / "pinball_api.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["pinball_api"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["pinball_api"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_api(**config: Any) -> Iterator[tuple[Any, str]]:
+    """A pinball API on a free 127.0.0.1 port: (api object, base URL)."""
+    m = load_pinball()
+    api = m.PinballApi(m.PinballConfig(**config))
+    with m.serve_in_thread(api, free_port()) as url:
+        yield api, url
+
+
+def pinball_definition(url: str, **overrides: Any) -> dict[str, Any]:
+    """The example's YAML definition as a dict, pointed at ``url``, fast settings."""
+    d = yaml.safe_load((PINBALL / "pinball.yaml").read_text())
+    d.update(base_url=url, backoff_base=0.01, backoff_max=0.2, rate_limit=1000)
+    d.update(overrides)
+    return d
+
+
+def make_settings(project: Path, definition: dict[str, Any], name: str = "pinball") -> Settings:
+    """Write the definition and an eventlake.toml into ``project``; load them."""
+    (project / f"{name}.yaml").write_text(yaml.safe_dump(definition))
+    (project / "eventlake.toml").write_text(
+        f'[lake]\npath = "lake"\n[warehouse]\npath = "wh.duckdb"\n'
+        f'[sources.api.{name}]\ndefinition = "{name}.yaml"\n'
+    )
+    return load_config(project / "eventlake.toml")
+
+
+def admin(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the pinball API's admin endpoint (POST with a body, GET without)."""
+    if body is None:
+        return httpx.get(f"{url}/_admin/{path}").json()
+    return httpx.post(f"{url}/_admin/{path}", json=body).json()
+
+
+def query(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    """Run SQL on the published warehouse, read-only."""
+    from eventlake.warehouse.duck import connect_read_only
+
+    con = connect_read_only(settings.resolve(settings.warehouse.path))
+    try:
+        return [tuple(r) for r in con.execute(sql).fetchall()]
+    finally:
+        con.close()
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most requests the server saw within any ``window`` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+@contextlib.contextmanager
+def api_process(*args: str) -> Iterator[str]:
+    """The pinball API as its own process (its own GIL: clean server-side timings)."""
+    import subprocess
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(PINBALL / "pinball_api.py"), "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/_admin/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("pinball API process did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,37 @@
+"""Retry-After parsing and the rate limiter's window."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+
+from eventlake.sources.api_http import RateLimiter, parse_retry_after
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    now = time.time()
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    wait = parse_retry_after(date, now=now)
+    assert wait is not None and 28 <= wait <= 31
+    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+
+
+def test_limiter_records_real_starts_and_never_exceeds_the_window() -> None:
+    async def go() -> list[float]:
+        limiter = RateLimiter(200.0)
+        starts: list[float] = []
+
+        async def one() -> None:
+            await limiter.acquire()
+            starts.append(time.monotonic())
+
+        await asyncio.gather(*(one() for _ in range(250)))
+        return starts
+
+    starts = sorted(asyncio.run(go()))
+    # any 200 consecutive starts span more than one second (1.1 s less scheduling noise)
+    assert all(starts[i + 199] - starts[i] > 1.0 for i in range(len(starts) - 199))
