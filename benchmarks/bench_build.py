@@ -1,0 +1,196 @@
+"""Benchmark the dbt model build: a full build at N events, and one day's incremental run.
+
+Synthetic raw.events are generated inside DuckDB (30 days of history by default: identified
+and anonymous players, purchases, guild joins, 2% duplicates), then:
+
+1. a first build on a fresh warehouse (every table created);
+2. a full rebuild of the same data (``changed_days=None``): the baseline;
+3. one more day lands (plus a few late events for the day before) and the incremental run
+   rebuilds only the changed days (``changed_days=[...]``).
+
+Prints seconds and events/s, and the ratio incremental / full rebuild (target <= 0.2).
+
+    .venv/bin/python benchmarks/bench_build.py                 # 1M events
+    .venv/bin/python benchmarks/bench_build.py --events 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from eventlake.config import ModelsConfig, Settings
+from eventlake.warehouse.dbt import build_models
+
+START = dt.date(2026, 1, 1)
+
+_EVENTS = (
+    "['Session Started', 'Level Started', 'Level Completed', 'Level Failed', "
+    "'Level Started', 'Level Completed', 'Item Purchased', 'Guild Joined']"
+)
+
+
+def _insert_events(
+    con: duckdb.DuckDBPyConnection, first: int, count: int, days: int, day0: int, users: int
+) -> None:
+    """Insert ``count`` events numbered from ``first`` spread over ``days`` days from day0."""
+    con.execute(
+        f"""
+        insert into raw.events
+        with g as (
+            select i, hash(i) as h, (hash(i * 7 + 1) % {users}) as u,
+                   {day0} + (i % {days}) as d
+            from range({first}, {first + count}) as t(i)
+        ),
+        e as (
+            select *, {_EVENTS}[1 + (h % 8)::int] as ev,
+                   timestamp '{START}' + to_days(d::int)
+                       + to_seconds(((h >> 8) % 86000)::bigint) as ts
+            from g
+        )
+        select
+            'm-' || i as message_id,
+            'track' as type,
+            ev as event,
+            null as name,
+            case when u % 10 < 7 and i % 3 <> 0 then 'user-' || u end as user_id,
+            'anon-' || u as anonymous_id,
+            null as group_id,
+            null as previous_id,
+            ts::timestamptz as timestamp,
+            ts::timestamptz as original_timestamp,
+            (ts + interval 2 second)::timestamptz as sent_at,
+            (ts + interval 3 second)::timestamptz as received_at,
+            case ev
+                when 'Item Purchased' then '{{"item": "sword", "price": 4.99, "currency": "USD"}}'
+                when 'Guild Joined' then '{{"guild_id": "g' || (u % 50) || '", "guild_name": "G"}}'
+                when 'Session Started' then '{{"session_number": 1}}'
+                else '{{"level": ' || (h % 30) || '}}'
+            end as properties,
+            null as traits,
+            '{{"os": {{"name": "' || ['ios', 'android', 'web'][1 + (u % 3)::int]
+                || '"}}, "location": {{"country": "' || ['US', 'DE', 'BR', 'JP'][1 + (u % 4)::int]
+                || '"}}, "locale": "en-US", "app": {{"version": "1.0"}}}}' as context,
+            null as integrations,
+            'game' as source,
+            ['comcast.net', 'verizon.net', 't-online.de'][1 + (u % 3)::int] as host,
+            'bench' as user_agent,
+            '198.51.100.1' as ip,
+            (u % 4)::int as bus_partition,
+            i as bus_offset,
+            ts::date as event_date
+        from e
+        """
+    )
+    # 2% duplicates: the same message arriving again a minute later
+    con.execute(
+        f"""
+        insert into raw.events
+        select * replace (received_at + interval 60 second as received_at,
+                          bus_offset + 100000000000 as bus_offset)
+        from raw.events
+        where cast(substr(message_id, 3) as bigint) between {first} and {first + count - 1}
+          and cast(substr(message_id, 3) as bigint) % 50 = 0
+        """
+    )
+
+
+def _create_raw(db: Path) -> None:
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("create schema if not exists raw")
+        con.execute(
+            """
+            create table raw.events (
+                message_id varchar not null, type varchar not null, event varchar,
+                name varchar, user_id varchar, anonymous_id varchar, group_id varchar,
+                previous_id varchar, "timestamp" timestamptz not null,
+                original_timestamp timestamptz, sent_at timestamptz,
+                received_at timestamptz not null, properties varchar, traits varchar,
+                context varchar, integrations varchar, source varchar, host varchar,
+                user_agent varchar, ip varchar, bus_partition integer, bus_offset bigint,
+                event_date date
+            )
+            """
+        )
+    finally:
+        con.close()
+
+
+def _run(label: str, fn: object, events: int) -> float:
+    started = time.perf_counter()
+    result = fn()  # type: ignore[operator]
+    seconds = time.perf_counter() - started
+    print(
+        f"{label:<34} {seconds:8.2f} s  {events / seconds:12,.0f} events/s  "
+        f"({len(result.models_built)} models, {result.tests_passed} tests)"
+    )
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events of history")
+    parser.add_argument("--days", type=int, default=30, help="days of history")
+    parser.add_argument("--threads", type=int, default=2, help="dbt threads")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    os.environ["TZ"] = "UTC"
+    users = max(100, args.events // 100)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_build_"))
+    try:
+        settings = Settings(base_dir=tmp, models=ModelsConfig(user_models_dir=None))
+        settings.warehouse.threads = args.threads
+        db = tmp / "warehouse.duckdb"
+        _create_raw(db)
+        con = duckdb.connect(str(db))
+        started = time.perf_counter()
+        _insert_events(con, 0, args.events, args.days, 0, users)
+        total = con.execute("select count(*) from raw.events").fetchone()
+        con.close()
+        assert total is not None
+        print(f"generated {total[0]:,} raw rows in {time.perf_counter() - started:.1f} s")
+        print(f"{'events':<34} {args.events:,} over {args.days} days, {users:,} users")
+
+        first = _run(
+            "first build (fresh warehouse)", lambda: build_models(settings, db), args.events
+        )
+        full = _run(
+            "full rebuild (changed_days=None)", lambda: build_models(settings, db), args.events
+        )
+
+        per_day = args.events // args.days
+        con = duckdb.connect(str(db))
+        _insert_events(con, args.events, per_day, 1, args.days, users)  # the new day
+        _insert_events(con, args.events + per_day, per_day // 50, 1, args.days - 1, users)
+        con.close()
+        new_day = START + dt.timedelta(days=args.days)
+        late_day = new_day - dt.timedelta(days=1)
+        inc = _run(
+            "incremental run (1 new day + late)",
+            lambda: build_models(settings, db, changed_days=[late_day, new_day]),
+            per_day,
+        )
+        full_after = _run(
+            "full rebuild after the new day",
+            lambda: build_models(settings, db),
+            args.events + per_day,
+        )
+        print(f"first build / full rebuild: {first / full:.2f}")
+        print(f"incremental / full rebuild: {inc / full_after:.3f}  (target <= 0.2)")
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
+) }}
+{#- One row per user and day they were active: the day's attributes (platform, country,
+    host provider of their first event that day) and counts. Every metric with dimensions
+    reads this, so each user-day falls in exactly one dimension combination and the
+    measures add up across dimension values. A changed day also rebuilds the next day,
+    whose session starts it can change (a session crossing midnight). -#}
+
+with events as (
+    select
+        user_key,
+        event_date,
+        event_at,
+        message_id,
+        platform,
+        country,
+        host_provider,
+        case when event_type = 'track' and event_name = 'Level Completed' then 1 else 0 end
+            as is_level_completed,
+        case when event_type = 'track' and event_name = 'Guild Joined' then 1 else 0 end
+            as is_guild_join
+    from {{ ref('fct_events') }}
+    where {{ eventlake.changed_days_filter('event_date', 0, 1) }}
+),
+
+firsts as (
+    select user_key, event_date, platform, country, host_provider
+    from (
+        select
+            user_key, event_date, platform, country, host_provider,
+            row_number() over (
+                partition by user_key, event_date order by event_at, message_id
+            ) as rn
+        from events
+    ) as ranked
+    where rn = 1
+),
+
+counts as (
+    select
+        user_key,
+        event_date,
+        count(*) as events,
+        sum(is_level_completed) as levels_completed,
+        sum(is_guild_join) as guild_joins
+    from events
+    group by user_key, event_date
+),
+
+purchases as (
+    select user_key, purchase_date, count(*) as purchases, sum(revenue) as revenue
+    from {{ ref('fct_purchases') }}
+    where {{ eventlake.changed_days_filter('purchase_date', 0, 1) }}
+    group by user_key, purchase_date
+),
+
+sessions as (
+    select user_key, session_date, count(*) as sessions
+    from {{ ref('fct_sessions') }}
+    where {{ eventlake.changed_days_filter('session_date', 0, 1) }}
+    group by user_key, session_date
+)
+
+select
+    c.user_key,
+    c.event_date as activity_date,
+    f.platform,
+    f.country,
+    f.host_provider,
+    c.events,
+    coalesce(s.sessions, 0) as sessions,
+    c.levels_completed,
+    c.guild_joins,
+    coalesce(p.purchases, 0) as purchases,
+    coalesce(p.revenue, 0) as revenue
+from counts as c
+inner join firsts as f on f.user_key = c.user_key and f.event_date = c.event_date
+left join purchases as p on p.user_key = c.user_key and p.purchase_date = c.event_date
+left join sessions as s on s.user_key = c.user_key and s.session_date = c.event_date

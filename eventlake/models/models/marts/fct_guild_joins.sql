@@ -1,0 +1,20 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ eventlake.delete_changed_days('join_date') }}"
+) }}
+{#- One row per Guild Joined event. -#}
+
+select
+    message_id as guild_join_id,
+    user_key,
+    event_at as joined_at,
+    event_date as join_date,
+    coalesce({{ eventlake.json_text('properties', 'guild_id') }}, 'unknown') as guild_id,
+    coalesce({{ eventlake.json_text('properties', 'guild_name') }}, 'unknown') as guild_name,
+    platform,
+    country,
+    host_provider
+from {{ ref('fct_events') }}
+where event_type = 'track' and event_name = 'Guild Joined'
+  and {{ eventlake.changed_days_filter('event_date') }}

@@ -1,0 +1,81 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ eventlake.delete_changed_days('session_date', 1, 1) }}"
+) }}
+{#-
+  One row per session: a user's events with no gap longer than var('session_timeout_minutes')
+  (30 by default). A session belongs to the day it starts. An incremental run rebuilds the
+  sessions starting on a changed day or either neighbour (a session can cross midnight)
+  from the events of two more days on each side; a session spanning more than two
+  midnights is the only case this window does not see whole.
+-#}
+{%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
+
+with events as (
+    select user_key, message_id, event_at, event_date, platform, country, host_provider
+    from {{ ref('fct_events') }}
+    where {{ eventlake.changed_days_filter('event_date', 2, 2) }}
+),
+
+gaps as (
+    select
+        *,
+        lag(event_at) over (partition by user_key order by event_at, message_id) as previous_at
+    from events
+),
+
+starts as (
+    select
+        *,
+        case
+            when previous_at is null then 1
+            when {{ dbt.datediff('previous_at', 'event_at', 'second') }} > {{ timeout_seconds }}
+                then 1
+            else 0
+        end as is_start
+    from gaps
+),
+
+numbered as (
+    select
+        *,
+        sum(is_start) over (
+            partition by user_key order by event_at, message_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from starts
+),
+
+sessions as (
+    select
+        user_key,
+        session_number,
+        min(event_at) as session_start_at,
+        max(event_at) as session_end_at,
+        count(*) as event_count
+    from numbered
+    group by user_key, session_number
+),
+
+firsts as (
+    select user_key, session_number, message_id, event_date, platform, country, host_provider
+    from numbered
+    where is_start = 1
+)
+
+select
+    f.message_id as session_id,
+    s.user_key,
+    s.session_start_at,
+    s.session_end_at,
+    f.event_date as session_date,
+    {{ dbt.datediff('s.session_start_at', 's.session_end_at', 'second') }} as duration_seconds,
+    s.event_count,
+    f.platform,
+    f.country,
+    f.host_provider
+from sessions as s
+inner join firsts as f
+    on f.user_key = s.user_key and f.session_number = s.session_number
+where {{ eventlake.changed_days_filter('f.event_date', 1, 1) }}

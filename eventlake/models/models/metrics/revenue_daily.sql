@@ -1,0 +1,26 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
+) }}
+{#- Revenue per day and dimension combination: revenue (price * quantity, summed across
+    currencies at face value), purchases, purchasers, active users, ARPDAU (revenue / DAU)
+    and ARPPU (revenue / purchasers). Over several rows, recompute the ratios from the sums. -#}
+
+select
+    activity_date,
+    platform,
+    country,
+    host_provider,
+    sum(revenue) as revenue,
+    sum(purchases) as purchases,
+    sum(case when purchases > 0 then 1 else 0 end) as purchasers,
+    count(*) as dau,
+    sum(revenue) / count(*) as arpdau,
+    case
+        when sum(case when purchases > 0 then 1 else 0 end) > 0
+            then sum(revenue) / sum(case when purchases > 0 then 1 else 0 end)
+    end as arppu
+from {{ ref('int_user_days') }}
+where {{ eventlake.changed_days_filter('activity_date', 0, 1) }}
+group by activity_date, platform, country, host_provider

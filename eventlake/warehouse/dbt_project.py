@@ -1,0 +1,152 @@
+"""The dbt working folder: the packaged project, the user's models and a generated profile.
+
+``build_models`` never runs dbt inside the installed package. It mirrors the project shipped
+in ``eventlake/models/`` into ``<models.dbt_dir>/project/``, mirrors the user's own models
+folder (``models.user_models_dir``) into ``project/user_models/`` (listed in ``model-paths``
+of the mirrored ``dbt_project.yml``), and writes ``<models.dbt_dir>/profiles.yml`` from the
+settings, so a user needs no ``~/.dbt``. Files are copied only when their bytes changed,
+which keeps dbt's partial parsing valid between builds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eventlake.config import Settings
+from eventlake.errors import ConfigError
+
+__all__ = [
+    "PACKAGED_PROJECT",
+    "USER_MODELS_FOLDER",
+    "build_vars",
+    "prepare_project",
+    "tracking_plan_var",
+    "write_profile",
+]
+
+#: The dbt project shipped inside the package.
+PACKAGED_PROJECT = Path(__file__).resolve().parent.parent / "models"
+#: Folder of the mirrored project that holds a copy of the user's models.
+USER_MODELS_FOLDER = "user_models"
+PROFILE_NAME = "eventlake"
+_SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+
+
+def _sync_tree(src: Path, dst: Path) -> None:
+    """Make ``dst`` an exact copy of ``src``, rewriting only files whose bytes differ."""
+    dst.mkdir(parents=True, exist_ok=True)
+    wanted: set[str] = set()
+    for item in src.iterdir():
+        if item.name in _SKIP or item.name.startswith("."):
+            continue
+        wanted.add(item.name)
+        target = dst / item.name
+        if item.is_dir():
+            if target.exists() and not target.is_dir():
+                target.unlink()
+            _sync_tree(item, target)
+        else:
+            data = item.read_bytes()
+            if not target.is_file() or target.read_bytes() != data:
+                target.write_bytes(data)
+    for existing in dst.iterdir():
+        if existing.name not in wanted and existing.name not in _SKIP:
+            if existing.is_dir():
+                shutil.rmtree(existing)
+            else:
+                existing.unlink()
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def prepare_project(settings: Settings) -> Path:
+    """Mirror the packaged project and the user's models into the dbt folder; return it."""
+    dbt_dir = settings.resolve(settings.models.dbt_dir)
+    project = dbt_dir / "project"
+    _sync_tree(PACKAGED_PROJECT, project)
+    user_dir = (
+        settings.resolve(settings.models.user_models_dir)
+        if settings.models.user_models_dir is not None
+        else None
+    )
+    model_paths = ["models"]
+    if user_dir is not None and user_dir.is_dir():
+        _sync_tree(user_dir, project / USER_MODELS_FOLDER)
+        model_paths.append(USER_MODELS_FOLDER)
+    elif (project / USER_MODELS_FOLDER).exists():
+        shutil.rmtree(project / USER_MODELS_FOLDER)
+    config = yaml.safe_load((PACKAGED_PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))
+    config["model-paths"] = model_paths
+    _write_if_changed(project / "dbt_project.yml", yaml.safe_dump(config, sort_keys=False))
+    return project
+
+
+def write_profile(settings: Settings, db_path: Path) -> Path:
+    """Write ``<dbt_dir>/profiles.yml`` for ``db_path``; return the folder holding it."""
+    dbt_dir = settings.resolve(settings.models.dbt_dir)
+    backend = settings.warehouse.backend
+    if backend != "duckdb":
+        raise ConfigError(
+            f"warehouse.backend = {backend!r}: build_models runs the DuckDB warehouse; see "
+            "docs/models.md for running the same project on PostgreSQL or Spark"
+        )
+    output: dict[str, Any] = {
+        "type": "duckdb",
+        "path": str(Path(db_path).resolve()),
+        "schema": "main",
+        "threads": max(1, settings.warehouse.threads),
+        # Dates of timestamptz values must not depend on the machine's time zone.
+        "settings": {"TimeZone": "UTC"},
+    }
+    profile = {PROFILE_NAME: {"target": backend, "outputs": {backend: output}}}
+    _write_if_changed(dbt_dir / "profiles.yml", yaml.safe_dump(profile, sort_keys=True))
+    return dbt_dir
+
+
+def tracking_plan_var(settings: Settings) -> dict[str, Any]:
+    """The tracking plan as the models read it: {event: {properties: {name: {type, allowed}}}}.
+
+    No plan file configured or present: an empty plan (no typed property columns).
+    """
+    if settings.spec.tracking_plan is None:
+        return {}
+    path = settings.resolve(settings.spec.tracking_plan)
+    if not path.is_file():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read tracking plan {path}: {exc}") from exc
+    events = doc.get("events") if isinstance(doc, dict) else None
+    plan: dict[str, Any] = {}
+    for name, spec in (events or {}).items():
+        props: dict[str, Any] = {}
+        for prop, pspec in ((spec or {}).get("properties") or {}).items():
+            pspec = pspec or {}
+            entry: dict[str, Any] = {"type": str(pspec.get("type", "string"))}
+            if pspec.get("allowed"):
+                entry["allowed"] = [str(v) for v in pspec["allowed"]]
+            props[str(prop)] = entry
+        plan[str(name)] = {"properties": props}
+    return plan
+
+
+def build_vars(settings: Settings, changed_days: list[str] | None) -> str:
+    """The ``--vars`` JSON of one build (stable key order, so equal runs hash equally)."""
+    return json.dumps(
+        {
+            "changed_days": changed_days,
+            "session_timeout_minutes": settings.models.session_timeout_minutes,
+            "tracking_plan": tracking_plan_var(settings),
+        },
+        sort_keys=True,
+    )
