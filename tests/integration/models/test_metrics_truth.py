@@ -294,6 +294,16 @@ def test_guild_joins_daily(built: Built, expected: dict[str, Any], truth: Any) -
     )
 
 
+def test_purchases_by_item_daily(built: Built, expected: dict[str, Any], truth: Any) -> None:
+    want = truth.purchases_by_item_daily(expected["events"])
+    assert len(want) > 0
+    assert_same(
+        built.frame("metrics.purchases_by_item_daily"),
+        want,
+        ["purchase_date", "item", "platform", "country", "host_provider"],
+    )
+
+
 def test_retention_cohorts(built: Built, expected: dict[str, Any], truth: Any) -> None:
     want = truth.retention_cohorts(expected["events"], expected["user_days"])
     assert (want["weeks_since_signup"] > 0).any()
@@ -334,6 +344,7 @@ def test_metrics_catalog_lists_every_metric_model(built: Built) -> None:
         "guild_joins_daily",
         "host_providers_daily",
         "rolling_active_users_28d",
+        "purchases_by_item_daily",
     ]:
         entry = by_name[name]
         assert entry["relation"] == f"metrics.{name}"

@@ -275,6 +275,20 @@ def guild_joins_daily(ev: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def purchases_by_item_daily(ev: pd.DataFrame) -> pd.DataFrame:
+    p = ev[(ev["type"] == "track") & (ev["event"] == "Item Purchased")].copy()
+    props = [json.loads(x) if x else {} for x in p["properties"]]
+    p["item"] = [x.get("item") for x in props]
+    p["units"] = [int(x.get("quantity", 1)) for x in props]
+    p = p.rename(columns={"event_date": "purchase_date"})
+    return p.groupby(["purchase_date", "item", *DIMS], as_index=False, dropna=False).agg(
+        purchases=("message_id", "size"),
+        units=("units", "sum"),
+        revenue=("revenue", "sum"),
+        purchasers=("user_key", "nunique"),
+    )
+
+
 def _monday(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
