@@ -1,0 +1,230 @@
+"""`eventlake demo`: one command from an empty folder to a live dashboard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["demo", "print_result"]
+
+
+@click.command("demo")
+@click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default="eventlake-demo"
+)
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Players in the generated world.",
+)
+@click.option(
+    "--days", type=click.IntRange(min=1), default=30, show_default=True, help="Days of activity."
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--no-serve", is_flag=True, help="Stop after the summary (scripts, CI).")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port of the dashboard and API (default: serve.port, 8000).",
+)
+@click.option(
+    "--collector-port",
+    type=int,
+    default=None,
+    help="Port of the demo's collector (default: collect.port, 8088).",
+)
+@click.option(
+    "--live-events",
+    type=click.IntRange(min=0),
+    default=20_000,
+    show_default=True,
+    help="Latest events sent over HTTP through the tracker SDK; the rest go straight to the bus.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def demo(
+    directory: Path,
+    users: int,
+    days: int,
+    seed: int,
+    no_serve: bool,
+    port: int | None,
+    collector_port: int | None,
+    live_events: int,
+    as_json: bool,
+) -> None:
+    """Generate a game's events, land them, build the models and serve the dashboard.
+
+    Writes an example project into DIRECTORY (default ./eventlake-demo), starts a
+    collector on 127.0.0.1, generates a world (about a million events by default: the
+    latest sent live through the tracker SDK, the bulk straight to the bus), lands them as
+    Parquet, builds the dbt models, prints a summary and the reconciliation, then serves the
+    dashboard and API until Ctrl-C. Re-running with the same world reuses it.
+    """
+    from eventlake.config import load_config
+    from eventlake.demo import run_demo
+    from eventlake.serve.server import bind_socket
+
+    serve_sock = None
+    if not no_serve:
+        # Bind first: a taken port fails now, not after the whole build.
+        from eventlake.cli.init import write_example_project
+
+        write_example_project(directory.expanduser())
+        settings = load_config(directory.expanduser() / "eventlake.toml")
+        host = settings.serve.host
+        serve_port = port if port is not None else settings.serve.port
+        serve_sock = bind_socket(host, serve_port)
+    try:
+        with _stages(disabled=as_json) as hook:
+            result = run_demo(
+                directory,
+                users=users,
+                days=days,
+                seed=seed,
+                collector_port=collector_port,
+                live_events=live_events,
+                stage=hook,
+            )
+        if as_json:
+            click.echo(json.dumps(result.to_dict()))
+        else:
+            print_result(result)
+        if serve_sock is not None:
+            _serve(Path(result.directory), serve_sock)
+    finally:
+        if serve_sock is not None:
+            serve_sock.close()
+
+
+class _Stages:
+    """Rich progress: one bar (or spinner) per stage."""
+
+    def __init__(self, disabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=disabled,
+        )
+        self.last: Any = None
+
+    def __call__(self, name: str, total: int | None) -> Callable[[int], None]:
+        if self.last is not None:
+            task = self.progress.tasks[self.last]
+            self.progress.update(self.last, completed=task.total or 1, total=task.total or 1)
+        self.last = self.progress.add_task(name, total=total)
+        task_id = self.last
+
+        def advance(n: int) -> None:
+            if total is None:
+                self.progress.update(task_id, total=1, completed=1)
+            else:
+                self.progress.advance(task_id, n)
+
+        return advance
+
+
+@contextmanager
+def _stages(disabled: bool) -> Iterator[_Stages]:
+    """Show the stages' progress bars while the demo runs."""
+    stages = _Stages(disabled)
+    stages.progress.start()
+    try:
+        yield stages
+        if stages.last is not None:
+            stages("done", 1)(1)
+    finally:
+        stages.progress.stop()
+
+
+def print_result(result: Any) -> None:
+    """The summary tables of a :class:`~eventlake.demo.DemoResult`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = result.summary
+    head = (
+        f"[bold]eventlake demo[/bold] in {result.directory}: {result.users:,} players, "
+        f"{result.days} days from {result.start}, seed {result.seed}; "
+        f"{result.generated:,} events generated ({result.sent_live:,} live over HTTP, "
+        f"{result.sent_to_bus:,} straight to the bus) in {result.seconds:.1f} s"
+    )
+    console.print(head)
+    if result.stage_seconds:
+        console.print(
+            "stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items())
+        )
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if s is None:
+        return
+    t = Table(title="Summary", show_header=False)
+    t.add_row("Daily active users (last full day)", f"{s.dau_latest:,}")
+    t.add_row("Daily active users (average)", f"{s.dau_average:,.1f}")
+    t.add_row("Revenue (face value, all currencies)", f"{s.revenue:,.2f}")
+    t.add_row("Paying players", f"{s.purchasers:,}")
+    if s.retention_week1 is not None:
+        t.add_row("Week-1 retention (all cohorts)", f"{s.retention_week1:.1%}")
+    console.print(t)
+    items = Table(title="Top items by revenue")
+    for col in ("item", "purchases", "revenue"):
+        items.add_column(col)
+    for item, count, revenue in s.top_items:
+        items.add_row(item, f"{count:,}", f"{revenue:,.2f}")
+    hosts = Table(title="Top internet host providers")
+    for col in ("host provider", "active user-days", "events"):
+        hosts.add_column(col)
+    for host, users, events in s.top_hosts:
+        hosts.add_row(host, f"{users:,}", f"{events:,}")
+    console.print(items)
+    console.print(hosts)
+    rec = Table(title="Reconciliation")
+    for col in ("received", "landed", "quarantined", "modeled", "duplicates", "holds"):
+        rec.add_column(col)
+    rec.add_row(
+        f"{s.received:,}" if s.received is not None else "?",
+        f"{s.landed:,}",
+        f"{s.quarantined:,}",
+        f"{s.modeled:,}" if s.modeled is not None else "?",
+        f"{s.duplicates:,}",
+        "[green]yes[/green]" if s.reconciled else "[red]NO[/red]",
+    )
+    console.print(rec)
+    console.print("received = landed + quarantined; landed = modeled + duplicates")
+
+
+def _serve(directory: Path, sock: Any) -> None:
+    from eventlake.config import load_config
+    from eventlake.serve.app import create_app
+    from eventlake.serve.server import serve_forever
+
+    settings = load_config(directory / "eventlake.toml")
+    host, port = sock.getsockname()[:2]
+    app = create_app(settings)
+    click.echo(
+        f"dashboard: http://{host}:{port}/   API: http://{host}:{port}/api/metrics   "
+        "(Ctrl-C to stop)"
+    )
+    serve_forever(app, sock)

@@ -1,0 +1,326 @@
+"""`eventlake demo` as a library function: from an empty folder to built models and answers.
+
+:func:`run_demo` only sequences the stages, each through its own public API: write the
+example project (``cli.init``), start the collector (``collect``) on 127.0.0.1, generate a
+game world (``generate``) whose bulk goes straight to the bus and whose latest events go
+live over HTTP through the tracker SDK, land and build (``pipeline.run``), then read the
+summary back from the warehouse and the reconciliation from ``pipeline.collect_status``.
+The CLI (``cli/demo.py``) prints the :class:`DemoResult` and serves the dashboard.
+
+Idempotent: the folder remembers the world it holds (``data/demo.json``); a re-run with the
+same world reuses it, a different world (or an interrupted run) starts from an empty
+``data/`` folder, so data is never doubled.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventlake.errors import ConfigError, EventlakeError
+
+__all__ = ["DemoResult", "DemoSummary", "run_demo", "read_summary", "DEMO_MARKER"]
+
+DEMO_MARKER = "demo.json"
+
+#: ``stage(name, total)`` returns an ``advance(n)`` callable; how the CLI shows progress.
+StageHook = Callable[[str, int | None], Callable[[int], None]]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    """What the demo prints: headline metrics from the warehouse and the reconciliation."""
+
+    days: int
+    dau_latest: int
+    dau_average: float
+    revenue: float
+    purchasers: int
+    top_items: list[tuple[str, int, float]]
+    top_hosts: list[tuple[str, int, int]]
+    retention_week1: float | None
+    received: int | None
+    landed: int
+    quarantined: int
+    modeled: int | None
+    duplicates: int
+    reconciled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """One demo run: the world, what went where, how long each stage took, the summary."""
+
+    directory: str
+    users: int
+    days: int
+    seed: int
+    start: str
+    generated: int
+    sent_live: int
+    sent_to_bus: int
+    reused: bool
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    summary: DemoSummary | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _no_progress(name: str, total: int | None) -> Callable[[int], None]:
+    return lambda n: None
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".eventlake-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"demo folder {directory} is not writable ({exc.strerror or exc}); "
+            "choose another with `eventlake demo DIR`"
+        ) from exc
+
+
+class _CollectorThread:
+    """The collector app served by uvicorn on an already bound socket, in a thread."""
+
+    def __init__(self, app: Any, sock: Any) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.sock = sock
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise EventlakeError("the demo collector did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.sock.close()
+
+
+@contextmanager
+def _timed(stages: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[name] = round(time.perf_counter() - started, 2)
+
+
+def run_demo(
+    directory: Path,
+    *,
+    users: int = 5000,
+    days: int = 30,
+    seed: int = 42,
+    start: _dt.date | None = None,
+    collector_port: int | None = None,
+    live_events: int = 20_000,
+    workers: int = 2,
+    stage: StageHook | None = None,
+) -> DemoResult:
+    """Set up ``directory``, generate, land, build and summarise (the part before serving).
+
+    Args:
+        directory: the demo project folder (created; reused when it holds the same world).
+        users, days, seed, start: the world (``start`` defaults to ``days`` days ago).
+        collector_port: port of the collector on 127.0.0.1 (default: ``collect.port``).
+        live_events: how many of the latest events go over HTTP through the tracker SDK
+            (the rest goes straight to the bus).
+        workers: processes writing the bulk to the bus.
+        stage: progress hook, see :data:`StageHook`.
+
+    Raises:
+        ConfigError: the folder is not writable.
+        PortInUseError: the collector port is taken.
+    """
+    from eventlake.cli.init import write_example_project
+    from eventlake.config import load_config
+
+    started = time.perf_counter()
+    hook = stage or _no_progress
+    directory = directory.expanduser().resolve()
+    _check_writable(directory)
+    write_example_project(directory)
+    overrides: dict[str, Any] = {}
+    if collector_port is not None:
+        overrides["collect"] = {"port": collector_port}
+    settings = load_config(directory / "eventlake.toml", **overrides)
+    first = start or (_dt.datetime.now(_dt.UTC).date() - _dt.timedelta(days=days))
+    world_id = {"users": users, "days": days, "seed": seed, "start": first.isoformat()}
+    data_dir = settings.resolve("data")
+    marker = data_dir / DEMO_MARKER
+    stages: dict[str, float] = {}
+    if marker.is_file() and json.loads(marker.read_text()).get("world") == world_id:
+        held = json.loads(marker.read_text())
+        with _timed(stages, "summary"):
+            summary = read_summary(settings)
+        return DemoResult(
+            str(directory),
+            users,
+            days,
+            seed,
+            first.isoformat(),
+            held["generated"],
+            held["sent_live"],
+            held["sent_to_bus"],
+            True,
+            round(time.perf_counter() - started, 2),
+            stages,
+            summary,
+            ["reused the world already in this folder (delete data/ to start over)"],
+        )
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # another world, or an interrupted run: start clean
+
+    from eventlake.cli.collect import check_port_free
+    from eventlake.collect import create_app
+    from eventlake.generate import WorldConfig, generate, send_http, write_bus_parallel
+    from eventlake.pipeline import run as pipeline_run
+    from eventlake.serve.server import bind_socket
+    from eventlake.tracking_plan import plan_from_settings
+
+    host, port = "127.0.0.1", settings.collect.port
+    check_port_free(host, port)
+    keys = settings.write_keys()
+    write_key = sorted(keys)[0]
+    source = keys[write_key]
+
+    with _timed(stages, "simulate"):
+        advance = hook("simulating the game world", None)
+        world, frame = generate(WorldConfig(users=users, days=days, start=first, seed=seed))
+        advance(1)
+    n = len(frame)
+    live = min(live_events, n // 10)
+    import numpy as np
+
+    bulk_rows = np.arange(0, n - live, dtype=np.int64)
+    live_rows = np.arange(n - live, n, dtype=np.int64)
+
+    with _timed(stages, "bus"):
+        advance = hook("bulk events -> bus", len(bulk_rows))
+        bulk = write_bus_parallel(
+            world,
+            frame,
+            settings,
+            source=source,
+            plan=plan_from_settings(settings),
+            rows=bulk_rows,
+            workers=workers,
+            progress=advance,
+        )
+    notes: list[str] = []
+    with _timed(stages, "live"):
+        advance = hook(f"live events -> collector :{port} (tracker SDK)", live)
+        server = _CollectorThread(create_app(settings), bind_socket(host, port))
+        server.start()
+        try:
+            sent = send_http(
+                world, frame, f"http://{host}:{port}", write_key, rows=live_rows, progress=advance
+            )
+        finally:
+            server.stop()
+        if sent.errors:
+            notes.append(f"{sent.errors} live events were refused by the collector")
+    with _timed(stages, "land+build"):
+        advance = hook("landing and building the models", None)
+        pipeline_run(settings)
+        advance(1)
+    with _timed(stages, "summary"):
+        summary = read_summary(settings)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps({"world": world_id, "generated": n, "sent_live": live, "sent_to_bus": bulk.rows})
+    )
+    return DemoResult(
+        str(directory),
+        users,
+        days,
+        seed,
+        first.isoformat(),
+        n,
+        live,
+        bulk.rows,
+        False,
+        round(time.perf_counter() - started, 2),
+        stages,
+        summary,
+        notes,
+    )
+
+
+def read_summary(settings: Any) -> DemoSummary:
+    """The headline metrics from the built warehouse and the pipeline's reconciliation."""
+    import duckdb
+
+    from eventlake.pipeline import collect_status
+
+    path = settings.resolve(settings.warehouse.path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+
+        def one(sql: str) -> Any:
+            row = con.execute(sql).fetchone()
+            return row[0] if row else None
+
+        dau = con.execute(
+            "select activity_date, sum(dau) from metrics.daily_active_users group by 1 order by 1"
+        ).fetchall()
+        revenue = one("select coalesce(sum(revenue), 0) from marts.fct_purchases") or 0.0
+        purchasers = one("select count(distinct user_key) from marts.fct_purchases") or 0
+        items = con.execute(
+            "select item, count(*), sum(revenue) from marts.fct_purchases "
+            "group by 1 order by 3 desc limit 5"
+        ).fetchall()
+        hosts = con.execute(
+            "select host_provider, sum(active_users), sum(events) "
+            "from metrics.host_providers_daily group by 1 order by 3 desc limit 5"
+        ).fetchall()
+        retention = one(
+            "select sum(retained_users) * 1.0 / nullif(sum(cohort_users), 0) "
+            "from metrics.retention_cohorts where weeks_since_signup = 1"
+        )
+    finally:
+        con.close()
+    status = collect_status(settings)
+    checks = status.reconciliation()
+    full_days = dau[1:-1] or dau  # the first and last days are partial
+    return DemoSummary(
+        days=len(dau),
+        dau_latest=int(full_days[-1][1]) if full_days else 0,
+        dau_average=round(sum(int(d[1]) for d in full_days) / max(len(full_days), 1), 1),
+        revenue=round(float(revenue), 2),
+        purchasers=int(purchasers),
+        top_items=[(str(i), int(c), round(float(r), 2)) for i, c, r in items],
+        top_hosts=[(str(h), int(u), int(e)) for h, u, e in hosts],
+        retention_week1=None if retention is None else round(float(retention), 4),
+        received=status.received,
+        landed=status.landed,
+        quarantined=status.quarantined,
+        modeled=status.modeled,
+        duplicates=status.duplicates,
+        reconciled=all(ok is True for _, ok in checks),
+    )

@@ -1,0 +1,1 @@
+"""Example: a small game web API instrumented with the eventlake tracker SDK."""
