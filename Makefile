@@ -9,16 +9,16 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(BIN)/eventlake: pyproject.toml
+$(BIN)/eventlake: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c constraints.txt -e .
 	@touch $@
 
 setup: $(BIN)/eventlake ## create .venv and install eventlake
 
 setup-test: setup ## install test dependencies (pip extras, Chromium, PostgreSQL)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	bash scripts/install-system-deps.sh
 
 demo: setup ## set up and run `eventlake demo` (collector, generator, lake, models, dashboard)
