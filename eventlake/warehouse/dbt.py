@@ -241,7 +241,12 @@ def build_models(
         days = sorted({d.isoformat() for d in changed_days})
     with _BUILD_LOCK:
         project = prepare_project(settings)
-        profiles_dir = write_profile(settings, db_path)
+        if settings.warehouse.backend == "duckdb":
+            profiles_dir = write_profile(settings, db_path)
+        else:  # PostgreSQL / Spark (scale-out): eventlake/warehouse/adapters.py
+            from eventlake.warehouse.adapters import write_adapter_profile
+
+            profiles_dir = write_adapter_profile(settings)
         threads = max(1, settings.warehouse.threads)
         args = _dbt_args(
             "build",
@@ -272,9 +277,13 @@ def build_models(
                 failures,
             )
         catalog_path = profiles_dir / CATALOG_FILE
-        write_metrics_catalog(
-            project / "target" / "manifest.json", catalog_path, _warehouse_types(db_path)
-        )
+        if settings.warehouse.backend == "duckdb":
+            column_types = _warehouse_types(db_path)
+        else:
+            from eventlake.warehouse.adapters import adapter_column_types
+
+            column_types = adapter_column_types(settings)
+        write_metrics_catalog(project / "target" / "manifest.json", catalog_path, column_types)
     return BuildResult(
         models_built=built,
         tests_passed=passed,

@@ -165,6 +165,14 @@ def open_raw_backend(settings: Any, target: Path | None = None) -> RawBackend:
 
         path = target if target is not None else settings.resolve(settings.warehouse.path)
         return DuckRawBackend.open(Path(path), threads=settings.warehouse.threads)
+    if backend == "postgres":  # scale-out (issue 8): eventlake/warehouse/raw_postgres.py
+        from eventlake.warehouse.raw_postgres import PostgresRawBackend
+
+        return PostgresRawBackend.open(settings.warehouse.url)
+    if backend == "spark":  # scale-out (issue 8): eventlake/warehouse/raw_spark.py
+        from eventlake.warehouse.raw_spark import SparkRawBackend
+
+        return SparkRawBackend.open(settings)
     raise WarehouseError(
         f"the raw layer has no {backend!r} backend yet; set [warehouse] backend = 'duckdb'"
     )

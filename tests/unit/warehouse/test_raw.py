@@ -169,8 +169,8 @@ def test_object_store_lake_is_read_through_pyarrow(tmp_path):
 
 
 def test_unknown_backend_is_a_clear_error(settings):
-    settings.warehouse.backend = "spark"
-    with pytest.raises(WarehouseError, match="no 'spark' backend"):
+    settings.warehouse.backend = "oracle"  # postgres and spark exist now (scale-out)
+    with pytest.raises(WarehouseError, match="no 'oracle' backend"):
         open_raw_backend(settings)
 
 

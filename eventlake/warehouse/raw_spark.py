@@ -1,0 +1,191 @@
+"""Spark implementation of the raw layer's :class:`~eventlake.warehouse.raw.RawBackend`.
+
+``warehouse.backend = "spark"``: ``raw.events`` and ``raw.quarantine`` are Parquet tables of
+the Spark catalog partitioned by their day column; replacing a day is an ``INSERT
+OVERWRITE`` of that one partition (dynamic partition overwrite) from the lake's committed
+files, read with pyarrow (any lake filesystem) and handed to Spark as Arrow.
+
+Spark has no multi-statement transactions, so the bookkeeping (which commits and files are
+loaded, when each day was replaced) is buffered and written by :meth:`commit`, after every
+day was replaced: a load that dies half-way has recorded nothing, and the next load replaces
+the same days again from the same files (day replacement is idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from eventlake.errors import WarehouseError
+from eventlake.lake import CommitRecord, Lake
+from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable
+from eventlake.warehouse.raw_postgres import arrow_batches
+
+__all__ = ["SparkRawBackend", "spark_type"]
+
+_BOOKKEEPING = {
+    "_loaded_commits": "stream STRING, commit_id STRING, committed_at DOUBLE, "
+    "loaded_at TIMESTAMP, files INT, rows BIGINT",
+    "_lake_files": "stream STRING, commit_id STRING, path STRING, raw_table STRING, "
+    "day DATE, rows BIGINT",
+    "_day_loads": "raw_table STRING, day DATE, rows BIGINT, loaded_at TIMESTAMP, load_seq BIGINT",
+}
+
+
+def spark_type(arrow_type: pa.DataType) -> str:
+    """The Spark SQL column type for an Arrow type of the lake schemas."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "STRING"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP" if arrow_type.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_int32(arrow_type):
+        return "INT"
+    if pa.types.is_int64(arrow_type):
+        return "BIGINT"
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    raise WarehouseError(f"no Spark type for lake column type {arrow_type}")
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+class SparkRawBackend:
+    """Raw tables in the Spark catalog (database ``raw``)."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+        self._commits: list[tuple[Any, ...]] = []
+        self._files: list[LakeFileRow] = []
+        self._days: list[tuple[str, dt.date, int]] = []
+
+    @classmethod
+    def open(cls, settings: Any) -> SparkRawBackend:
+        """Use the process's SparkSession (started from ``settings`` if needed)."""
+        from eventlake.warehouse.spark_session import spark_session
+
+        return cls(spark_session(settings))
+
+    def _sql(self, sql: str) -> list[Any]:
+        try:
+            return list(self.spark.sql(sql).collect())
+        except Exception as exc:  # pyspark's AnalysisException & py4j errors
+            raise WarehouseError(f"Spark raw load failed: {exc}") from exc
+
+    def ensure_schema(self) -> None:
+        self._sql("CREATE DATABASE IF NOT EXISTS raw")
+        for table in RAW_TABLES.values():
+            cols = ", ".join(f"`{f.name}` {spark_type(f.type)}" for f in table.schema)
+            self._sql(
+                f"CREATE TABLE IF NOT EXISTS raw.`{table.name}` "
+                f"({cols}, `{table.day_column}` DATE) USING parquet "
+                f"PARTITIONED BY (`{table.day_column}`)"
+            )
+        for name, cols in _BOOKKEEPING.items():
+            self._sql(f"CREATE TABLE IF NOT EXISTS raw.`{name}` ({cols}) USING parquet")
+
+    def begin(self) -> None:
+        self._commits, self._files, self._days = [], [], []
+
+    def commit(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        if self._commits:
+            self._insert("_loaded_commits", [(*c[:3], now, *c[3:]) for c in self._commits])
+        if self._files:
+            self._insert(
+                "_lake_files",
+                [(f.stream, f.commit_id, f.path, f.table, f.day, f.rows) for f in self._files],
+            )
+        if self._days:
+            seq = self._sql("SELECT coalesce(max(load_seq), 0) FROM raw._day_loads")[0][0]
+            self._insert(
+                "_day_loads",
+                [(t, day, rows, now, int(seq) + 1) for t, day, rows in self._days],
+            )
+        self.begin()
+
+    def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            df = self.spark.createDataFrame(rows, schema=_BOOKKEEPING[table])
+            df.write.insertInto(f"raw.`{table}`")
+        except Exception as exc:
+            raise WarehouseError(f"Spark raw load failed writing raw.{table}: {exc}") from exc
+
+    def rollback(self) -> None:
+        self.begin()
+
+    def loaded_commit_ids(self, stream: str) -> set[str]:
+        rows = self._sql(
+            f"SELECT commit_id FROM raw._loaded_commits WHERE stream = {_literal(stream)}"
+        )
+        return {str(r[0]) for r in rows} | {c[1] for c in self._commits if c[0] == stream}
+
+    def record_commit(self, record: CommitRecord, files: Sequence[LakeFileRow]) -> None:
+        self._commits.append(
+            (
+                record.stream,
+                record.commit_id,
+                float(record.created_at or time.time()),
+                len(files),
+                sum(f.rows for f in files),
+            )
+        )
+        self._files.extend(files)
+
+    def files_for_days(self, table: str, days: Iterable[dt.date]) -> dict[dt.date, list[str]]:
+        wanted = sorted(set(days))
+        if not wanted:
+            return {}
+        listed = ", ".join(_literal(d) for d in wanted)
+        rows = self._sql(
+            f"SELECT DISTINCT day, path FROM raw._lake_files "
+            f"WHERE raw_table = {_literal(table)} AND day IN ({listed})"
+        )
+        found = {(r[0], str(r[1])) for r in rows}
+        found |= {(f.day, f.path) for f in self._files if f.table == table and f.day in wanted}
+        out: dict[dt.date, list[str]] = {}
+        for day, path in sorted(found):
+            out.setdefault(day, []).append(path)
+        return out
+
+    def replace_day(self, table: RawTable, day: dt.date, paths: Sequence[str], lake: Lake) -> int:
+        target = f"raw.`{table.name}`"
+        if not paths:
+            self._sql(
+                f"ALTER TABLE {target} DROP IF EXISTS PARTITION "
+                f"(`{table.day_column}` = {_literal(day)})"
+            )
+            return 0
+        try:
+            batches = list(arrow_batches(lake, paths, table, day))
+            arrow = pa.Table.from_batches(batches)
+            df = self.spark.createDataFrame(arrow)
+            df.write.insertInto(target, overwrite=True)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(
+                f"cannot load {table.lake_dir} day {day} ({len(paths)} files, first "
+                f"{paths[0]}) into Spark {target}: {exc}"
+            ) from exc
+        return int(arrow.num_rows)
+
+    def mark_days(self, table: str, day_rows: Mapping[dt.date, int]) -> None:
+        self._days.extend((table, day, rows) for day, rows in sorted(day_rows.items()))
+
+    def close(self) -> None:
+        """Keep the process-wide session (dbt's build uses it next)."""
