@@ -109,5 +109,5 @@ def test_default_dashboard_names_real_metrics_and_columns(built_project: Path) -
                 else:
                     used.update(item.get("ratio") or [item["column"]])
         assert used <= columns, (chart["id"], used - columns)
-    # Only the item-level purchases metric is not (yet) a model of the dbt project.
-    assert set(missing) <= {"purchases_by_item_daily"}
+    # Every metric the default dashboard charts is a model of the dbt project.
+    assert missing == []
