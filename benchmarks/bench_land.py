@@ -1,14 +1,18 @@
 """Benchmark: events/s from the bus into the Parquet lake, against a raw pyarrow write.
 
     .venv/bin/python benchmarks/bench_land.py [--events 300000] [--batch 200000]
+        [--format arrow|json] [--events-per-record 1000]
 
-Fills a temporary local bus with realistic game events made by ``spec.prepare_events``
-(~700-byte records), then times ``Lander.run()`` (read the bus, parse the JSON into Arrow,
-partition by day, write zstd Parquet, fsync, commit records, bus commit). The baseline, in
-the same run, is ``pyarrow.parquet.write_table`` of exactly the rows that landed (already in
-memory as an Arrow table, same codec and row-group size, one file per day, no fsync): what
-writing the lake would cost if the rows had never been JSON. Also prints the JSON parse
-alone, the lander's main cost. Not a test; numbers are noisy on a shared machine.
+Fills a temporary local bus with realistic game events made by ``spec.prepare_events``,
+either as Arrow records (``--format arrow``, the default: what the generator appends; one
+IPC stream of up to ``--events-per-record`` events per record, grouped by the key's
+partition) or as one JSON
+record per event (``--format json``, ~700 bytes each). Then times ``Lander.run()`` (read
+the bus, decode the records into Arrow, partition by day, write zstd Parquet, fsync, commit
+records, bus commit). The baseline, in the same run, is ``pyarrow.parquet.write_table`` of
+exactly the rows that landed (already in memory as an Arrow table, same codec and
+row-group size, one file per day, no fsync). Also prints the decode alone (JSON parse or
+IPC read). Not a test; numbers are noisy on a shared machine.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,21 +35,21 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from eventlake.bus import EVENTS, open_producer
+from eventlake.bus.records import EVENT_INPUT_SCHEMA, decode_arrow_record, encode_arrow_batch
 from eventlake.config import load_config
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land import Lander
 from eventlake.land.convert import split_by_day
-from eventlake.spec import prepare_events
+from eventlake.spec import PreparedBatch, prepare_events
 
 EVENTS_NAMES = ["Level Started", "Level Completed", "Level Failed", "Item Purchased"]
 
 
-def make_records(n: int, seed: int = 1) -> tuple[list[bytes], list[bytes | None]]:
-    """``n`` bus records of realistic, distinct game events over two days."""
+def make_batches(n: int, seed: int = 1) -> list[PreparedBatch]:
+    """Prepared batches of ``n`` realistic, distinct game events over two days."""
     rng = random.Random(seed)
     base = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-    records: list[bytes] = []
-    keys: list[bytes | None] = []
+    batches: list[PreparedBatch] = []
     for start in range(0, n, 1000):
         raw = []
         for _ in range(min(1000, n - start)):
@@ -81,9 +86,42 @@ def make_records(n: int, seed: int = 1) -> tuple[list[bytes], list[bytes | None]
             user_agent="game/1.4 (iOS 17)",
             ip=f"203.0.113.{rng.randrange(256)}",
         )
-        records.extend(batch.records)
-        keys.extend(batch.record_keys)
+        batches.append(batch)
+    return batches
+
+
+def json_records(batches: list[PreparedBatch]) -> tuple[list[bytes], list[bytes | None]]:
+    """One JSON record per event (the pre-Arrow format), with their keys."""
+    records: list[bytes] = []
+    keys: list[bytes | None] = []
+    for b in batches:
+        records.extend(b.records)
+        keys.extend(b.record_keys)
     return records, keys
+
+
+def arrow_records(
+    records: list[bytes], keys: list[bytes | None], partitions: int, per_record: int
+) -> list[tuple[int, bytes, bytes | None]]:
+    """(partition, Arrow record, first key): the events grouped by their key's partition.
+
+    Built from the JSON records once, before timing (a producer that has columns already,
+    like the generator, builds them without any JSON).
+    """
+    by_part: dict[int, tuple[list[bytes], list[bytes | None]]] = {}
+    for value, key in zip(records, keys, strict=True):
+        vals, ks = by_part.setdefault(zlib.crc32(key or b"") % partitions, ([], []))
+        vals.append(value)
+        ks.append(key)
+    out = []
+    for p, (vals, ks) in by_part.items():
+        for i in range(0, len(vals), per_record):
+            table = pj.read_json(
+                io.BytesIO(b"\n".join(vals[i : i + per_record]) + b"\n"),
+                parse_options=pj.ParseOptions(explicit_schema=EVENT_INPUT_SCHEMA),
+            )
+            out.append((p, encode_arrow_batch(table), ks[i]))
+    return out
 
 
 def main() -> None:
@@ -91,6 +129,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000, help="events on the bus")
     ap.add_argument("--threads", type=int, default=8, help="appending threads (fill only)")
     ap.add_argument("--batch", type=int, default=200_000, help="land.max_records")
+    ap.add_argument(
+        "--format", choices=("arrow", "json"), default="arrow", help="bus record format"
+    )
+    ap.add_argument(
+        "--events-per-record", type=int, default=1000, help="events per Arrow record (at most)"
+    )
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     args = ap.parse_args()
 
@@ -104,13 +148,19 @@ def main() -> None:
             land={"max_records": args.batch},
         )
         t0 = time.perf_counter()
-        records, keys = make_records(args.events)
+        batches = make_batches(args.events)
+        records, keys = json_records(batches)
+        arrow = arrow_records(records, keys, settings.bus.partitions, args.events_per_record)
         gen_s = time.perf_counter() - t0
         size = sum(map(len, records))
         producer = open_producer(settings)
         starts = list(range(0, len(records), 100))  # the collector's request size
 
         def append_share(k: int) -> None:
+            if args.format == "arrow":
+                for p, value, key in arrow[k :: args.threads]:
+                    producer.append(EVENTS, [value], [key], partitions=[p])
+                return
             for i in starts[k :: args.threads]:
                 producer.append(EVENTS, records[i : i + 100], keys[i : i + 100])
 
@@ -122,11 +172,20 @@ def main() -> None:
             t.join()
         append_s = time.perf_counter() - t0
         producer.close()
-        print(
-            f"bus: {len(records):,} records, {size / len(records):.0f} B avg "
-            f"(generated in {gen_s:.1f} s; appended 100 per call from {args.threads} threads "
-            f"in {append_s:.1f} s = {len(records) / append_s:,.0f} events/s durable)"
-        )
+        if args.format == "arrow":
+            asize = sum(len(v) for _, v, _ in arrow)
+            print(
+                f"bus: {len(records):,} events in {len(arrow):,} Arrow records "
+                f"(<= {args.events_per_record} events each, {asize / len(records):.0f} B/event; "
+                f"JSON would be {size / len(records):.0f} B/event; generated in {gen_s:.1f} s; "
+                f"appended from {args.threads} threads in {append_s:.1f} s)"
+            )
+        else:
+            print(
+                f"bus: {len(records):,} JSON records, {size / len(records):.0f} B avg "
+                f"(generated in {gen_s:.1f} s; appended 100 per call from {args.threads} "
+                f"threads in {append_s:.1f} s = {len(records) / append_s:,.0f} events/s durable)"
+            )
 
         lander = Lander(settings)
         t0 = time.perf_counter()
@@ -134,6 +193,7 @@ def main() -> None:
         land_s = time.perf_counter() - t0
         lander.close()
         assert result.events == len(records), result
+
         land_rate = result.events / land_s
 
         # Baseline: the same rows, already Arrow, written with the same settings.
@@ -152,14 +212,18 @@ def main() -> None:
         raw_s = time.perf_counter() - t0
         raw_rate = table.num_rows / raw_s
 
-        ndjson = b"\n".join(records) + b"\n"
-        schema = pa.schema([f for f in EVENT_SCHEMA if not f.name.startswith("bus_")])
         t0 = time.perf_counter()
-        pj.read_json(
-            io.BytesIO(ndjson),
-            read_options=pj.ReadOptions(block_size=4 << 20),
-            parse_options=pj.ParseOptions(explicit_schema=schema),
-        )
+        if args.format == "arrow":
+            pa.concat_tables([decode_arrow_record(v) for _, v, _ in arrow])
+            decode = "IPC read alone"
+        else:
+            ndjson = b"\n".join(records) + b"\n"
+            pj.read_json(
+                io.BytesIO(ndjson),
+                read_options=pj.ReadOptions(block_size=4 << 20),
+                parse_options=pj.ParseOptions(explicit_schema=EVENT_INPUT_SCHEMA),
+            )
+            decode = "JSON parse alone"
         parse_s = time.perf_counter() - t0
 
         print(
@@ -167,7 +231,7 @@ def main() -> None:
             f"{result.batches} batches, {result.files} files)"
         )
         print(f"baseline pyarrow write  : {raw_rate:12,.0f} events/s ({raw_s:.2f} s)")
-        print(f"(JSON parse alone       : {len(records) / parse_s:12,.0f} events/s)")
+        print(f"({decode:<23}: {len(records) / parse_s:12,.0f} events/s)")
         print(f"ratio lander/baseline   : {land_rate / raw_rate:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -32,7 +32,7 @@ from eventlake.bus.base import EVENTS, QUARANTINE, Record, TopicPartition
 from eventlake.config import BusConfig
 from eventlake.errors import BusError, BusFullError, ConfigError
 
-__all__ = ["KafkaConsumer", "KafkaProducer", "ensure_topics"]
+__all__ = ["KafkaConsumer", "KafkaProducer", "ensure_topics", "murmur2"]
 
 StartOffsets = Callable[[TopicPartition], "int | None"]
 
@@ -80,6 +80,30 @@ def ensure_topics(cfg: BusConfig, timeout: float = 15.0) -> None:
             if exc.args and exc.args[0].code() == kafka.KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise BusError(f"cannot create Kafka topic {topic}: {exc}") from exc
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 hash of a key (the Java client's and librdkafka's ``murmur2``)."""
+    m, length = 0x5BD1E995, len(key)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(key[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail, rest = length & ~3, length % 4
+    if rest >= 3:
+        h ^= key[tail + 2] << 16
+    if rest >= 2:
+        h ^= key[tail + 1] << 8
+    if rest >= 1:
+        h ^= key[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
 
 
 class _Pending:
@@ -130,6 +154,7 @@ class KafkaProducer:
             **_base_conf(cfg),
         }
         self._producer = kafka.Producer(conf)
+        self._nparts: dict[str, int] = {}
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
         self._poller.start()
@@ -138,18 +163,46 @@ class KafkaProducer:
         while not self._closed.is_set():
             self._producer.poll(0.05)
 
-    def append(
-        self, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None
-    ) -> list[tuple[int, int]]:
-        """Send ``values``; return (partition, offset) of each once the broker acked all."""
+    def partition_for(self, topic: str, key: bytes) -> int:
+        """The partition a record with ``key`` goes to: murmur2, as the Java client."""
         name = self._names.get(topic)
         if name is None:
             raise BusError(f"unknown bus topic {topic!r} (expected one of {sorted(self._names)})")
+        n = self._nparts.get(name)
+        if n is None:
+            try:
+                meta = self._producer.list_topics(name, timeout=10).topics[name]
+            except Exception as exc:  # librdkafka raises KafkaException
+                raise BusError(f"cannot read the partitions of Kafka topic {name}: {exc}") from exc
+            n = self._nparts[name] = len(meta.partitions)
+        return (murmur2(key) & 0x7FFFFFFF) % n
+
+    def append(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None = None,
+        *,
+        partitions: Sequence[int] | None = None,
+    ) -> list[tuple[int, int]]:
+        """Send ``values``; return (partition, offset) of each once the broker acked all.
+
+        ``partitions`` (one per value) sends each value to that partition instead of the
+        key's (see :meth:`partition_for`).
+        """
+        name = self._names.get(topic)
+        if name is None:
+            raise BusError(f"unknown bus topic {topic!r} (expected one of {sorted(self._names)})")
+        if partitions is not None and len(partitions) != len(values):
+            raise BusError(f"append: {len(values)} values but {len(partitions)} partitions")
         pending = _Pending(len(values))
         for i, value in enumerate(values):
             key = keys[i] if keys is not None else None
+            extra: dict[str, int] = {} if partitions is None else {"partition": partitions[i]}
             try:
-                self._producer.produce(name, value=value, key=key, on_delivery=pending.callback(i))
+                self._producer.produce(
+                    name, value=value, key=key, on_delivery=pending.callback(i), **extra
+                )
             except BufferError as exc:
                 raise BusFullError(
                     f"Kafka producer queue is full ({i} of {len(values)} records queued); "

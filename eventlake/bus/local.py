@@ -177,21 +177,37 @@ class LocalProducer:
             n = self._nparts[topic] = topic_partitions(self.root, topic, self.default_partitions)
         return n
 
+    def partition_for(self, topic: str, key: bytes) -> int:
+        """The partition a record with ``key`` goes to (CRC-32 of the key, mod partitions)."""
+        return zlib.crc32(key) % self._partitions(topic)
+
     def append(
-        self, topic: str, values: Sequence[bytes], keys: Sequence[bytes | None] | None = None
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None = None,
+        *,
+        partitions: Sequence[int] | None = None,
     ) -> list[tuple[int, int]]:
         """Append ``values`` to ``topic``; ``(partition, offset)`` of each, in order.
 
         Durable on return (fsynced). Records with the same key go to the same partition
-        (CRC-32 of the key); records without a key go, per call, to the next partition in
-        turn. Raises ``BusFullError`` (retryable) when the log or the queue is full.
+        (CRC-32 of the key, see :meth:`partition_for`); records without a key go, per call,
+        to the next partition in turn; ``partitions`` (one per value) overrides both, e.g.
+        for a columnar record of many users grouped by ``partition_for``. Raises
+        ``BusFullError`` (retryable) when the log or the queue is full.
         """
         if not values:
             return []
         if keys is not None and len(keys) != len(values):
             raise BusError(f"append: {len(values)} values but {len(keys)} keys")
         n = self._partitions(topic)
-        request = self._build_request(topic, n, values, keys)
+        if partitions is not None:
+            if len(partitions) != len(values):
+                raise BusError(f"append: {len(values)} values but {len(partitions)} partitions")
+            if any(not 0 <= p < n for p in partitions):
+                raise BusError(f"append: topic {topic!r} has partitions 0..{n - 1}")
+        request = self._build_request(topic, n, values, keys, partitions)
         with self._cond:
             if self._closed:
                 raise BusError("append on a closed producer")
@@ -226,9 +242,33 @@ class LocalProducer:
         return request.results
 
     def _build_request(
-        self, topic: str, n: int, values: Sequence[bytes], keys: Sequence[bytes | None] | None
+        self,
+        topic: str,
+        n: int,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None,
+        partitions: Sequence[int] | None = None,
     ) -> _Request:
         nbytes = sum(map(len, values))
+        if partitions is not None:
+            chosen: dict[int, list[int]] = {}
+            for i, p in enumerate(partitions):
+                chosen.setdefault(p, []).append(i)
+            return _Request(
+                topic,
+                {
+                    p: (
+                        ids,
+                        encode_parts(
+                            [values[i] for i in ids],
+                            None if keys is None else [keys[i] for i in ids],
+                        ),
+                    )
+                    for p, ids in chosen.items()
+                },
+                len(values),
+                nbytes,
+            )
         if keys is None or all(k is None for k in keys):
             p = self._rr % n
             self._rr += 1

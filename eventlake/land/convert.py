@@ -1,17 +1,24 @@
 """Bus records -> Arrow tables, columnar: the lander's hot path.
 
-The values of a run of records are already newline-delimited JSON on the bus (see
-``bus/frames.py``), so a whole batch is parsed by one ``pyarrow.json.read_json`` call with
-an explicit schema; no Python object is made per record. A record that does not fit the
-schema (malformed JSON, a missing required column, a wrong type) is found by bisection and
+A bus record is JSON (one event) or Arrow (an IPC stream of many events), see
+``bus/records.py``; the first byte of each record says which. Arrow records are read
+zero-copy from the read buffer with ``pyarrow.ipc``; every row gets its record's offset as
+``bus_offset``. JSON values are already newline-delimited on the bus (``bus/frames.py``),
+so a run of JSON records is parsed by one ``pyarrow.json.read_json`` call with an explicit
+schema; no Python object is made per record. Rows keep the records' order.
+
+A JSON record that does not fit the schema (malformed JSON, a missing required column, a
+wrong type) is found by bisection, and an Arrow record that cannot be read (not an IPC
+stream, a required column missing or null, an incompatible type) is taken whole; either
 becomes a quarantine row with reason code ``unreadable_record`` instead of stopping the
 lander: bad input never blocks good data.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from eventlake.bus.base import QUARANTINE, TopicPartition
+from eventlake.bus.records import RecordFormatError, decode_arrow_record
 from eventlake.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
 
 __all__ = [
@@ -66,6 +74,26 @@ class Run:
     @property
     def count(self) -> int:
         return len(self.offsets)
+
+    def starts(self) -> npt.NDArray[np.int64] | None:
+        """Byte position of each value in ``values`` (None without ``value_lens``)."""
+        if self.value_lens is None:
+            return None
+        ends = np.cumsum(self.value_lens.astype(np.int64) + 1)
+        return np.concatenate([np.zeros(1, np.int64), ends[:-1]])
+
+    def arrow_mask(self) -> npt.NDArray[np.bool_] | None:
+        """Which records are Arrow IPC streams (None: all JSON, or unknown boundaries)."""
+        starts = self.starts()
+        if starts is None or self.value_lens is None or not len(starts):
+            return None
+        nonempty = self.value_lens > 0
+        first = np.frombuffer(self.values, dtype=np.uint8)[starts[nonempty]]
+        if not (first == 0xFF).any():
+            return None
+        mask = np.zeros(self.count, dtype=bool)
+        mask[nonempty] = first == 0xFF
+        return mask
 
     def lines(self) -> bytes:
         """``values`` with exactly one newline per record (newlines inside values blanked).
@@ -166,10 +194,19 @@ def convert_runs(runs: Sequence[Run], *, block_size: int = 4 << 20) -> list[Conv
     """Convert runs of one topic into one lake table per partition (in the runs' order).
 
     Runs of one partition must be given in offset order; the tables get ``bus_partition``
-    and ``bus_offset`` from where each record was read.
+    and ``bus_offset`` from where each record was read (an Arrow record's rows all get the
+    record's offset), rows in record order.
     """
     if not runs:
         return []
+    masks = [r.arrow_mask() for r in runs]
+    if any(m is not None for m in masks):
+        return _convert_mixed(runs, masks, block_size)
+    return _convert_json(runs, block_size)
+
+
+def _convert_json(runs: Sequence[Run], block_size: int) -> list[Converted]:
+    """All records JSON: one parse for the whole batch (the pre-Arrow fast path)."""
     topic = runs[0].tp.topic
     kind = "quarantine" if topic == QUARANTINE else "events"
     schema = QUARANTINE_SCHEMA if kind == "quarantine" else EVENT_SCHEMA
@@ -216,6 +253,134 @@ def convert_runs(runs: Sequence[Run], *, block_size: int = 4 << 20) -> list[Conv
         )
         row += good
         index += n
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A stretch of one partition's records: consecutive JSON records, or one Arrow record."""
+
+    arrow: bool
+    data: bytes | memoryview
+    offsets: npt.NDArray[np.int64]
+    value_lens: npt.NDArray[np.uint32] | None
+
+
+def _pieces(run: Run, mask: npt.NDArray[np.bool_] | None) -> Iterator[_Piece]:
+    if mask is None or run.value_lens is None:
+        yield _Piece(False, run.values, run.offsets, run.value_lens)
+        return
+    starts = run.starts()
+    assert starts is not None
+    lens = run.value_lens
+    view = memoryview(run.values)
+    i = 0
+    for a in np.flatnonzero(mask).tolist():
+        if a > i:
+            end = int(starts[a - 1] + lens[a - 1]) + 1
+            yield _Piece(False, view[int(starts[i]) : end], run.offsets[i:a], lens[i:a])
+        pos = int(starts[a])
+        yield _Piece(True, view[pos : pos + int(lens[a])], run.offsets[a : a + 1], None)
+        i = a + 1
+    if i < run.count:
+        yield _Piece(False, view[int(starts[i]) :], run.offsets[i:], lens[i:])
+
+
+def _json_lines(piece: _Piece) -> bytes:
+    values = bytes(piece.data)
+    n = len(piece.offsets)
+    if values.count(b"\n") == n or piece.value_lens is None:
+        return values
+    return Run(TopicPartition("", 0), piece.offsets, values, piece.value_lens).lines()
+
+
+def _with_bus_columns(
+    table: pa.Table, partition: int, offsets: npt.NDArray[np.int64], schema: pa.Schema
+) -> pa.Table:
+    table = table.append_column(
+        "bus_partition", pa.array(np.full(len(offsets), partition, np.int32), pa.int32())
+    )
+    table = table.append_column("bus_offset", pa.array(offsets, pa.int64()))
+    return table.cast(schema)
+
+
+def _reject(
+    bad: list[dict[str, object]],
+    tp: TopicPartition,
+    now: dt.datetime,
+    offset: int,
+    why: str,
+    raw: str,
+) -> None:
+    """Add the quarantine row of an unreadable record."""
+    bad.append(
+        {
+            "received_at": now,
+            "reason_code": UNREADABLE,
+            "reason": f"lander could not read bus record {tp.topic}/{tp.partition}@{offset}: {why}",
+            "raw": raw,
+            "bus_partition": tp.partition,
+            "bus_offset": offset,
+        }
+    )
+
+
+def _convert_mixed(
+    runs: Sequence[Run], masks: Sequence[npt.NDArray[np.bool_] | None], block_size: int
+) -> list[Converted]:
+    """Arrow records among the runs: decode each, parse each stretch of JSON, in order."""
+    topic = runs[0].tp.topic
+    kind = "quarantine" if topic == QUARANTINE else "events"
+    schema = QUARANTINE_SCHEMA if kind == "quarantine" else EVENT_SCHEMA
+    now = dt.datetime.now(dt.UTC)
+    by_tp: dict[TopicPartition, list[tuple[Run, npt.NDArray[np.bool_] | None]]] = {}
+    for r, m in zip(runs, masks, strict=True):
+        by_tp.setdefault(r.tp, []).append((r, m))
+    out: list[Converted] = []
+    for tp, rms in by_tp.items():
+        tables: list[pa.Table] = []
+        bad: list[dict[str, object]] = []
+
+        for run, mask in rms:
+            for piece in _pieces(run, mask):
+                if piece.arrow:
+                    offset = int(piece.offsets[0])
+                    try:
+                        table = decode_arrow_record(piece.data, topic)
+                    except RecordFormatError as exc:
+                        raw = "base64:" + base64.b64encode(bytes(piece.data)).decode()
+                        _reject(bad, tp, now, offset, f"Arrow record: {exc}", raw)
+                        continue
+                    offsets = np.full(table.num_rows, offset, dtype=np.int64)
+                    tables.append(_with_bus_columns(table, tp.partition, offsets, schema))
+                    continue
+                lines = _json_lines(piece)
+                errors: list[tuple[int, str]] = []
+                parts = _bisect(lines, kind, block_size, errors, 0)
+                offsets = piece.offsets
+                if errors:
+                    keep = np.ones(len(offsets), dtype=bool)
+                    keep[[i for i, _ in errors]] = False
+                    split = lines.split(b"\n")
+                    for i, why in errors:
+                        raw = split[i].decode("utf-8", errors="replace")
+                        _reject(bad, tp, now, int(offsets[i]), why, raw)
+                    offsets = offsets[keep]
+                if parts:
+                    table = pa.concat_tables(parts)
+                    tables.append(_with_bus_columns(table, tp.partition, offsets, schema))
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        out.append(
+            Converted(
+                tp,
+                int(rms[0][0].offsets[0]),
+                int(rms[-1][0].offsets[-1]),
+                table,
+                pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA)
+                if bad
+                else QUARANTINE_SCHEMA.empty_table(),
+            )
+        )
     return out
 
 

@@ -6,13 +6,19 @@ and each (topic, partition) in it, the lander writes one lake commit::
     Lake.commit(stream="events",
                 commit_id=f"{topic}-p{partition:04d}-{first_offset:020d}",
                 files=[one Parquet file per event_date (events) / received_date (quarantine)],
-                meta={"topic", "partition", "first_offset", "last_offset"})
+                meta={"topic", "partition", "first_offset", "last_offset", "events"})
 
-and only then commits the bus group's offsets. The lake, not the bus, is the truth about
-what has landed: on start (and on every Kafka assignment) it runs ``Lake.recover()`` and
-starts each partition at (last offset in the lake's commit records) + 1. So a crash before
-the commit record re-reads the batch (nothing was visible), and a crash after it skips the
-batch (it is in the lake) whatever the bus group says: no row is lost or duplicated.
+and only then commits the bus group's offsets. A record is JSON (one event) or Arrow (many
+events, ``bus/records.py``); ``bus_offset`` identifies the *record* a row came from, so every
+row of an Arrow record carries that record's offset, and rows keep the records' order
+(``received_at, bus_partition, bus_offset`` plus file order is first-arrival order).
+``meta.events`` counts the rows read from the commit's records.
+
+The lake, not the bus, is the truth about what has landed: on start (and on every Kafka
+assignment) it runs ``Lake.recover()`` and starts each partition at (last offset in the
+lake's commit records) + 1. So a crash before the commit record re-reads the batch (nothing
+was visible), and a crash after it skips the batch (it is in the lake) whatever the bus
+group says: no row is lost or duplicated.
 """
 
 from __future__ import annotations
@@ -211,9 +217,12 @@ class Lander:
             grouped.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
         runs = []
         for tp, recs in grouped.items():
-            values = b"".join(r.value.replace(b"\n", b" ") + b"\n" for r in recs)
+            # Values keep their bytes (an Arrow record may hold newlines); the lengths let
+            # the converter find each record and blank newlines inside JSON ones.
+            values = b"".join(r.value + b"\n" for r in recs)
             offsets = np.fromiter((r.offset for r in recs), dtype=np.int64, count=len(recs))
-            runs.append(Run(tp, offsets, values))
+            lens = np.fromiter((len(r.value) for r in recs), dtype=np.uint32, count=len(recs))
+            runs.append(Run(tp, offsets, values, lens))
         return runs
 
     def land_runs(self, runs: list[Run], result: LandResult) -> BatchSummary:
@@ -308,6 +317,8 @@ class Lander:
             "partition": conv.tp.partition,
             "first_offset": conv.first_offset,
             "last_offset": conv.last_offset,
+            # events read from those records (an Arrow record holds many; status counts them)
+            "events": conv.table.num_rows + conv.bad.num_rows,
         }
         if self.hook is not None:
             self.hook("before_commit", conv.tp)

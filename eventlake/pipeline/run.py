@@ -102,10 +102,21 @@ def load_and_build(
 
         build_models = dbt.build_models
 
+    if settings.warehouse.backend in ("postgres", "spark"):  # scale-out: pipeline/remote.py
+        from eventlake.pipeline.remote import load_and_build_remote
+
+        return load_and_build_remote(
+            settings,
+            reload_days=reload_days,
+            full_refresh=full_refresh,
+            select=select,
+            build_models=build_models,
+            skip_if_unchanged=skip_if_unchanged,
+            build_counts=_build_counts,
+        )
     if settings.warehouse.backend != "duckdb":
         raise WarehouseError(
-            f"`eventlake run` supports the duckdb warehouse only so far "
-            f"(configured: {settings.warehouse.backend!r})"
+            f"`eventlake run` does not know warehouse.backend {settings.warehouse.backend!r}"
         )
     lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
     db_path = settings.resolve(settings.warehouse.path)

@@ -2,7 +2,11 @@
 
 Counts come from where each stage keeps its durable output, never from a rescan:
 
-- bus: the records appended to the ``events`` and ``quarantine`` topics (end offsets);
+- bus: the events received on the ``events`` and ``quarantine`` topics = the events in the
+  records the lander's commit records cover (their ``meta.events``; the offset span for
+  older commits) plus the events in the records still waiting on the bus. Offsets count
+  records, and an Arrow record holds many events, so waiting records are read from the
+  local log and counted by their IPC row counts (``bus/records.py``, metadata only);
 - lake: rows named by commit records, i.e. the raw layer's index of loaded files
   (``raw._lake_files``) plus the few commit records not loaded yet;
 - raw: ``raw.events`` rows and its duplicate ``message_id`` count;
@@ -25,65 +29,88 @@ from eventlake.pipeline.state import PipelineState
 __all__ = ["collect_status"]
 
 
-def _bus_counts(settings: Any) -> tuple[int | None, str | None]:
-    """Records ever appended to the events and quarantine topics (None when unknown)."""
-    from eventlake import bus
-
-    end_offsets = getattr(bus, "end_offsets", None)
+def _pending_events(settings: Any, landed: dict[str, int]) -> tuple[int | None, str | None]:
+    """Events in the bus records not landed yet (None when unknown, with a note)."""
+    if settings.bus.backend != "local":
+        return None, f"bus counts are not available for the {settings.bus.backend!r} backend yet"
+    root = settings.resolve(settings.bus.path)
+    if not (root / "topics").is_dir():
+        return None, f"no local bus at {root} (nothing collected yet)"
     try:
-        if end_offsets is not None:
-            offsets = end_offsets(settings, (bus.EVENTS, bus.QUARANTINE))
-            return int(sum(offsets.values())), None
-        if settings.bus.backend == "local":
-            root = settings.resolve(settings.bus.path)
-            if not (root / "topics").is_dir():
-                return None, f"no local bus at {root} (nothing collected yet)"
-            return _local_end_offsets(root), None
+        return _local_pending_events(root, landed), None
     except (EventlakeError, OSError) as exc:
         return None, f"bus not readable: {exc}"
-    return None, f"bus counts are not available for the {settings.bus.backend!r} backend yet"
 
 
-def _local_end_offsets(root: Path) -> int:
-    """Sum of end offsets of the local log's events and quarantine partitions (read-only)."""
+def _local_pending_events(root: Path, landed: dict[str, int]) -> int:
+    """Events in the local log's records at or past ``landed[topic/partition]`` (read-only).
+
+    Reads the frames from the segment holding the first unlanded offset to the tail; a JSON
+    record is one event, an Arrow record its row count (IPC metadata only).
+    """
     import os
 
     from eventlake.bus.base import EVENTS, QUARANTINE
     from eventlake.bus.frames import read_frame
     from eventlake.bus.local import list_segments, segment_path
+    from eventlake.bus.records import record_rows
 
     total = 0
     for topic in (EVENTS, QUARANTINE):
         tdir = root / "topics" / topic
         if not tdir.is_dir():
             continue
-        for pdir in sorted(p for p in tdir.iterdir() if p.is_dir()):
+        for pdir in sorted(p for p in tdir.iterdir() if p.is_dir() and p.name.isdigit()):
+            start = landed.get(f"{topic}/{int(pdir.name)}", 0)
             segments = list_segments(pdir)
             if not segments:
                 continue
-            end = segments[-1]
-            fd = os.open(segment_path(pdir, segments[-1]), os.O_RDONLY)
-            try:
-                pos = 0
-                while (frame := read_frame(fd, pos)) is not None:
-                    end, pos = frame.end_offset, frame.next_pos
-            finally:
-                os.close(fd)
-            total += end
+            first = max([b for b in segments if b <= start] or segments[:1])
+            for base in (b for b in segments if b >= first):
+                fd = os.open(segment_path(pdir, base), os.O_RDONLY)
+                try:
+                    pos = 0
+                    while (frame := read_frame(fd, pos)) is not None:
+                        pos = frame.next_pos
+                        if frame.end_offset <= start:
+                            continue
+                        lens = frame.value_lens().tolist()
+                        at = frame.values_start()
+                        view = memoryview(frame.payload)
+                        for i, n in enumerate(lens):
+                            if frame.base_offset + i >= start:
+                                total += record_rows(view[at : at + n])
+                            at += n + 1
+                finally:
+                    os.close(fd)
     return total
 
 
-def _landed_offsets(lake: Any) -> int:
-    """Bus records the lander has committed to the lake (next offset per partition)."""
+def _landed_records(lake: Any) -> tuple[dict[str, int], int]:
+    """(next offset per ``topic/partition``, events in the records landed so far)."""
     from eventlake.land import LANDER_STREAM, LakeOffsets
+    from eventlake.land.offsets import parse_commit_id
 
     offsets = LakeOffsets(lake, LANDER_STREAM)
     offsets.refresh()
-    return sum(offsets.as_dict().values())
+    events = 0
+    for cid in lake.commit_ids(LANDER_STREAM):
+        if parse_commit_id(cid) is None:
+            continue
+        meta = lake.read_commit(LANDER_STREAM, cid).meta
+        if "events" in meta:
+            events += int(meta["events"])
+        else:  # written before Arrow records: one event per record
+            events += int(meta["last_offset"]) - int(meta["first_offset"]) + 1
+    return offsets.as_dict(), events
 
 
 def _warehouse_counts(settings: Any) -> dict[str, Any]:
     """Counts from the published warehouse, read-only (zeros when it does not exist yet)."""
+    if settings.warehouse.backend in ("postgres", "spark"):  # scale-out: pipeline/remote.py
+        from eventlake.pipeline.remote import remote_warehouse_counts
+
+        return remote_warehouse_counts(settings)
     from eventlake.warehouse.duck import connect_read_only
 
     out: dict[str, Any] = {
@@ -151,13 +178,13 @@ def collect_status(settings: Any) -> StatusReport:
                 unloaded_quarantine += f.rows
     landed = wh["lake_events"] + unloaded_events
     quarantined = wh["lake_quarantine"] + unloaded_quarantine
-    received, bus_note = _bus_counts(settings)
+    # Independent of the files' row counts: what the lander read from the bus records its
+    # commits cover, plus what the records it has not landed yet hold.
+    landed_offsets, landed_events = _landed_records(lake)
+    pending, bus_note = _pending_events(settings, landed_offsets)
     if bus_note:
         notes.append(bus_note)
-    pending = None
-    if received is not None:
-        # Independent of the row counts: the offsets the lander's commit records cover.
-        pending = received - _landed_offsets(lake)
+    received = None if pending is None else landed_events + pending
     state = PipelineState.for_settings(settings)
     last_run = state.last_run()
     last_success = state.last_run(ok=True)
