@@ -58,6 +58,9 @@ def test_kill_9_of_a_following_lander_then_sigterm_lands_every_event_once(projec
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    # The lander announces itself once its SIGINT/SIGTERM handlers are installed; a signal
+    # sent before that would find Python's default handler.
+    assert b"landing" in proc.stderr.readline()
     root = Path(settings.lake_uri())
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
