@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from eventlake.config import Settings
+    from eventlake.lake import Lake
+
+
+def _register_support() -> None:
+    """Make tests/support.py importable as ``eventlake_tests_support`` (tests/ is no package)."""
+    name = "eventlake_tests_support"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("support.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+
+
+_register_support()
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +59,19 @@ def project_dir(tmp_path: Path) -> Path:
     d = tmp_path / "project"
     d.mkdir()
     return d
+
+
+@pytest.fixture
+def settings(project_dir: Path) -> Settings:
+    """Settings of an empty project (lake, warehouse and state under project_dir/data)."""
+    from eventlake.config import load_config
+
+    return load_config(None, base_dir=project_dir)
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lake:
+    """The local lake of ``settings``."""
+    from eventlake.lake import open_lake
+
+    return open_lake(settings.lake_uri())

@@ -16,7 +16,7 @@ import click
 
 from eventlake.errors import EventlakeError
 
-__all__ = ["main", "cli", "COMMANDS", "pass_settings"]
+__all__ = ["main", "cli", "COMMANDS", "log_level_option", "pass_settings"]
 
 # verb -> "module:attribute" of a click.Command; help text shown without importing it.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,6 +101,16 @@ def pass_settings(ctx: click.Context, **overrides: Any) -> Any:
     root = ctx.find_root()
     path = (root.obj or {}).get("config_path")
     return load_config(path, **overrides)
+
+
+#: The ``--log-level`` option of the commands that run a uvicorn server.
+log_level_option = click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="uvicorn log level.",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ import socket
 
 import click
 
-from eventlake.cli import pass_settings
+from eventlake.cli import log_level_option, pass_settings
 from eventlake.errors import PortInUseError
 
 __all__ = ["collect", "check_port_free"]
@@ -40,13 +40,7 @@ def check_port_free(host: str, port: int) -> None:
 @click.option(
     "--workers", type=int, default=None, help="uvicorn worker processes (default: collect.workers)."
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    default="info",
-    show_default=True,
-    help="uvicorn log level.",
-)
+@log_level_option
 @click.pass_context
 def collect(
     ctx: click.Context,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -13,6 +14,8 @@ from eventlake.cli import pass_settings
 from eventlake.errors import ConfigError
 
 __all__ = ["generate", "resolve_source"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def resolve_source(settings: Any, write_key: str | None) -> tuple[str, str]:
@@ -23,6 +26,13 @@ def resolve_source(settings: Any, write_key: str | None) -> tuple[str, str]:
             return "generator-key", "generator"
         write_key = sorted(keys)[0]
     return write_key, keys.get(write_key, "generator")
+
+
+def _rate_option(name: str, default: float, help: str) -> Callable[[_F], _F]:
+    """A ``--*-rate`` option: a share of events or players, from 0 to 1."""
+    return click.option(
+        name, type=click.FloatRange(0, 1), default=default, show_default=True, help=help
+    )
 
 
 @click.command("generate")
@@ -60,48 +70,18 @@ def resolve_source(settings: Any, write_key: str | None) -> tuple[str, str]:
 @click.option(
     "--write-key", default=None, help="Write key for --to http (default: the first configured one)."
 )
-@click.option(
-    "--duplicate-rate",
-    type=click.FloatRange(0, 1),
-    default=0.01,
-    show_default=True,
-    help="Share of events sent twice with the same messageId.",
+@_rate_option("--duplicate-rate", 0.01, "Share of events sent twice with the same messageId.")
+@_rate_option("--late-rate", 0.02, "Share of events arriving 1 h to days late.")
+@_rate_option(
+    "--invalid-rate", 0.002, "Share of events that break the tracking plan (quarantined)."
 )
-@click.option(
-    "--late-rate",
-    type=click.FloatRange(0, 1),
-    default=0.02,
-    show_default=True,
-    help="Share of events arriving 1 h to days late.",
-)
-@click.option(
-    "--invalid-rate",
-    type=click.FloatRange(0, 1),
-    default=0.002,
-    show_default=True,
-    help="Share of events that break the tracking plan (quarantined).",
-)
-@click.option(
-    "--skew-rate",
-    type=click.FloatRange(0, 1),
-    default=0.05,
-    show_default=True,
-    help="Share of players whose device clock is minutes to hours off.",
-)
-@click.option(
+@_rate_option("--skew-rate", 0.05, "Share of players whose device clock is minutes to hours off.")
+@_rate_option(
     "--anonymous-rate",
-    type=click.FloatRange(0, 1),
-    default=0.3,
-    show_default=True,
-    help="Share of players whose first session is anonymous (identified at its end).",
+    0.3,
+    "Share of players whose first session is anonymous (identified at its end).",
 )
-@click.option(
-    "--alias-rate",
-    type=click.FloatRange(0, 1),
-    default=0.05,
-    show_default=True,
-    help="Share of players who also send an alias call.",
-)
+@_rate_option("--alias-rate", 0.05, "Share of players who also send an alias call.")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from eventlake.cli import pass_settings
+from eventlake.cli import log_level_option, pass_settings
 
 
 @click.command("serve")
@@ -23,13 +23,7 @@ from eventlake.cli import pass_settings
     default=None,
     help="Also accept events on /v1/* in this process (default: serve.mount_collector).",
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    default="info",
-    show_default=True,
-    help="uvicorn log level.",
-)
+@log_level_option
 @click.pass_context
 def serve(
     ctx: click.Context,

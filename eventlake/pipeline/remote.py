@@ -53,35 +53,21 @@ def load_and_build_remote(
 ) -> dict[str, Any]:
     """What :func:`eventlake.pipeline.run.load_and_build` does, on a server warehouse."""
     from eventlake.lake import open_lake
-    from eventlake.warehouse.raw import load_raw, open_raw_backend
+    from eventlake.pipeline.run import load_raw_then_build
 
     lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
-    built_before = models_built_remote(settings)
-    backend = open_raw_backend(settings)
-    try:
-        raw = load_raw(backend, lake, reload_days=reload_days)
-    finally:
-        backend.close()
-    days = list(raw.event_days)
-    out: dict[str, Any] = {
-        "commits_loaded": raw.commits_loaded,
-        "changed_days": tuple(d.isoformat() for d in days),
-        "raw_rows": sum(raw.day_rows.get("events", {}).values()),
-        "full_refresh": full_refresh or not built_before,
-        "skipped_build": False,
-    }
-    if skip_if_unchanged and built_before and not full_refresh and not days and not select:
-        out.update(models_built=0, tests_passed=0, skipped_build=True)
-        return out
-    result = build_models(
+    return load_raw_then_build(
         settings,
-        settings.resolve(settings.warehouse.path),
-        changed_days=days if built_before and not full_refresh else None,
+        lake,
+        None,
+        built_before=models_built_remote(settings),
+        reload_days=reload_days,
         full_refresh=full_refresh,
-        select=" ".join(select) if select else None,
+        select=select,
+        build_models=build_models,
+        skip_if_unchanged=skip_if_unchanged,
+        build_counts=build_counts,
     )
-    out["models_built"], out["tests_passed"] = build_counts(result)
-    return out
 
 
 def remote_warehouse_counts(settings: Any) -> dict[str, Any]:

@@ -26,7 +26,15 @@ from eventlake.errors import EventlakeError, WarehouseError
 from eventlake.pipeline.results import BackfillResult, RunResult
 from eventlake.pipeline.state import PipelineState
 
-__all__ = ["BuildModels", "backfill", "build", "load_and_build", "run", "days_between"]
+__all__ = [
+    "BuildModels",
+    "backfill",
+    "build",
+    "load_and_build",
+    "load_raw_then_build",
+    "run",
+    "days_between",
+]
 
 #: ``build_models(settings, db_path, *, changed_days, full_refresh, select) -> BuildResult``
 BuildModels = Callable[..., Any]
@@ -95,7 +103,6 @@ def load_and_build(
     """
     from eventlake.lake import open_lake
     from eventlake.warehouse.duck import write_transaction
-    from eventlake.warehouse.raw import load_raw, open_raw_backend
 
     if build_models is None:
         from eventlake.warehouse import dbt
@@ -121,33 +128,66 @@ def load_and_build(
     lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
     db_path = settings.resolve(settings.warehouse.path)
     with write_transaction(db_path) as work:
-        built_before = _models_built(work)
-        backend = open_raw_backend(settings, work)
-        try:
-            raw = load_raw(backend, lake, reload_days=reload_days)
-        finally:
-            backend.close()
-        days = list(raw.event_days)
-        out: dict[str, Any] = {
-            "commits_loaded": raw.commits_loaded,
-            "changed_days": tuple(d.isoformat() for d in days),
-            "raw_rows": sum(raw.day_rows.get("events", {}).values()),
-            "full_refresh": full_refresh or not built_before,
-            "skipped_build": False,
-        }
-        if skip_if_unchanged and built_before and not full_refresh and not days and not select:
-            # Nothing new anywhere: the published models and their tests still hold.
-            out.update(models_built=0, tests_passed=0, skipped_build=True)
-            return out
-        result = build_models(
+        return load_raw_then_build(
             settings,
+            lake,
             work,
-            # None = every day: the first build, or an explicit full refresh.
-            changed_days=days if built_before and not full_refresh else None,
+            built_before=_models_built(work),
+            reload_days=reload_days,
             full_refresh=full_refresh,
-            select=" ".join(select) if select else None,
+            select=select,
+            build_models=build_models,
+            skip_if_unchanged=skip_if_unchanged,
+            build_counts=_build_counts,
         )
-        out["models_built"], out["tests_passed"] = _build_counts(result)
+
+
+def load_raw_then_build(
+    settings: Any,
+    lake: Any,
+    target: Path | None,
+    *,
+    built_before: bool,
+    reload_days: Iterable[dt.date],
+    full_refresh: bool,
+    select: Sequence[str] | None,
+    build_models: Callable[..., Any],
+    skip_if_unchanged: bool,
+    build_counts: Callable[[Any], tuple[int, int]],
+) -> dict[str, Any]:
+    """The body of :func:`load_and_build` on one warehouse, local or remote.
+
+    ``target`` is the DuckDB working copy to write, or None for the configured warehouse
+    (PostgreSQL, Spark).
+    """
+    from eventlake.warehouse.raw import load_raw, open_raw_backend
+
+    backend = open_raw_backend(settings, target)
+    try:
+        raw = load_raw(backend, lake, reload_days=reload_days)
+    finally:
+        backend.close()
+    days = list(raw.event_days)
+    out: dict[str, Any] = {
+        "commits_loaded": raw.commits_loaded,
+        "changed_days": tuple(d.isoformat() for d in days),
+        "raw_rows": sum(raw.day_rows.get("events", {}).values()),
+        "full_refresh": full_refresh or not built_before,
+        "skipped_build": False,
+    }
+    if skip_if_unchanged and built_before and not full_refresh and not days and not select:
+        # Nothing new anywhere: the published models and their tests still hold.
+        out.update(models_built=0, tests_passed=0, skipped_build=True)
+        return out
+    result = build_models(
+        settings,
+        target if target is not None else settings.resolve(settings.warehouse.path),
+        # None = every day: the first build, or an explicit full refresh.
+        changed_days=days if built_before and not full_refresh else None,
+        full_refresh=full_refresh,
+        select=" ".join(select) if select else None,
+    )
+    out["models_built"], out["tests_passed"] = build_counts(result)
     return out
 
 

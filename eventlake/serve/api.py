@@ -57,6 +57,25 @@ def _not_modified(request: Request, etag: str) -> bool:
     return header.strip() == "*" or etag in [t.strip() for t in header.split(",")]
 
 
+def _cache_key(
+    request: Request, state: ServeState, kind: str, catalog_version: str, what: str
+) -> tuple[str, dict[str, str]] | Response:
+    """The result-cache key and cache headers of a warehouse read, or the reply to send now.
+
+    The reply is a 503 when there is no warehouse yet and a 304 when the client's copy is
+    current.
+    """
+    version = state.runner.version
+    if version == "none":
+        return _no_warehouse(state)
+    key = f"{kind}|{version}|{catalog_version}|{what}"
+    etag = etag_for(key)
+    headers = _cache_headers(state, etag)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return key, headers
+
+
 def _no_warehouse(state: ServeState) -> Response:
     return json_response(
         {
@@ -144,14 +163,10 @@ async def get_metric(request: Request) -> Response:
         )
     except BadParameter as exc:
         return json_response({"error": exc.message, "parameter": exc.param}, 400)
-    version = state.runner.version
-    if version == "none":
-        return _no_warehouse(state)
-    key = f"{fmt}|{version}|{catalog.version}|{query.key}"
-    etag = etag_for(key)
-    headers = _cache_headers(state, etag)
-    if _not_modified(request, etag):
-        return Response(status_code=304, headers=headers)
+    cached = _cache_key(request, state, fmt, catalog.version, query.key)
+    if isinstance(cached, Response):
+        return cached
+    key, headers = cached
     body = state.cache.get(key)
     if body is None:
         try:
@@ -229,14 +244,10 @@ async def dimension_values(request: Request) -> Response:
         return json_response(
             {"error": f"unknown parameter {bad[:60]!r}", "parameter": bad[:60]}, 400
         )
-    version = state.runner.version
-    if version == "none":
-        return _no_warehouse(state)
-    key = f"dim|{version}|{catalog.version}|{dim}"
-    etag = etag_for(key)
-    headers = _cache_headers(state, etag)
-    if _not_modified(request, etag):
-        return Response(status_code=304, headers=headers)
+    cached = _cache_key(request, state, "dim", catalog.version, dim)
+    if isinstance(cached, Response):
+        return cached
+    key, headers = cached
     body = state.cache.get(key)
     if body is None:
         metrics = [catalog.metrics[m] for m in dims[dim]]

@@ -12,7 +12,6 @@ carries the URL and status.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 
 from eventlake.errors import ConfigError, SourceError, SourceRetryError
+from eventlake.httputil import parse_retry_after_value
 from eventlake.sources.api_spec import ApiDefinition
 
 __all__ = ["ApiStatusError", "Fetcher", "RateLimiter", "Response", "parse_retry_after"]
@@ -84,17 +84,9 @@ class RateLimiter:
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
+    when = parse_retry_after_value(value)
+    if when is None or isinstance(when, float):
+        return when
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 

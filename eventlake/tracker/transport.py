@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import email.utils
 import gzip
 import random
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import httpx
+
+from eventlake.httputil import parse_retry_after_value
 
 __all__ = ["Verdict", "backoff_delay", "parse_retry_after", "send_batch"]
 
@@ -36,17 +37,9 @@ class Verdict:
 
 def parse_retry_after(value: str | None, now: _dt.datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
+    when = parse_retry_after_value(value)
+    if when is None or isinstance(when, float):
+        return when
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)
     now = now or _dt.datetime.now(_dt.UTC)

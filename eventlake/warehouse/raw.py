@@ -46,9 +46,11 @@ __all__ = [
     "RawBackend",
     "RawLoadResult",
     "RawTable",
+    "SqlTypeNames",
     "load_raw",
     "open_raw_backend",
     "pending_commits",
+    "sql_type",
 ]
 
 #: Commit streams whose files the raw layer leaves alone (loaded by the sources modules).
@@ -70,6 +72,40 @@ RAW_TABLES: dict[str, RawTable] = {
     "events": RawTable("events", EVENTS_DIR, "event_date", EVENT_SCHEMA),
     "quarantine": RawTable("quarantine", QUARANTINE_DIR, "received_date", QUARANTINE_SCHEMA),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SqlTypeNames:
+    """One engine's column type names for the Arrow types of the lake schemas."""
+
+    engine: str
+    string: str
+    timestamp_tz: str
+    timestamp: str
+    int32: str
+    int64: str
+    boolean: str
+    floating: str
+    date: str
+
+
+def sql_type(arrow_type: pa.DataType, names: SqlTypeNames) -> str:
+    """The column type in ``names`` for an Arrow type of the lake schemas."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return names.string
+    if pa.types.is_timestamp(arrow_type):
+        return names.timestamp_tz if arrow_type.tz else names.timestamp
+    if pa.types.is_int32(arrow_type):
+        return names.int32
+    if pa.types.is_int64(arrow_type):
+        return names.int64
+    if pa.types.is_boolean(arrow_type):
+        return names.boolean
+    if pa.types.is_floating(arrow_type):
+        return names.floating
+    if pa.types.is_date(arrow_type):
+        return names.date
+    raise WarehouseError(f"no {names.engine} type for lake column type {arrow_type}")
 
 
 @dataclass(frozen=True, slots=True)

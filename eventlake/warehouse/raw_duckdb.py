@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
-from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable
+from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable, SqlTypeNames, sql_type
 
 __all__ = ["DuckRawBackend", "duckdb_type"]
 
@@ -37,23 +37,22 @@ _BOOKKEEPING = [
 ]
 
 
+_TYPE_NAMES = SqlTypeNames(
+    engine="DuckDB",
+    string="VARCHAR",
+    timestamp_tz="TIMESTAMPTZ",
+    timestamp="TIMESTAMP",
+    int32="INTEGER",
+    int64="BIGINT",
+    boolean="BOOLEAN",
+    floating="DOUBLE",
+    date="DATE",
+)
+
+
 def duckdb_type(arrow_type: pa.DataType) -> str:
     """The DuckDB column type for an Arrow type of the lake schemas."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "VARCHAR"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
-    if pa.types.is_int32(arrow_type):
-        return "INTEGER"
-    if pa.types.is_int64(arrow_type):
-        return "BIGINT"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    raise WarehouseError(f"no DuckDB type for lake column type {arrow_type}")
+    return sql_type(arrow_type, _TYPE_NAMES)
 
 
 class DuckRawBackend:

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
-from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable
+from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable, SqlTypeNames, sql_type
 from eventlake.warehouse.raw_postgres import arrow_batches
 
 __all__ = ["SparkRawBackend", "spark_type"]
@@ -36,23 +36,22 @@ _BOOKKEEPING = {
 }
 
 
+_TYPE_NAMES = SqlTypeNames(
+    engine="Spark",
+    string="STRING",
+    timestamp_tz="TIMESTAMP",
+    timestamp="TIMESTAMP_NTZ",
+    int32="INT",
+    int64="BIGINT",
+    boolean="BOOLEAN",
+    floating="DOUBLE",
+    date="DATE",
+)
+
+
 def spark_type(arrow_type: pa.DataType) -> str:
     """The Spark SQL column type for an Arrow type of the lake schemas."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "STRING"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP" if arrow_type.tz else "TIMESTAMP_NTZ"
-    if pa.types.is_int32(arrow_type):
-        return "INT"
-    if pa.types.is_int64(arrow_type):
-        return "BIGINT"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    raise WarehouseError(f"no Spark type for lake column type {arrow_type}")
+    return sql_type(arrow_type, _TYPE_NAMES)
 
 
 def _literal(value: Any) -> str:

@@ -3,32 +3,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import eventlake_tests_support as support
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 
 
-def _load_serving() -> ModuleType:
-    name = "eventlake_tests_serving"
-    if name not in sys.modules:
-        path = Path(__file__).parents[1] / "integration" / "serve" / "serving.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-serving = _load_serving()
+serving = support.serving()
 
 
 # Module scope, not session: playwright's sync API keeps an event loop running in the main

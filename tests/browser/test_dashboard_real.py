@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import eventlake_tests_support as support
 import httpx
 import pytest
 
@@ -18,23 +18,11 @@ serving = sys.modules["eventlake_tests_serving"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _lakedata() -> Any:
-    name = "eventlake_tests_lakedata"
-    if name not in sys.modules:
-        path = Path(__file__).parents[1] / "unit" / "warehouse" / "lakedata.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from eventlake.pipeline.run import load_and_build
 
-    lakedata = _lakedata()
+    lakedata = support.lakedata()
     project = tmp_path_factory.mktemp("browser-real")
     settings = serving.make_settings(project)
     writer = lakedata.LakeWriter(open_lake(settings.lake_uri()))

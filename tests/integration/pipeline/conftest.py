@@ -9,44 +9,19 @@ build. The dbt project itself is exercised end to end in ``test_end_to_end.py``.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import duckdb
+import eventlake_tests_support as support
 import pytest
 
-from eventlake.config import Settings, load_config
+from eventlake.config import Settings
 from eventlake.errors import ModelBuildError
-from eventlake.lake import Lake, open_lake
+from eventlake.lake import Lake
 
-
-def _load_lakedata() -> ModuleType:
-    name = "eventlake_tests_lakedata"
-    if name not in sys.modules:
-        path = Path(__file__).parents[2] / "unit" / "warehouse" / "lakedata.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lakedata = _load_lakedata()
-
-
-@pytest.fixture
-def settings(project_dir: Path) -> Settings:
-    return load_config(None, base_dir=project_dir)
-
-
-@pytest.fixture
-def lake(settings: Settings) -> Lake:
-    return open_lake(settings.lake_uri())
+lakedata = support.lakedata()
 
 
 @pytest.fixture

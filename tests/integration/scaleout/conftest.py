@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
+import eventlake_tests_support as support
 import pytest
 
 import eventlake
@@ -30,19 +29,7 @@ METRICS = sorted(p.stem for p in METRICS_DIR.glob("*.sql"))
 DAY0 = dt.date(2026, 3, 2)
 
 
-def _load_lakedata() -> ModuleType:
-    name = "eventlake_tests_lakedata"
-    if name not in sys.modules:
-        path = Path(__file__).parents[2] / "unit" / "warehouse" / "lakedata.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lakedata = _load_lakedata()
+lakedata = support.lakedata()
 
 
 def guild_joins(events: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:

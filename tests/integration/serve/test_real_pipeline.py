@@ -7,11 +7,11 @@ the default dashboard's charts name metrics and columns that exist.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import sys
 from pathlib import Path
 
 import duckdb
+import eventlake_tests_support as support
 import httpx
 import pytest
 
@@ -21,23 +21,11 @@ serving = sys.modules["eventlake_tests_serving"]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _lakedata():
-    name = "eventlake_tests_lakedata"
-    if name not in sys.modules:
-        path = Path(__file__).parents[2] / "unit" / "warehouse" / "lakedata.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from eventlake.pipeline.run import load_and_build
 
-    lakedata = _lakedata()
+    lakedata = support.lakedata()
     project = tmp_path_factory.mktemp("serve-real")
     settings = serving.make_settings(project)
     writer = lakedata.LakeWriter(open_lake(settings.lake_uri()))

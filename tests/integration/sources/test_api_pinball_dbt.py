@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from typing import Any
 
+import eventlake_tests_support as support
 import pytest
 
 from eventlake.sources.api import run_api_source
 
-
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-S = _load("api_support", Path(__file__).with_name("api_support.py"))
-BUILD = _load("pinball_build_models", S.PINBALL / "build_models.py")
+S = support.api_support()
+BUILD = support.load_helper("pinball_build_models", S.PINBALL / "build_models.py")
 pytestmark = pytest.mark.integration
 
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from typing import Any
 
+import eventlake_tests_support as support
 import pytest
 
 from eventlake.sources.api import run_api_source
 
-
-def _support() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "api_support", Path(__file__).with_name("api_support.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-S = _support()
+S = support.api_support()
 pytestmark = pytest.mark.integration
 
 

@@ -1,0 +1,43 @@
+"""Helper modules of the tests, loaded by file path (tests/ is no package).
+
+The root conftest.py registers this module as ``eventlake_tests_support``; a conftest or test
+module then writes ``import eventlake_tests_support as support`` and asks for a helper.
+Each helper is loaded once, under a stable name in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+TESTS = Path(__file__).resolve().parent
+
+
+def load_helper(name: str, path: Path) -> ModuleType:
+    """The module at ``path``, imported once as ``name``."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def lakedata() -> ModuleType:
+    """tests/unit/warehouse/lakedata.py: a writer that commits to a lake like the lander."""
+    return load_helper("eventlake_tests_lakedata", TESTS / "unit" / "warehouse" / "lakedata.py")
+
+
+def serving() -> ModuleType:
+    """tests/integration/serve/serving.py: a sample warehouse and the serve app in a thread."""
+    return load_helper("eventlake_tests_serving", TESTS / "integration" / "serve" / "serving.py")
+
+
+def api_support() -> ModuleType:
+    """tests/integration/sources/api_support.py: the pinball API in a thread, settings."""
+    return load_helper(
+        "eventlake_tests_api_support", TESTS / "integration" / "sources" / "api_support.py"
+    )
