@@ -14,6 +14,7 @@ the section a stage needs) explicitly.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -343,8 +344,6 @@ class Settings(BaseSettings):
     serve: ServeConfig = Field(default_factory=ServeConfig, description="API + dashboard.")
     sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Pull sources.")
 
-    _toml_file: Path | None = None
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -395,8 +394,10 @@ class Settings(BaseSettings):
 
 
 # The TOML path handed to settings_customise_sources for the duration of one load_config
-# call (pydantic-settings offers no per-instance hook for a file chosen at run time).
+# call (pydantic-settings offers no per-instance hook for a file chosen at run time); the
+# lock keeps two threads loading different files from seeing each other's.
 _TOML_FILE_FOR_LOAD: dict[str, Path | None] = {"path": None}
+_LOAD_LOCK = threading.Lock()
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -423,9 +424,13 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
     if file is not None and not file.is_file():
         raise ConfigError(f"config file not found: {file}")
     base_dir = file.resolve().parent if file is not None else Path.cwd()
-    _TOML_FILE_FOR_LOAD["path"] = file
     try:
-        settings = Settings(**overrides)
+        with _LOAD_LOCK:
+            _TOML_FILE_FOR_LOAD["path"] = file
+            try:
+                settings = Settings(**overrides)
+            finally:
+                _TOML_FILE_FOR_LOAD["path"] = None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
@@ -433,8 +438,6 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"invalid setting {loc!r}{where}: {first['msg']}") from exc
     except Exception as exc:  # tomllib.TOMLDecodeError and friends
         raise ConfigError(f"cannot read config {file}: {exc}") from exc
-    finally:
-        _TOML_FILE_FOR_LOAD["path"] = None
     if "base_dir" not in overrides and "EVENTLAKE_BASE_DIR" not in os.environ:
         settings.base_dir = base_dir
     return settings

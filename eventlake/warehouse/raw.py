@@ -41,14 +41,17 @@ from eventlake.lake import (
 )
 
 __all__ = [
+    "BOOKKEEPING_TABLES",
     "RAW_TABLES",
     "LakeFileRow",
     "RawBackend",
     "RawLoadResult",
     "RawTable",
     "SqlTypeNames",
+    "bookkeeping_ddl",
     "load_raw",
     "open_raw_backend",
+    "columns_ddl",
     "pending_commits",
     "sql_type",
 ]
@@ -106,6 +109,75 @@ def sql_type(arrow_type: pa.DataType, names: SqlTypeNames) -> str:
     if pa.types.is_date(arrow_type):
         return names.date
     raise WarehouseError(f"no {names.engine} type for lake column type {arrow_type}")
+
+
+def columns_ddl(
+    schema: pa.Schema, names: SqlTypeNames, *, quote: str = '"', constraints: bool = True
+) -> str:
+    """The column list of a CREATE TABLE for ``schema`` in one engine's types.
+
+    ``constraints`` adds NOT NULL for non-nullable fields (Spark's tables take none).
+    """
+    return ", ".join(
+        f"{quote}{f.name}{quote} {sql_type(f.type, names)}"
+        + ("" if f.nullable or not constraints else " NOT NULL")
+        for f in schema
+    )
+
+
+_TZ = pa.timestamp("us", tz="UTC")
+
+#: The raw layer's own bookkeeping tables (``raw.<name>``): columns and primary key, written
+#: once here and rendered in each backend's types by :func:`columns_ddl`.
+BOOKKEEPING_TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
+    "_loaded_commits": (
+        pa.schema(
+            [
+                pa.field("stream", pa.string(), nullable=False),
+                pa.field("commit_id", pa.string(), nullable=False),
+                pa.field("committed_at", pa.float64()),
+                pa.field("loaded_at", _TZ, nullable=False),
+                pa.field("files", pa.int32(), nullable=False),
+                pa.field("rows", pa.int64(), nullable=False),
+            ]
+        ),
+        ("stream", "commit_id"),
+    ),
+    "_lake_files": (
+        pa.schema(
+            [
+                pa.field("stream", pa.string(), nullable=False),
+                pa.field("commit_id", pa.string(), nullable=False),
+                pa.field("path", pa.string(), nullable=False),
+                pa.field("raw_table", pa.string(), nullable=False),
+                pa.field("day", pa.date32(), nullable=False),
+                pa.field("rows", pa.int64(), nullable=False),
+            ]
+        ),
+        ("path",),
+    ),
+    "_day_loads": (
+        pa.schema(
+            [
+                pa.field("raw_table", pa.string(), nullable=False),
+                pa.field("day", pa.date32(), nullable=False),
+                pa.field("rows", pa.int64(), nullable=False),
+                pa.field("loaded_at", _TZ, nullable=False),
+                pa.field("load_seq", pa.int64(), nullable=False),
+            ]
+        ),
+        ("raw_table", "day"),
+    ),
+}
+
+
+def bookkeeping_ddl(names: SqlTypeNames) -> list[str]:
+    """CREATE TABLE statements of the bookkeeping tables for a SQL engine with keys."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS raw.{name} "
+        f"({columns_ddl(schema, names, quote='')}, PRIMARY KEY ({', '.join(key)}))"
+        for name, (schema, key) in BOOKKEEPING_TABLES.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,25 +17,17 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
-from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable, SqlTypeNames, sql_type
+from eventlake.warehouse.raw import (
+    RAW_TABLES,
+    LakeFileRow,
+    RawTable,
+    SqlTypeNames,
+    bookkeeping_ddl,
+    columns_ddl,
+    sql_type,
+)
 
 __all__ = ["DuckRawBackend", "duckdb_type"]
-
-_BOOKKEEPING = [
-    """CREATE TABLE IF NOT EXISTS raw._loaded_commits (
-        stream VARCHAR NOT NULL, commit_id VARCHAR NOT NULL, committed_at DOUBLE,
-        loaded_at TIMESTAMPTZ NOT NULL, files INTEGER NOT NULL, rows BIGINT NOT NULL,
-        PRIMARY KEY (stream, commit_id))""",
-    """CREATE TABLE IF NOT EXISTS raw._lake_files (
-        stream VARCHAR NOT NULL, commit_id VARCHAR NOT NULL, path VARCHAR NOT NULL,
-        raw_table VARCHAR NOT NULL, day DATE NOT NULL, rows BIGINT NOT NULL,
-        PRIMARY KEY (path))""",
-    """CREATE TABLE IF NOT EXISTS raw._day_loads (
-        raw_table VARCHAR NOT NULL, day DATE NOT NULL, rows BIGINT NOT NULL,
-        loaded_at TIMESTAMPTZ NOT NULL, load_seq BIGINT NOT NULL,
-        PRIMARY KEY (raw_table, day))""",
-]
-
 
 _TYPE_NAMES = SqlTypeNames(
     engine="DuckDB",
@@ -75,15 +67,12 @@ class DuckRawBackend:
     def ensure_schema(self) -> None:
         self.conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
         for table in RAW_TABLES.values():
-            cols = ", ".join(
-                f'"{f.name}" {duckdb_type(f.type)}{"" if f.nullable else " NOT NULL"}'
-                for f in table.schema
-            )
+            cols = columns_ddl(table.schema, _TYPE_NAMES)
             self.conn.execute(
                 f'CREATE TABLE IF NOT EXISTS raw."{table.name}" '
                 f'({cols}, "{table.day_column}" DATE NOT NULL)'
             )
-        for ddl in _BOOKKEEPING:
+        for ddl in bookkeeping_ddl(_TYPE_NAMES):
             self.conn.execute(ddl)
 
     def begin(self) -> None:

@@ -22,28 +22,20 @@ import pyarrow as pa
 
 from eventlake.errors import ConfigError, WarehouseError
 from eventlake.lake import CommitRecord, Lake
-from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable, SqlTypeNames, sql_type
+from eventlake.warehouse.raw import (
+    RAW_TABLES,
+    LakeFileRow,
+    RawTable,
+    SqlTypeNames,
+    bookkeeping_ddl,
+    columns_ddl,
+    sql_type,
+)
 
 __all__ = ["PostgresRawBackend", "arrow_batches", "postgres_type"]
 
 #: Advisory lock key held by a raw load (any fixed 64-bit number unique to eventlake).
 _LOAD_LOCK_KEY = 0x6576_656E_746C_616B  # "eventlak"
-
-_BOOKKEEPING = [
-    """CREATE TABLE IF NOT EXISTS raw._loaded_commits (
-        stream TEXT NOT NULL, commit_id TEXT NOT NULL, committed_at DOUBLE PRECISION,
-        loaded_at TIMESTAMPTZ NOT NULL, files INTEGER NOT NULL, rows BIGINT NOT NULL,
-        PRIMARY KEY (stream, commit_id))""",
-    """CREATE TABLE IF NOT EXISTS raw._lake_files (
-        stream TEXT NOT NULL, commit_id TEXT NOT NULL, path TEXT NOT NULL,
-        raw_table TEXT NOT NULL, day DATE NOT NULL, rows BIGINT NOT NULL,
-        PRIMARY KEY (path))""",
-    """CREATE TABLE IF NOT EXISTS raw._day_loads (
-        raw_table TEXT NOT NULL, day DATE NOT NULL, rows BIGINT NOT NULL,
-        loaded_at TIMESTAMPTZ NOT NULL, load_seq BIGINT NOT NULL,
-        PRIMARY KEY (raw_table, day))""",
-]
-
 
 _TYPE_NAMES = SqlTypeNames(
     engine="PostgreSQL",
@@ -128,10 +120,7 @@ class PostgresRawBackend:
     def ensure_schema(self) -> None:
         self._exec("CREATE SCHEMA IF NOT EXISTS raw")
         for table in RAW_TABLES.values():
-            cols = ", ".join(
-                f'"{f.name}" {postgres_type(f.type)}{"" if f.nullable else " NOT NULL"}'
-                for f in table.schema
-            )
+            cols = columns_ddl(table.schema, _TYPE_NAMES)
             self._exec(
                 f'CREATE TABLE IF NOT EXISTS raw."{table.name}" '
                 f'({cols}, "{table.day_column}" DATE NOT NULL)'
@@ -140,7 +129,7 @@ class PostgresRawBackend:
                 f'CREATE INDEX IF NOT EXISTS "{table.name}_{table.day_column}_idx" '
                 f'ON raw."{table.name}" ("{table.day_column}")'
             )
-        for ddl in _BOOKKEEPING:
+        for ddl in bookkeeping_ddl(_TYPE_NAMES):
             self._exec(ddl)
 
     def begin(self) -> None:

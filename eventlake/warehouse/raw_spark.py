@@ -22,19 +22,18 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
-from eventlake.warehouse.raw import RAW_TABLES, LakeFileRow, RawTable, SqlTypeNames, sql_type
+from eventlake.warehouse.raw import (
+    BOOKKEEPING_TABLES,
+    RAW_TABLES,
+    LakeFileRow,
+    RawTable,
+    SqlTypeNames,
+    columns_ddl,
+    sql_type,
+)
 from eventlake.warehouse.raw_postgres import arrow_batches
 
 __all__ = ["SparkRawBackend", "spark_type"]
-
-_BOOKKEEPING = {
-    "_loaded_commits": "stream STRING, commit_id STRING, committed_at DOUBLE, "
-    "loaded_at TIMESTAMP, files INT, rows BIGINT",
-    "_lake_files": "stream STRING, commit_id STRING, path STRING, raw_table STRING, "
-    "day DATE, rows BIGINT",
-    "_day_loads": "raw_table STRING, day DATE, rows BIGINT, loaded_at TIMESTAMP, load_seq BIGINT",
-}
-
 
 _TYPE_NAMES = SqlTypeNames(
     engine="Spark",
@@ -52,6 +51,10 @@ _TYPE_NAMES = SqlTypeNames(
 def spark_type(arrow_type: pa.DataType) -> str:
     """The Spark SQL column type for an Arrow type of the lake schemas."""
     return sql_type(arrow_type, _TYPE_NAMES)
+
+
+def _bookkeeping_columns(name: str) -> str:
+    return columns_ddl(BOOKKEEPING_TABLES[name][0], _TYPE_NAMES, quote="", constraints=False)
 
 
 def _literal(value: Any) -> str:
@@ -88,14 +91,17 @@ class SparkRawBackend:
     def ensure_schema(self) -> None:
         self._sql("CREATE DATABASE IF NOT EXISTS raw")
         for table in RAW_TABLES.values():
-            cols = ", ".join(f"`{f.name}` {spark_type(f.type)}" for f in table.schema)
+            cols = columns_ddl(table.schema, _TYPE_NAMES, quote="`", constraints=False)
             self._sql(
                 f"CREATE TABLE IF NOT EXISTS raw.`{table.name}` "
                 f"({cols}, `{table.day_column}` DATE) USING parquet "
                 f"PARTITIONED BY (`{table.day_column}`)"
             )
-        for name, cols in _BOOKKEEPING.items():
-            self._sql(f"CREATE TABLE IF NOT EXISTS raw.`{name}` ({cols}) USING parquet")
+        for name in BOOKKEEPING_TABLES:
+            self._sql(
+                f"CREATE TABLE IF NOT EXISTS raw.`{name}` ({_bookkeeping_columns(name)}) "
+                "USING parquet"
+            )
 
     def begin(self) -> None:
         self._commits, self._files, self._days = [], [], []
@@ -119,7 +125,7 @@ class SparkRawBackend:
 
     def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         try:
-            df = self.spark.createDataFrame(rows, schema=_BOOKKEEPING[table])
+            df = self.spark.createDataFrame(rows, schema=_bookkeeping_columns(table))
             df.write.insertInto(f"raw.`{table}`")
         except Exception as exc:
             raise WarehouseError(f"Spark raw load failed writing raw.{table}: {exc}") from exc
