@@ -157,14 +157,15 @@ def start(cmd: list[str], port: int, env: dict[str, str], cwd: Path) -> subproce
 
 
 def count_bus_records(path: Path) -> int:
-    """Records in topic ``events`` of the local bus at ``path`` (checks what was acked)."""
+    """Events in topic ``events`` of the local bus at ``path`` (checks what was acked)."""
     from eventlake.bus.local import LocalConsumer
+    from eventlake.bus.records import record_rows
 
     consumer = LocalConsumer(path, "bench-verify", ["events"])
     total = 0
     try:
         while records := consumer.poll(1_000_000, 0.1):
-            total += len(records)
+            total += sum(record_rows(r.value) for r in records)
     finally:
         consumer.close()
     return total
@@ -268,7 +269,7 @@ def main() -> None:
                 stop(collector)
         on_bus = count_bus_records(work / "bus")
         if on_bus < events:  # the warm-up's events are on the bus too, hence "<"
-            raise SystemExit(f"only {on_bus} records on the bus for {events} acknowledged events")
+            raise SystemExit(f"only {on_bus} events on the bus for {events} acknowledged events")
 
     base_rate = base_events / base_secs
     rate = events / secs
@@ -277,7 +278,7 @@ def main() -> None:
         "baseline_events_per_s": round(base_rate),
         "ratio": round(rate / base_rate, 3) if base_rate else None,
         "collector_non_200": errors,
-        "records_on_bus": on_bus,
+        "events_on_bus": on_bus,
         "baseline_non_200": base_errors,
         "batch": args.batch,
         "avg_event_bytes": round(avg_event),
@@ -292,7 +293,7 @@ def main() -> None:
         return
     print(
         f"collector (durable on the local bus): {rate:,.0f} events/s "
-        f"({errors} non-200 replies; {on_bus:,} records on the bus incl. warm-up)\n"
+        f"({errors} non-200 replies; {on_bus:,} events on the bus incl. warm-up)\n"
         f"bare parse-only ASGI endpoint:        {base_rate:,.0f} events/s\n"
         f"ratio collector / baseline:           {result['ratio']}\n"
         f"({args.batch} events of ~{avg_event:.0f} bytes per request, {args.connections} "

@@ -1,13 +1,16 @@
 """Benchmark: events/s from the bus into the Parquet lake, against a raw pyarrow write.
 
     .venv/bin/python benchmarks/bench_land.py [--events 300000] [--batch 200000]
-        [--format arrow|json] [--events-per-record 1000]
+        [--format arrow|json|request] [--events-per-record 1000]
 
 Fills a temporary local bus with realistic game events made by ``spec.prepare_events``,
 either as Arrow records (``--format arrow``, the default: what the generator appends; one
 IPC stream of up to ``--events-per-record`` events per record, grouped by the key's
 partition) or as one JSON
-record per event (``--format json``, ~700 bytes each). Then times ``Lander.run()`` (read
+record per event (``--format json``, ~700 bytes each), or as the collector's request records
+(``--format request``: 100 events per record as the client sent them, expanded by the
+lander with ``prepare_events``, so this also prices the work the collector's fast path
+moves here). Then times ``Lander.run()`` (read
 the bus, decode the records into Arrow, partition by day, write zstd Parquet, fsync, commit
 records, bus commit). The baseline, in the same run, is ``pyarrow.parquet.write_table`` of
 exactly the rows that landed (already in memory as an Arrow table, same codec and
@@ -29,6 +32,7 @@ import uuid
 import zlib
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.json as pj
@@ -36,20 +40,27 @@ import pyarrow.parquet as pq
 
 from eventlake.bus import EVENTS, open_producer
 from eventlake.bus.records import EVENT_INPUT_SCHEMA, decode_arrow_record, encode_arrow_batch
+from eventlake.bus.request_records import (
+    RequestHeader,
+    encode_request_record,
+    expand_request_record,
+)
 from eventlake.config import load_config
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land import Lander
 from eventlake.land.convert import split_by_day
-from eventlake.spec import PreparedBatch, prepare_events
+from eventlake.spec import PreparedBatch, format_timestamp, prepare_events
 
 EVENTS_NAMES = ["Level Started", "Level Completed", "Level Failed", "Item Purchased"]
 
 
-def make_batches(n: int, seed: int = 1) -> list[PreparedBatch]:
-    """Prepared batches of ``n`` realistic, distinct game events over two days."""
+def make_batches(n: int, seed: int = 1) -> tuple[list[PreparedBatch], list[tuple[bytes, bytes]]]:
+    """Prepared batches of ``n`` realistic, distinct game events over two days, and the same
+    events as collector request records of 100 events, (record, key) each."""
     rng = random.Random(seed)
     base = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
     batches: list[PreparedBatch] = []
+    requests: list[tuple[bytes, bytes]] = []
     for start in range(0, n, 1000):
         raw = []
         for _ in range(min(1000, n - start)):
@@ -78,16 +89,31 @@ def make_batches(n: int, seed: int = 1) -> list[PreparedBatch]:
                     "timestamp": (base + dt.timedelta(seconds=rng.random() * 172_800)).isoformat(),
                 }
             )
+        received = base + dt.timedelta(days=2, seconds=start)
+        host = rng.choice(["comcast.net", "verizon.net", "bt.com"])
+        ip = f"203.0.113.{rng.randrange(256)}"
         batch = prepare_events(
             raw,
-            received_at=base + dt.timedelta(days=2, seconds=start),
+            received_at=received,
             source="game",
-            host=rng.choice(["comcast.net", "verizon.net", "bt.com"]),
+            host=host,
             user_agent="game/1.4 (iOS 17)",
-            ip=f"203.0.113.{rng.randrange(256)}",
+            ip=ip,
         )
         batches.append(batch)
-    return batches
+        for i in range(0, len(raw), 100):
+            part = raw[i : i + 100]
+            header = RequestHeader(
+                received_at=format_timestamp(received),
+                count=len(part),
+                source="game",
+                host=host,
+                user_agent="game/1.4 (iOS 17)",
+                ip=ip,
+            )
+            value = encode_request_record(header, [msgspec.json.encode(e) for e in part])
+            requests.append((value, str(part[0]["userId"]).encode()))
+    return batches, requests
 
 
 def json_records(batches: list[PreparedBatch]) -> tuple[list[bytes], list[bytes | None]]:
@@ -130,7 +156,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8, help="appending threads (fill only)")
     ap.add_argument("--batch", type=int, default=200_000, help="land.max_records")
     ap.add_argument(
-        "--format", choices=("arrow", "json"), default="arrow", help="bus record format"
+        "--format",
+        choices=("arrow", "json", "request"),
+        default="arrow",
+        help="bus record format",
     )
     ap.add_argument(
         "--events-per-record", type=int, default=1000, help="events per Arrow record (at most)"
@@ -148,7 +177,7 @@ def main() -> None:
             land={"max_records": args.batch},
         )
         t0 = time.perf_counter()
-        batches = make_batches(args.events)
+        batches, requests = make_batches(args.events)
         records, keys = json_records(batches)
         arrow = arrow_records(records, keys, settings.bus.partitions, args.events_per_record)
         gen_s = time.perf_counter() - t0
@@ -160,6 +189,10 @@ def main() -> None:
             if args.format == "arrow":
                 for p, value, key in arrow[k :: args.threads]:
                     producer.append(EVENTS, [value], [key], partitions=[p])
+                return
+            if args.format == "request":
+                for value, key in requests[k :: args.threads]:
+                    producer.append(EVENTS, [value], [key])
                 return
             for i in starts[k :: args.threads]:
                 producer.append(EVENTS, records[i : i + 100], keys[i : i + 100])
@@ -179,6 +212,13 @@ def main() -> None:
                 f"(<= {args.events_per_record} events each, {asize / len(records):.0f} B/event; "
                 f"JSON would be {size / len(records):.0f} B/event; generated in {gen_s:.1f} s; "
                 f"appended from {args.threads} threads in {append_s:.1f} s)"
+            )
+        elif args.format == "request":
+            rsize = sum(len(v) for v, _ in requests)
+            print(
+                f"bus: {len(records):,} events in {len(requests):,} request records "
+                f"(100 events each, {rsize / len(records):.0f} B/event; generated in "
+                f"{gen_s:.1f} s; appended from {args.threads} threads in {append_s:.1f} s)"
             )
         else:
             print(
@@ -216,6 +256,10 @@ def main() -> None:
         if args.format == "arrow":
             pa.concat_tables([decode_arrow_record(v) for _, v, _ in arrow])
             decode = "IPC read alone"
+        elif args.format == "request":
+            for value, _ in requests:
+                expand_request_record(value)
+            decode = "expansion alone"
         else:
             ndjson = b"\n".join(records) + b"\n"
             pj.read_json(

@@ -89,6 +89,9 @@ class EventRule:
 
 #: A compiled validator: raw ``properties`` JSON -> ``None`` when valid, else the reason.
 Validator = Callable[[bytes | str], "str | None"]
+#: The same rules for many events at once: a JSON array of ``properties`` objects -> whether
+#: every one is valid (one decode in C; the collector's fast path, which needs no reason).
+BatchValidator = Callable[[bytes], bool]
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class CompiledPlan:
     unplanned_events: str = "allow"
     source: str = "<built-in: allow every event>"
     validators: Mapping[str, Validator] = field(default_factory=dict, repr=False)
+    batch_validators: Mapping[str, BatchValidator] = field(default_factory=dict, repr=False)
 
     @classmethod
     def allow_all(cls) -> CompiledPlan:
@@ -131,7 +135,7 @@ def _literal(values: tuple[Any, ...]) -> Any:
     return Literal.__getitem__(values)
 
 
-def _compile_event(rule: EventRule) -> Validator:
+def _compile_event(rule: EventRule) -> tuple[Validator, BatchValidator]:
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     rename: dict[str, str] = {}
     post_checks: list[tuple[int, frozenset[Any], str]] = []
@@ -180,7 +184,21 @@ def _compile_event(rule: EventRule) -> Validator:
                 )
         return None
 
-    return validate
+    many = msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]
+
+    def validate_many(array: bytes) -> bool:
+        try:
+            values = many.decode(array)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return False
+        for attr, (_, vals, _name) in zip(attrs, post_checks, strict=True):
+            for value in values:
+                got = getattr(value, attr)
+                if got is not None and got not in vals:
+                    return False
+        return True
+
+    return validate, validate_many
 
 
 def _explain(message: str, literal_text: Mapping[str, str]) -> str:
@@ -208,8 +226,14 @@ def compile_plan(
             f"{source}: unplanned_events must be one of {', '.join(_POLICIES)}, "
             f"got {unplanned_events!r}"
         )
-    validators = {name: _compile_event(rule) for name, rule in events.items()}
-    return CompiledPlan(dict(events), unplanned_events, source, validators)
+    compiled = {name: _compile_event(rule) for name, rule in events.items()}
+    return CompiledPlan(
+        dict(events),
+        unplanned_events,
+        source,
+        {name: pair[0] for name, pair in compiled.items()},
+        {name: pair[1] for name, pair in compiled.items()},
+    )
 
 
 # -- loading the YAML with locations ------------------------------------------------------

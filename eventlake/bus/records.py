@@ -187,6 +187,11 @@ def record_events(value: bytes | memoryview, topic: str = "events") -> list[dict
     if not is_arrow(value):
         decoded = json.loads(bytes(value))
         if not isinstance(decoded, dict):
+def _is_request(value: bytes | memoryview) -> bool:
+    """A request record of the collector (``bus/request_records.py``), first byte 0xFE."""
+    return bytes(value[:4]) == b"\xfeELR"
+
+
             raise RecordFormatError("a JSON record must be an object")
         return [decoded]
     table = decode_arrow_record(value, topic)
@@ -195,5 +200,13 @@ def record_events(value: bytes | memoryview, topic: str = "events") -> list[dict
         if pa.types.is_timestamp(f.type):
             col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ")
         columns.append(col)
+    if _is_request(value):
+        from eventlake.bus.request_records import request_record_rows
+
+        return request_record_rows(value)
     rows: list[dict[str, Any]] = pa.Table.from_arrays(columns, names=table.schema.names).to_pylist()
     return rows
+    if _is_request(value):
+        from eventlake.bus.request_records import expand_request_record
+
+        return [json.loads(r) for r in expand_request_record(value).records]

@@ -206,6 +206,7 @@ def create_app(
         plan if plan is not None else plan_from_settings(settings),
         max_batch_bytes=cfg.max_batch_bytes,
         max_event_bytes=cfg.max_event_bytes,
+        request_records=cfg.request_records,
     )
     collector = _Collector(handler, ClientAddress(cfg.trusted_proxies))
 

@@ -19,6 +19,7 @@ import msgspec
 
 from eventlake.collect.auth import WriteKeys, basic_username
 from eventlake.collect.body import HttpError, inflate, too_large
+from eventlake.collect.fastpath import fast_prepare
 from eventlake.spec import CompiledPlan, PreparedBatch, prepare_events
 
 __all__ = ["BATCH_KINDS", "SINGLE_KINDS", "RequestHandler", "RequestMeta"]
@@ -106,11 +107,13 @@ class RequestHandler:
         *,
         max_batch_bytes: int,
         max_event_bytes: int,
+        request_records: bool = True,
     ) -> None:
         self.keys = keys
         self.plan = plan
         self.max_batch_bytes = max_batch_bytes
         self.max_event_bytes = max_event_bytes
+        self.request_records = request_records
 
     def body_limit(self, kind: str) -> tuple[int, str]:
         """The byte limit of a ``/v1/<kind>`` body and the setting that sets it."""
@@ -178,13 +181,28 @@ class RequestHandler:
             if parsed.batch is None:
                 raise HttpError(400, "invalid_request", "the body has no `batch` array")
             events = parsed.batch
-            for index, raw in enumerate(events):
-                if len(raw) > self.max_event_bytes:
-                    raise too_large(
-                        self.max_event_bytes, "max_event_bytes", f"event #{index} of the batch"
-                    )
+            if len(body) > self.max_event_bytes:  # else no event can be over the limit
+                for index, raw in enumerate(events):
+                    if len(raw) > self.max_event_bytes:
+                        raise too_large(
+                            self.max_event_bytes, "max_event_bytes", f"event #{index} of the batch"
+                        )
             sent_at = parsed.sentAt
             context = parsed.context
+            if self.request_records:
+                fast = fast_prepare(
+                    events,
+                    received_at=received_at,
+                    source=source,
+                    host=meta.host,
+                    user_agent=meta.user_agent,
+                    ip=meta.ip,
+                    plan=self.plan,
+                    sent_at=sent_at,
+                    batch_context=context,
+                )
+                if fast is not None:
+                    return fast
         return prepare_events(
             events,
             received_at=received_at,

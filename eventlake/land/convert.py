@@ -1,8 +1,11 @@
 """Bus records -> Arrow tables, columnar: the lander's hot path.
 
-A bus record is JSON (one event) or Arrow (an IPC stream of many events), see
-``bus/records.py``; the first byte of each record says which. Arrow records are read
-zero-copy from the read buffer with ``pyarrow.ipc``; every row gets its record's offset as
+A bus record is JSON (one event), Arrow (an IPC stream of many events, see
+``bus/records.py``) or a collector request record (many events as the client sent them, see
+``bus/request_records.py``); the first byte of each record says which. Arrow records are
+read zero-copy from the read buffer with ``pyarrow.ipc``; a request record is expanded into
+JSON event records by ``spec.prepare_events`` (exactly what the collector's general path
+makes) and parsed like them; every row of a many-event record gets its record's offset as
 ``bus_offset``. JSON values are already newline-delimited on the bus (``bus/frames.py``),
 so a run of JSON records is parsed by one ``pyarrow.json.read_json`` call with an explicit
 schema; no Python object is made per record. Rows keep the records' order.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +33,11 @@ import pyarrow.json as pj
 
 from eventlake.bus.base import QUARANTINE, TopicPartition
 from eventlake.bus.records import RecordFormatError, decode_arrow_record
+from eventlake.bus.request_records import (
+    REQUEST_MARKER,
+    RequestRecordError,
+    expand_request_record,
+)
 from eventlake.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
 
 __all__ = [
@@ -83,16 +92,18 @@ class Run:
         return np.concatenate([np.zeros(1, np.int64), ends[:-1]])
 
     def arrow_mask(self) -> npt.NDArray[np.bool_] | None:
-        """Which records are Arrow IPC streams (None: all JSON, or unknown boundaries)."""
+        """Which records are binary: Arrow IPC streams (first byte 0xFF) or request records
+        (0xFE); None: all JSON, or unknown boundaries."""
         starts = self.starts()
         if starts is None or self.value_lens is None or not len(starts):
             return None
         nonempty = self.value_lens > 0
         first = np.frombuffer(self.values, dtype=np.uint8)[starts[nonempty]]
-        if not (first == 0xFF).any():
+        binary = first >= 0xFE
+        if not binary.any():
             return None
         mask = np.zeros(self.count, dtype=bool)
-        mask[nonempty] = first == 0xFF
+        mask[nonempty] = binary
         return mask
 
     def lines(self) -> bytes:
@@ -325,6 +336,42 @@ def _reject(
     )
 
 
+def _expand(
+    data: bytes | memoryview,
+    tp: TopicPartition,
+    now: dt.datetime,
+    offset: int,
+    kind: str,
+    block_size: int,
+    bad: list[dict[str, object]],
+) -> pa.Table | None:
+    """The rows of a collector request record (None when it cannot be read at all).
+
+    Its events passed the collector's checks, so each becomes a row; should one not (a
+    record written by another version, say), it becomes a quarantine row with its reason.
+    """
+    raw = bytes(data)
+    try:
+        batch = expand_request_record(raw)
+    except RequestRecordError as exc:
+        _reject(bad, tp, now, offset, str(exc), "base64:" + base64.b64encode(raw).decode())
+        return None
+    if kind == "quarantine":  # request records carry accepted events only
+        _reject(bad, tp, now, offset, "a request record on the quarantine topic", "")
+        return None
+    for q, qraw in zip(batch.quarantined, batch.quarantine_records, strict=True):
+        why = f"event #{q.index} of a request record: {q.reason_code}: {q.reason}"
+        _reject(bad, tp, now, offset, why, str(json.loads(qraw)["raw"]))
+    if not batch.records:
+        return None
+    lines = b"\n".join(batch.records) + b"\n"
+    errors: list[tuple[int, str]] = []
+    parts = _bisect(lines, kind, block_size, errors, 0)
+    for i, why in errors:
+        _reject(bad, tp, now, offset, why, batch.records[i].decode("utf-8", errors="replace"))
+    return pa.concat_tables(parts) if parts else None
+
+
 def _convert_mixed(
     runs: Sequence[Run], masks: Sequence[npt.NDArray[np.bool_] | None], block_size: int
 ) -> list[Converted]:
@@ -343,6 +390,13 @@ def _convert_mixed(
 
         for run, mask in rms:
             for piece in _pieces(run, mask):
+                if piece.arrow and bytes(piece.data[:4]) == REQUEST_MARKER:
+                    offset = int(piece.offsets[0])
+                    table = _expand(piece.data, tp, now, offset, kind, block_size, bad)
+                    if table is not None:
+                        offsets = np.full(table.num_rows, offset, dtype=np.int64)
+                        tables.append(_with_bus_columns(table, tp.partition, offsets, schema))
+                    continue
                 if piece.arrow:
                     offset = int(piece.offsets[0])
                     try:

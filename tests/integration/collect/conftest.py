@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import uvicorn
 
 from eventlake.bus import open_consumer
+from eventlake.bus.records import record_events
 from eventlake.collect import create_app
 from eventlake.config import Settings, load_config
 
@@ -32,7 +32,7 @@ class Collector:
         return httpx.Client(base_url=self.url, timeout=10.0, **kw)
 
     def read(self, topic: str) -> list[dict[str, Any]]:
-        """Every record of ``topic`` on the bus, decoded."""
+        """Every event of ``topic`` on the bus in the JSON record form (any record encoding)."""
         consumer = open_consumer(self.settings, f"test-{time.monotonic_ns()}", [topic])
         try:
             out: list[dict[str, Any]] = []
@@ -40,7 +40,7 @@ class Collector:
                 records = consumer.poll(10_000, 0.05)
                 if not records:
                     return out
-                out += [msgspec.json.decode(r.value) for r in records]
+                out += [e for r in records for e in record_events(r.value, topic)]
         finally:
             consumer.close()
 
