@@ -196,6 +196,10 @@ class GroupCommitter:
         try:
             for lane, part in parts.items():
                 self._lanes[lane].put(part)
+            if len(parts) == 1:  # a request record: one lane, no gather
+                (only,) = parts.values()
+                await only.future
+                return
             results = await asyncio.gather(
                 *(p.future for p in parts.values()), return_exceptions=True
             )
