@@ -85,9 +85,11 @@ def _rate_option(name: str, default: float, help: str) -> Callable[[_F], _F]:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=2,
+    default=1,
     show_default=True,
-    help="Processes writing to a local bus (split by partition; same result).",
+    help="Processes writing to a local bus (split by partition; same result). One is "
+    "usually fastest: Arrow already compresses on a second thread, and each extra "
+    "process costs CPU; try 2 on an otherwise idle multi-core machine.",
 )
 @click.option(
     "--record-format",

@@ -6,6 +6,7 @@ byte (message ids included). The pipeline of this package::
     build_world(config)  -> World        players and their dimensions   (world.py)
     simulate(world)      -> EventFrame   events as numpy columns         (activity.py)
     write_bus / write_jsonl / send_http  where they go                  (outputs.py)
+    write_bus_parallel                   the bus, several processes     (parallel.py)
         BusEncoder (JSON records), ArrowEncoder (Arrow records)        (encode.py, arrow.py)
 
 :func:`generate` runs the first two. Docs: docs/generator.md.
@@ -16,13 +17,8 @@ from __future__ import annotations
 from eventlake.generate.activity import EventFrame, simulate
 from eventlake.generate.arrow import ArrowEncoder
 from eventlake.generate.encode import BusEncoder, EncodedChunk, segment_event
-from eventlake.generate.outputs import (
-    OutputResult,
-    send_http,
-    write_bus,
-    write_bus_parallel,
-    write_jsonl,
-)
+from eventlake.generate.outputs import OutputResult, send_http, write_bus, write_jsonl
+from eventlake.generate.parallel import write_bus_parallel
 from eventlake.generate.world import World, WorldConfig, build_world
 
 __all__ = [

@@ -32,7 +32,11 @@ __all__ = [
     "CURRENCIES",
     "NO_PROPERTIES",
     "HEADS",
+    "pa_domain",
+    "pb_domain",
+    "pb_shape",
     "properties",
+    "split_properties",
 ]
 
 CURRENCIES = ["USD", "EUR", "GBP"]
@@ -136,6 +140,20 @@ def pb_domain(head: int) -> int:
     if head == H_PURCHASE:
         return len(CURRENCIES) * MAX_QUANTITY
     return 1
+
+
+def pb_shape(head: int) -> tuple[int, ...]:
+    """The independent properties folded into a head's ``pb`` code, as a row-major shape.
+
+    ``pb == np.ravel_multi_index(digits, pb_shape(head))``; each digit sets one property
+    (Level Completed: score step, duration; Item Purchased: currency, quantity), so the
+    plan verdict of a code is the AND of its digits' verdicts (``generate/verdicts.py``).
+    """
+    if head == H_LEVEL_COMPLETED:
+        return (SCORE_STEPS, MAX_DURATION)
+    if head == H_PURCHASE:
+        return (len(CURRENCIES), MAX_QUANTITY)
+    return (pb_domain(head),)
 
 
 def _break(head: int, props: dict[str, Any], bad: int) -> dict[str, Any]:

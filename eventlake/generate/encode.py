@@ -28,7 +28,8 @@ import numpy.typing as npt
 
 from eventlake.generate import catalog as C
 from eventlake.generate.activity import EventFrame
-from eventlake.generate.text import hex_bytes, iso_timestamps
+from eventlake.generate.text import hex_bytes, iso_timestamps, take_rows
+from eventlake.generate.verdicts import plan_verdicts
 from eventlake.generate.world import GUILDS, World
 from eventlake.spec import CompiledPlan, prepare_events
 
@@ -125,7 +126,7 @@ def _fixed_block(frame: EventFrame, rows: npt.NDArray[np.int64]) -> list[bytes]:
     n = len(rows)
     out = np.empty((n, _FIXED_WIDTH), np.uint8)
     out[:] = _TEMPLATE
-    hexed = hex_bytes(frame.mid[rows])
+    hexed = hex_bytes(take_rows(frame.mid, rows))
     c = _STARTS[0]
     for src, dst, w in ((0, 0, 8), (8, 9, 4), (12, 14, 4), (16, 19, 4), (20, 24, 12)):
         out[:, c + dst : c + dst + w] = hexed[:, src : src + w]
@@ -157,7 +158,7 @@ class BusEncoder:
 
     ``source`` is the write key's source name stored with each record; ``plan`` the
     tracking plan the collector validates with (``None``: accept every well-formed event).
-    Not thread-safe (it caches plan verdicts).
+    The plan's verdict on every property code is computed once, up front.
     """
 
     def __init__(self, world: World, *, source: str, plan: CompiledPlan | None) -> None:
@@ -184,9 +185,6 @@ class BusEncoder:
         self.group_traits = [(gid, _ENC({"name": gname}).decode()) for gid, gname in GUILDS]
         self._off1 = np.zeros(len(C.HEADS), np.int64)
         self._off2 = np.zeros(len(C.HEADS), np.int64)
-        # plan verdict per property code: 1 valid, 0 breaks the plan, -1 not checked yet
-        self._ok1: dict[int, npt.NDArray[np.int8]] = {}
-        self._ok2: dict[int, npt.NDArray[np.int8]] = {}
         for h in range(len(C.HEADS)):
             self._off1[h] = len(self._p1)
             self._off2[h] = len(self._p2)
@@ -195,8 +193,6 @@ class BusEncoder:
                 self._p2.append(b"")
                 self.p1_text.append(None)
                 self.p2_text.append("")
-                self._ok1[h] = np.ones(1, np.int8)
-                self._ok2[h] = np.ones(1, np.int8)
                 continue
             na, nb = C.pa_domain(h), C.pb_domain(h)
             for a in range(na):
@@ -212,8 +208,11 @@ class BusEncoder:
                     text = (b"," if first else b"") + _ENC(second)[1:]
                 self._p2.append(_escaped(text) + b'"')
                 self.p2_text.append(text.decode())
-            self._ok1[h] = np.full(na, -1, np.int8)
-            self._ok2[h] = np.full(nb, -1, np.int8)
+        # plan verdict per property piece: 1 valid, 0 breaks the plan, -1 let
+        # prepare_events decide (generate/verdicts.py)
+        self._ok_p1, self._ok_p2 = plan_verdicts(
+            plan, self._off1, self._off2, len(self._p1), len(self._p2)
+        )
         src = _ENC(source)
         self._suffix: list[bytes] = []
         self._keys: list[bytes] = []
@@ -290,32 +289,14 @@ class BusEncoder:
         return out
 
     def _plan_ok(self, frame: EventFrame, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Whether each fast row passes the plan (checked once per property code)."""
-        ok = np.ones(len(rows), dtype=bool)
-        plan = self.plan
-        if plan is None:
-            return ok
+        """Whether each fast row surely passes the plan (table lookups, no call per row)."""
+        if self.plan is None:
+            return np.ones(len(rows), dtype=bool)
         head = frame.head[rows]
-        for h in np.unique(head).tolist():
-            etype, event, _ = C.HEADS[h]
-            if etype != "track" or event is None:
-                continue
-            sel = head == h
-            pa = frame.pa[rows[sel]]
-            pb = frame.pb[rows[sel]]
-            ok1, ok2 = self._ok1[h], self._ok2[h]
-            ref_a, ref_b = int(pa[0]), int(pb[0])
-            for a in np.unique(pa[ok1[pa] < 0]).tolist():
-                ok1[a] = self._check(h, event, a, ref_b)
-            for b in np.unique(pb[ok2[pb] < 0]).tolist():
-                ok2[b] = self._check(h, event, ref_a, b)
-            ok[sel] = (ok1[pa] == 1) & (ok2[pb] == 1)
+        ok: npt.NDArray[np.bool_] = (self._ok_p1[self._off1[head] + frame.pa[rows]] == 1) & (
+            self._ok_p2[self._off2[head] + frame.pb[rows]] == 1
+        )
         return ok
-
-    def _check(self, head: int, event: str, a: int, b: int) -> int:
-        assert self.plan is not None
-        props = C.properties(head, a, b, 0, 0)
-        return int(self.plan.check_track(event, _ENC(props)) is None)
 
     def encode(self, frame: EventFrame, rows: npt.NDArray[np.int64] | None = None) -> EncodedChunk:
         """Bus records for ``rows`` of ``frame`` (all rows when None), in row order."""

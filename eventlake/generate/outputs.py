@@ -3,7 +3,8 @@
 - :func:`write_bus` encodes rows in chunks and appends them to topics ``events`` and
   ``quarantine`` with the collector's outcome, keyed by user: Arrow records of many events
   (``generate/arrow.py``) or one JSON record per event (``generate/encode.py``);
-  :func:`write_bus_parallel` does it on the configured bus, over several processes.
+  ``write_bus_parallel`` (``generate/parallel.py``) does it on the configured bus, over
+  several processes.
 - :func:`write_jsonl` writes the raw Segment events a client would send, one per line
   (replayable against any Segment-compatible endpoint).
 - :func:`send_http` sends the raw events through :class:`eventlake.tracker.Client`, one
@@ -14,24 +15,23 @@
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from eventlake.bus.base import EVENTS, QUARANTINE, Producer
-from eventlake.errors import BusError
 from eventlake.generate.activity import EventFrame
-from eventlake.generate.encode import BusEncoder, segment_event
+from eventlake.generate.encode import BusEncoder, EncodedChunk, segment_event
 from eventlake.generate.world import World
 from eventlake.spec import CompiledPlan
 
-__all__ = ["OutputResult", "send_http", "write_bus", "write_bus_parallel", "write_jsonl"]
+__all__ = ["ChunkEncoder", "OutputResult", "send_http", "write_bus", "write_jsonl"]
 
 #: Called after each chunk with the number of rows just written.
 Progress = Callable[[int], None]
@@ -79,191 +79,117 @@ def write_bus(
     chunk_rows: int = 50_000,
     progress: Progress | None = None,
     arrow_partitions: int | None = None,
+    arrow_compression: str | None = None,
 ) -> OutputResult:
     """Append ``rows`` of ``frame`` (all by default) to the bus; durable on return.
 
     With ``arrow_partitions`` (the ``events`` topic's partition count on a local bus), the
     events the plan accepts go as Arrow records, one per partition per chunk
-    (``generate/arrow.py``); otherwise, and always for quarantine, one JSON record each.
+    (``generate/arrow.py``), body-compressed with ``arrow_compression``; otherwise, and
+    always for quarantine, one JSON record each.
     ``OutputResult.events`` counts events, not records.
     """
     started = time.perf_counter()
-    encoder = BusEncoder(world, source=source, plan=plan)
-    arrow = None
-    if arrow_partitions is not None:
-        from eventlake.generate.arrow import ArrowEncoder
-
-        arrow = ArrowEncoder(encoder, arrow_partitions)
     idx = _rows(frame, rows)
-    events = quarantined = 0
-    for lo in range(0, len(idx), chunk_rows):
-        part = idx[lo : lo + chunk_rows]
-        if arrow is not None:
-            chunk = arrow.encode(frame, part)
-            events += len(part) - len(chunk.quarantine_values)
-        else:
-            chunk = encoder.encode(frame, part)
-            events += len(chunk.values)
-        _append(producer, EVENTS, chunk.values, chunk.keys)
-        _append(producer, QUARANTINE, chunk.quarantine_values, chunk.quarantine_keys)
-        quarantined += len(chunk.quarantine_values)
-        if progress is not None:
-            progress(len(part))
+    with _arrow_pool(arrow_partitions):
+        encode = _chunk_encoder(world, source, plan, arrow_partitions, arrow_compression)
+        events, quarantined = _pump(encode, frame, producer, idx, chunk_rows, progress)
     return OutputResult(len(idx), events, quarantined, time.perf_counter() - started)
 
 
-def _partitions_of_rows(
-    world: World, frame: EventFrame, rows: npt.NDArray[np.int64], partitions: int
-) -> npt.NDArray[np.int64]:
-    """The ``events`` partition of each row: CRC-32 of its key, as the local bus computes it."""
-    keys = [
-        k.encode() for pair in zip(world.anonymous_ids, world.user_ids, strict=True) for k in pair
-    ]
-    table = np.array([zlib.crc32(k) % partitions for k in keys], dtype=np.int64)
-    return table[frame.user[rows] * 2 + frame.ident[rows]]
+#: Encodes some rows of a frame, optionally with helper threads: (records per topic,
+#: events among them).
+ChunkEncoder = Callable[
+    [EventFrame, npt.NDArray[np.int64], Executor | None], tuple[EncodedChunk, int]
+]
+
+#: Threads building one chunk's Arrow records (one record per partition) in parallel.
+_ENCODE_THREADS = 2
 
 
-def _bus_worker(
-    settings: Any,
+def _arrow_pool(arrow_partitions: int | None) -> AbstractContextManager[object]:
+    """Arrow on the system allocator while writing Arrow records (``arrow.py``)."""
+    if arrow_partitions is None:
+        return nullcontext()
+    from eventlake.generate.arrow import system_memory_pool
+
+    return system_memory_pool()
+
+
+def _chunk_encoder(
     world: World,
-    frame: EventFrame,
-    rows: npt.NDArray[np.int64],
     source: str,
     plan: CompiledPlan | None,
-    chunk_rows: int,
-    done: Any,
-    results: Any,
-    slot: int,
     arrow_partitions: int | None,
-) -> None:
-    """One forked writer: encodes and appends its share of the rows."""
-    from eventlake.bus import open_producer
+    arrow_compression: str | None,
+) -> ChunkEncoder:
+    """The encoder of one write: Arrow records (with ``arrow_partitions``) or JSON ones."""
+    encoder = BusEncoder(world, source=source, plan=plan)
+    if arrow_partitions is None:
 
-    producer = open_producer(settings)
-    try:
-        result = write_bus(
-            world,
-            frame,
-            producer,
-            source=source,
-            plan=plan,
-            rows=rows,
-            chunk_rows=chunk_rows,
-            progress=lambda n: _add(done, n),
-            arrow_partitions=arrow_partitions,
-        )
-    finally:
-        producer.close()
-    results[2 * slot] = result.events
-    results[2 * slot + 1] = result.quarantined
+        def encode_json(
+            frame: EventFrame, part: npt.NDArray[np.int64], executor: Executor | None
+        ) -> tuple[EncodedChunk, int]:
+            chunk = encoder.encode(frame, part)
+            return chunk, len(chunk.values)
 
+        return encode_json
+    from eventlake.generate.arrow import ArrowEncoder
 
-def _add(counter: Any, n: int) -> None:
-    with counter.get_lock():
-        counter.value += n
+    arrow = ArrowEncoder(encoder, arrow_partitions, compression=arrow_compression)
+
+    def encode_arrow(
+        frame: EventFrame, part: npt.NDArray[np.int64], executor: Executor | None
+    ) -> tuple[EncodedChunk, int]:
+        chunk = arrow.encode(frame, part, executor)
+        return chunk, len(part) - len(chunk.quarantine_values)
+
+    return encode_arrow
 
 
-def write_bus_parallel(
-    world: World,
+def _append_chunk(producer: Producer, chunk: EncodedChunk) -> None:
+    _append(producer, EVENTS, chunk.values, chunk.keys)
+    _append(producer, QUARANTINE, chunk.quarantine_values, chunk.quarantine_keys)
+
+
+def _pump(
+    encode: ChunkEncoder,
     frame: EventFrame,
-    settings: Any,
-    *,
-    source: str,
-    plan: CompiledPlan | None,
-    workers: int = 2,
-    rows: npt.NDArray[np.int64] | None = None,
-    chunk_rows: int = 80_000,
-    progress: Progress | None = None,
-    record_format: str = "arrow",
-) -> OutputResult:
-    """:func:`write_bus` on the configured bus, split over ``workers`` forked processes.
+    producer: Producer,
+    idx: npt.NDArray[np.int64],
+    chunk_rows: int,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    """Encode ``idx`` chunk by chunk and append each; returns (events, quarantined).
 
-    ``record_format`` "arrow" (local bus only; many events per record) or "json" (one
-    event per record, any backend). Each process owns the rows of the ``events``
-    partitions ``p % workers == w``, so every partition receives the same records in the
-    same order (same offsets) as with one process; only the interleaving of the
-    ``quarantine`` topic differs. The local bus serialises appends of several processes
-    per partition. Other backends, or ``workers <= 1``, use one process.
+    One chunk is appended (written and fsynced, mostly outside the GIL) on a helper
+    thread while the next one is encoded, itself on ``_ENCODE_THREADS`` threads (Arrow
+    records of different partitions); appends stay in chunk order. Durable on return.
     """
-    import multiprocessing as mp
+    events = quarantined = 0
+    pending: tuple[Future[None], int] | None = None
 
-    from eventlake.bus import open_producer
-    from eventlake.bus.local import topic_partitions
+    def settle() -> None:
+        assert pending is not None
+        pending[0].result()
+        if progress is not None:
+            progress(pending[1])
 
-    idx = _rows(frame, rows)
-    local = settings.bus.backend == "local"
-    if record_format not in ("arrow", "json"):
-        raise ValueError(f"record_format must be 'arrow' or 'json', got {record_format!r}")
-    nparts = (
-        topic_partitions(settings.resolve(settings.bus.path), EVENTS, settings.bus.partitions)
-        if local
-        else None
-    )
-    arrow_partitions = nparts if record_format == "arrow" else None
-    if workers <= 1 or not local or len(idx) < 2 * chunk_rows:
-        producer = open_producer(settings)
-        try:
-            return write_bus(
-                world,
-                frame,
-                producer,
-                source=source,
-                plan=plan,
-                rows=idx,
-                chunk_rows=chunk_rows,
-                progress=progress,
-                arrow_partitions=arrow_partitions,
-            )
-        finally:
-            producer.close()
-    started = time.perf_counter()
-    assert nparts is not None
-    part = _partitions_of_rows(world, frame, idx, nparts)
-    ctx = mp.get_context("fork")
-    done = ctx.Value("q", 0)
-    results = ctx.Array("q", 2 * workers)
-    procs = []
-    for w in range(workers):
-        share = idx[part % workers == w]
-        proc = ctx.Process(
-            target=_bus_worker,
-            args=(
-                settings,
-                world,
-                frame,
-                share,
-                source,
-                plan,
-                chunk_rows,
-                done,
-                results,
-                w,
-                arrow_partitions,
-            ),
-            daemon=True,
-        )
-        proc.start()
-        procs.append(proc)
-    reported = 0
-    while any(p.is_alive() for p in procs):
-        time.sleep(0.05)
-        now = done.value
-        if progress is not None and now > reported:
-            progress(now - reported)
-            reported = now
-    for p in procs:
-        p.join()
-    if progress is not None and done.value > reported:
-        progress(done.value - reported)
-    failed = [p.exitcode for p in procs if p.exitcode != 0]
-    if failed:
-        raise BusError(
-            f"{len(failed)} generator worker(s) failed (exit codes {failed}); "
-            "records written before the failure stay on the bus"
-        )
-    events = sum(results[2 * w] for w in range(workers))
-    quarantined = sum(results[2 * w + 1] for w in range(workers))
-    return OutputResult(len(idx), events, quarantined, time.perf_counter() - started)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="generate-append") as appender,
+        ThreadPoolExecutor(_ENCODE_THREADS, thread_name_prefix="generate-encode") as helpers,
+    ):
+        for lo in range(0, len(idx), chunk_rows):
+            part = idx[lo : lo + chunk_rows]
+            chunk, n_events = encode(frame, part, helpers)
+            events += n_events
+            quarantined += len(chunk.quarantine_values)
+            if pending is not None:
+                settle()
+            pending = (appender.submit(_append_chunk, producer, chunk), len(part))
+        if pending is not None:
+            settle()
+    return events, quarantined
 
 
 def write_jsonl(
