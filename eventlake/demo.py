@@ -139,7 +139,7 @@ def run_demo(
     start: _dt.date | None = None,
     collector_port: int | None = None,
     live_events: int = 20_000,
-    workers: int = 2,
+    workers: int = 1,
     stage: StageHook | None = None,
 ) -> DemoResult:
     """Set up ``directory``, generate, land, build and summarise (the part before serving).
