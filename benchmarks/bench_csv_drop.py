@@ -6,7 +6,10 @@ temporary folder, then times, in the same run:
 - baseline: per file ``pandas.read_csv`` + ``DataFrame.to_parquet`` (no validation, no
   warehouse), the shape of the reference design;
 - eventlake: ``CsvSource.ingest`` of the whole folder (hash, clean, validate against the
-  schema, one lake commit, one warehouse publish, inputs archived), once per load mode.
+  schema, lake commit(s), one warehouse publish, inputs archived), once per load mode.
+
+Besides wall time it prints each run's steps and process CPU time (all threads), and the
+load average: the machine is shared, so CPU seconds are the steadier figure.
 
 Usage: ``.venv/bin/python benchmarks/bench_csv_drop.py [--files 999] [--rows 395]``.
 Prints the figures and the baseline/eventlake ratio. Not a test: nothing is asserted.
@@ -15,6 +18,8 @@ Prints the figures and the baseline/eventlake ratio. Not a test: nothing is asse
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -50,6 +55,12 @@ def baseline(src: Path, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process, all threads (DuckDB's and pyarrow's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def eventlake_run(src: Path, work: Path, mode: str, run: int) -> tuple[float, int, int]:
     project = work / f"project-{mode}-{run}"
     drop = project / "drop"
@@ -67,11 +78,11 @@ def eventlake_run(src: Path, work: Path, mode: str, run: int) -> tuple[float, in
     source = CsvSource(settings, "students", config=config)
     import duckdb  # noqa: F401  (import cost excluded, as pandas' is for the baseline)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = source.ingest()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     steps = ", ".join(f"{k} {v:.3f}" for k, v in result.stages.items())
-    print(f"  eventlake steps (load_mode={mode}): {steps}")
+    print(f"  eventlake steps (load_mode={mode}): {steps}; CPU {cpu:.3f} s")
     return elapsed, result.count("loaded"), result.rows
 
 
@@ -90,7 +101,9 @@ def main() -> None:
         size = generate(src, args.files, args.rows)
         print(
             f"{args.files} files, {args.rows} rows each, {size / args.files / 1024:.1f} KB "
-            f"average, {size / 1e6:.1f} MB total"
+            f"average, {size / 1e6:.1f} MB total; load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())
+            + f" on {os.cpu_count()} cores"
         )
         base = min(baseline(src, work / f"pandas-{i}") for i in range(args.repeat))
         print(f"baseline  pandas read_csv + to_parquet per file: {base:7.3f} s")

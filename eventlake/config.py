@@ -309,7 +309,10 @@ class CsvDatasetConfig(_Section):
         "over the committed lake Parquet files (local lake only; faster loads).",
     )
     workers: int = Field(
-        default=2, description="Threads for files that need the precise (per-file) path."
+        default=2,
+        ge=1,
+        description="Threads that read and hash files, parse and validate chunks of them, "
+        "and write the lake commits of a large ingest (one per thread).",
     )
 
 

@@ -9,8 +9,9 @@
   ``<file>.error.json`` beside it (first 100 problems and the total) and none of its rows
   load (a file is all or nothing);
 - ``loaded``: its rows go to ``<lake>/sources/<name>/ingest_date=YYYY-MM-DD/`` (one Parquet
-  file and one commit per call) and into the warehouse table (``raw.<table>``, one publish
-  per call); the input is archived or deleted.
+  file and one commit per call; a large call is cut into up to ``workers`` commits written
+  in parallel, see :mod:`csv_commit`) and into the warehouse table (``raw.<table>``, one
+  publish per call); the input is archived (a rename) or deleted.
 
 Every outcome is one JSON line in ``<input_dir>/ingest.log``. Idempotent: running it again
 on the same folder changes nothing. :meth:`CsvSource.watch` runs it as files arrive
@@ -25,15 +26,16 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eventlake.config import CsvDatasetConfig, Settings
 from eventlake.errors import EventlakeError, SourceError
-from eventlake.lake import Lake, PendingFile, open_lake
+from eventlake.lake import Lake, open_lake
 from eventlake.sources import csv_load
+from eventlake.sources.csv_batch import convert_chunks
 from eventlake.sources.csv_clean import (
     FileRejected,
     PreparedFile,
@@ -41,14 +43,14 @@ from eventlake.sources.csv_clean import (
     delimiter_name,
     prepare_file,
 )
-from eventlake.sources.csv_convert import MAX_PROBLEMS, convert_batch, convert_file
+from eventlake.sources.csv_commit import commit_passed
+from eventlake.sources.csv_convert import MAX_PROBLEMS, convert_file
 from eventlake.sources.csv_result import (
     CsvFileOutcome,
     CsvIngestResult,
     Outcome,
     PassedFiles,
     is_candidate,
-    with_lineage,
 )
 from eventlake.sources.csv_schema import CsvSchema, load_schema
 
@@ -141,65 +143,78 @@ class CsvSource:
         paths: Iterable[Path] | None,
         on_outcome: Callable[[CsvFileOutcome], None] | None,
     ) -> CsvIngestResult:
+        # One pool for every step: its threads (and their allocator heaps) are reused.
+        with ThreadPoolExecutor(max(1, self.config.workers), "csv-ingest") as pool:
+            return self._ingest_on(pool, paths, on_outcome)
+
+    def _ingest_on(
+        self,
+        pool: ThreadPoolExecutor,
+        paths: Iterable[Path] | None,
+        on_outcome: Callable[[CsvFileOutcome], None] | None,
+    ) -> CsvIngestResult:
         started = time.perf_counter()
         todo = self.candidates() if paths is None else [Path(p) for p in paths]
-        with ThreadPoolExecutor(max(1, self.config.workers)) as pool:
-            read = [r for r in pool.map(_read, todo) if r is not None]
+        read = self._read_all(todo, pool)
         stages = {"read": time.perf_counter() - started}
         mark = time.perf_counter()
         known = self.loaded_hashes()
         outcomes: list[CsvFileOutcome] = []
-        raws: list[tuple[Path, bytes, str]] = []
-        for path, data, sha_or_error in read:
-            if data is None:  # unreadable (permissions...): reported, left in place, retried
-                outcomes.append(CsvFileOutcome(path.name, "failed", error=sha_or_error))
-            else:
-                raws.append((path, data, sha_or_error))
-        fresh: list[tuple[Path, bytes, str]] = []
+        prepared: list[PreparedFile] = []
         twins: list[tuple[Path, int, str]] = []  # same bytes as another file of this call
         firsts: dict[str, str] = {}
-        for path, data, sha in raws:
-            if sha in known:
-                outcomes.append(CsvFileOutcome(path.name, "duplicate", sha, len(data)))
-                self._tidy(path, sha, outcomes[-1])
-            elif sha in firsts:
-                twins.append((path, len(data), sha))
-            else:
-                firsts[sha] = path.name
-                fresh.append((path, data, sha))
-        prepared: list[PreparedFile] = []
-        for path, data, sha in fresh:
-            t = time.perf_counter()
-            try:
-                prepared.append(
-                    prepare_file(
-                        path,
-                        data,
-                        self.schema,
-                        sha256=sha,
-                        delimiter=self.config.delimiter,
-                        encoding=self.config.encoding,
-                        extra_columns=self.config.extra_columns,
-                    )
+        dupes: list[tuple[Path, CsvFileOutcome]] = []
+        for item in read:
+            if item.sha256 is None:  # unreadable (permissions...): reported, left, retried
+                outcomes.append(CsvFileOutcome(item.path.name, "failed", error=item.error))
+            elif item.sha256 in known:
+                dupes.append(
+                    (item.path, CsvFileOutcome(item.path.name, "duplicate", item.sha256, item.size))
                 )
-            except FileRejected as exc:
-                outcomes.append(self._fail(path, sha, len(data), exc, time.perf_counter() - t))
-        stages["prepare"] = time.perf_counter() - mark
+                outcomes.append(dupes[-1][1])
+            elif item.sha256 in firsts:
+                twins.append((item.path, item.size, item.sha256))
+            else:
+                firsts[item.sha256] = item.path.name
+                if isinstance(item.prepared, FileRejected):
+                    outcomes.append(
+                        self._fail(item.path, item.sha256, item.size, item.prepared, item.seconds)
+                    )
+                elif item.prepared is not None:
+                    prepared.append(item.prepared)
+        self._tidy(dupes)
+        stages["dedup"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passed, failed = self._convert(prepared)
+        passed, failed = self._convert(prepared, pool)
         stages["convert"] = time.perf_counter() - mark
         mark = time.perf_counter()
         outcomes.extend(failed)
-        commit_id, warehouse_commits = self._commit(passed) if passed.files else (None, [])
+        commit_ids, warehouse_commits = (
+            commit_passed(
+                self.settings,
+                self.config,
+                name=self.name,
+                schema=self.schema,
+                lake=self.lake,
+                passed=passed,
+                pool=pool,
+            )
+            if passed.files
+            else ([], [])
+        )
         stages["load"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        for pf, outcome in passed.files:
-            self._tidy(pf.path, pf.sha256, outcome)
-            outcomes.append(outcome)
+        self._tidy([(pf.path, outcome) for pf, outcome in passed.files])
+        outcomes.extend(outcome for _, outcome in passed.files)
         outcomes.extend(self._settle_twins(twins, outcomes, firsts))
         stages["tidy"] = time.perf_counter() - mark
         result = CsvIngestResult(
-            self.name, outcomes, time.perf_counter() - started, commit_id, warehouse_commits
+            self.name,
+            outcomes,
+            time.perf_counter() - started,
+            commit_ids[0] if commit_ids else None,
+            warehouse_commits,
+            commit_ids=commit_ids,
         )
         mark = time.perf_counter()
         self._log(result, on_outcome)
@@ -207,6 +222,49 @@ class CsvSource:
         result.stages = stages
         result.seconds = time.perf_counter() - started
         return result
+
+    def _read_all(self, todo: list[Path], pool: Executor) -> list[_Input]:
+        """Read, hash and prepare files on the pool (I/O and SHA-256 drop the GIL).
+
+        Files go to the threads in runs, not one by one: a task per file costs about as
+        much as reading it.
+        """
+        workers = max(1, self.config.workers)
+        run = max(1, min(64, -(-len(todo) // (4 * workers))))
+        runs = [todo[i : i + run] for i in range(0, len(todo), run)]
+
+        def read_run(paths: list[Path]) -> list[_Input]:
+            out = []
+            for path in paths:
+                item = _read(path)
+                if item is not None:
+                    if item.data is not None:
+                        item.prepared = self._prepare(item)
+                        item.data = None  # the prepared file holds the text it needs
+                    out.append(item)
+            return out
+
+        if len(runs) <= 1 or workers == 1:
+            return [item for r in runs for item in read_run(r)]
+        return [item for part in pool.map(read_run, runs) for item in part]
+
+    def _prepare(self, item: _Input) -> PreparedFile | FileRejected:
+        t = time.perf_counter()
+        assert item.data is not None and item.sha256 is not None
+        try:
+            return prepare_file(
+                item.path,
+                item.data,
+                self.schema,
+                sha256=item.sha256,
+                delimiter=self.config.delimiter,
+                encoding=self.config.encoding,
+                extra_columns=self.config.extra_columns,
+            )
+        except FileRejected as exc:
+            return exc
+        finally:
+            item.seconds = time.perf_counter() - t
 
     def _settle_twins(
         self,
@@ -217,6 +275,7 @@ class CsvSource:
         """A copy shares its original's fate: duplicate if it loaded, failed if it failed."""
         fate = {o.sha256: o for o in outcomes if o.outcome != "duplicate"}
         out = []
+        copies: list[tuple[Path, CsvFileOutcome]] = []
         for path, size, sha in twins:
             original = fate.get(sha)
             if original is not None and original.outcome == "failed":
@@ -224,23 +283,20 @@ class CsvSource:
                 out.append(self._fail(path, sha, size, FileRejected([problem]), 0.0))
             else:
                 out.append(CsvFileOutcome(path.name, "duplicate", sha, size))
-                self._tidy(path, sha, out[-1])
+                copies.append((path, out[-1]))
+        self._tidy(copies)
         return out
 
-    def _convert(self, prepared: list[PreparedFile]) -> tuple[PassedFiles, list[CsvFileOutcome]]:
-        groups: dict[bytes, list[PreparedFile]] = {}
-        for pf in prepared:
-            groups.setdefault(pf.header_key, []).append(pf)
+    def _convert(
+        self, prepared: list[PreparedFile], pool: Executor
+    ) -> tuple[PassedFiles, list[CsvFileOutcome]]:
         passed = PassedFiles()
-        redo: list[PreparedFile] = []
-        for files in groups.values():
-            t = time.perf_counter()
-            batch = convert_batch(files, self.schema)
-            share = (time.perf_counter() - t) / max(1, len(files))
-            passed.tables.append(batch.table)
-            for i, rows, empty in batch.passed:
-                passed.files.append((files[i], self._outcome(files[i], rows, empty, share)))
-            redo.extend(files[i] for i in batch.redo)
+        t = time.perf_counter()
+        batch = convert_chunks(prepared, self.schema, workers=self.config.workers, pool=pool)
+        share = (time.perf_counter() - t) / max(1, len(prepared))
+        passed.tables.extend(batch.tables)
+        for i, rows, empty in batch.passed:
+            passed.files.append((prepared[i], self._outcome(prepared[i], rows, empty, share)))
         failed: list[CsvFileOutcome] = []
 
         def precise(pf: PreparedFile) -> tuple[PreparedFile, Any, float]:
@@ -251,14 +307,14 @@ class CsvSource:
                 res = exc
             return pf, res, time.perf_counter() - t
 
-        with ThreadPoolExecutor(max(1, self.config.workers)) as pool:
-            for pf, res, secs in pool.map(precise, redo):
-                if isinstance(res, FileRejected):
-                    failed.append(self._fail(pf.path, pf.sha256, pf.size, res, secs, pf))
-                else:
-                    outcome = self._outcome(pf, res.table.num_rows, res.empty_rows, secs)
-                    passed.files.append((pf, outcome))
-                    passed.tables.append(res.table)
+        redo = [prepared[i] for i in batch.redo]
+        for pf, res, secs in pool.map(precise, redo):
+            if isinstance(res, FileRejected):
+                failed.append(self._fail(pf.path, pf.sha256, pf.size, res, secs, pf))
+            else:
+                outcome = self._outcome(pf, res.table.num_rows, res.empty_rows, secs)
+                passed.files.append((pf, outcome))
+                passed.tables.append(res.table)
         return passed, failed
 
     def _outcome(self, pf: PreparedFile, rows: int, empty: int, secs: float) -> CsvFileOutcome:
@@ -274,69 +330,6 @@ class CsvSource:
             seconds=secs,
             notes=list(pf.notes),
         )
-
-    def _commit(self, passed: PassedFiles) -> tuple[str, list[str]]:
-        now = datetime.now(UTC)
-        digest = hashlib.sha256("".join(sorted(pf.sha256 for pf, _ in passed.files)).encode())
-        commit_id = f"{now:%Y%m%dT%H%M%S%f}-{digest.hexdigest()[:12]}"
-        table = with_lineage(passed)
-        day = f"{now:%Y-%m-%d}"
-        path = csv_load.lake_file_path(self.name, day, commit_id)
-        meta = {
-            "dataset": self.name,
-            "table": self.config.table,
-            "files": [
-                {
-                    "name": o.file,
-                    "sha256": o.sha256,
-                    "rows": o.rows,
-                    "empty_rows": o.empty_rows,
-                    "encoding": o.encoding,
-                    "delimiter": o.delimiter,
-                }
-                for _, o in passed.files
-            ],
-        }
-        for _, o in passed.files:
-            o.moved_to = path
-
-        def lake_commit() -> object:
-            return self.lake.commit(
-                self.stream,
-                commit_id,
-                [PendingFile(path, table, {"ingest_date": day})],
-                meta,
-                compression=self.settings.land.compression,
-            )
-
-        if self.settings.warehouse.backend != "duckdb":
-            lake_commit()
-            return commit_id, []
-        if self.config.load_mode == "view":
-            lake_commit()  # the view lists committed files: commit first
-            wait: Callable[[], object] | None = None
-            fresh = {}
-        else:
-            # The Parquet write and the warehouse insert overlap (both release the GIL);
-            # the warehouse publishes only once the lake commit, the commit point, is done.
-            pool = ThreadPoolExecutor(1)
-            future = pool.submit(lake_commit)
-            wait, fresh = future.result, {commit_id: table}
-        try:
-            done = csv_load.load_warehouse(
-                self.settings.resolve(self.settings.warehouse.path),
-                table=self.config.table,
-                schema=self.schema,
-                lake=self.lake,
-                stream=self.stream,
-                fresh=fresh,
-                mode=self.config.load_mode,
-                before_publish=wait,
-            )
-        finally:
-            if wait is not None:
-                pool.shutdown(wait=True)
-        return commit_id, done
 
     def _fail(
         self,
@@ -384,16 +377,21 @@ class CsvSource:
             ) from exc2
         return outcome
 
-    def _tidy(self, path: Path, sha: str, outcome: CsvFileOutcome) -> None:
+    def _tidy(self, items: list[tuple[Path, CsvFileOutcome]]) -> None:
+        """Archive (a rename) or delete inputs that are loaded or duplicates."""
         try:
             if self.config.on_success == "delete":
-                path.unlink(missing_ok=True)
-            elif path.exists():
-                target = csv_load.move_aside(path, self.archive_dir, sha)
-                if outcome.outcome == "duplicate":
-                    outcome.moved_to = str(target)
+                for path, _ in items:
+                    path.unlink(missing_ok=True)
+                return
+            targets = csv_load.move_many([(path, o.sha256) for path, o in items], self.archive_dir)
         except OSError as exc:
-            raise SourceError(f"cannot {self.config.on_success} input {path}: {exc}") from exc
+            raise SourceError(
+                f"cannot {self.config.on_success} inputs of {self.input_dir}: {exc}"
+            ) from exc
+        for (_, outcome), target in zip(items, targets, strict=True):
+            if outcome.outcome == "duplicate" and target is not None:
+                outcome.moved_to = str(target)
 
     def _log(
         self, result: CsvIngestResult, on_outcome: Callable[[CsvFileOutcome], None] | None
@@ -401,9 +399,7 @@ class CsvSource:
         ts = csv_load.iso_now()
         entries = []
         for o in result.files:
-            entry = {"ts": ts, "dataset": self.name, **o.to_dict()}
-            entry["commit_id"] = result.commit_id if o.outcome == "loaded" else None
-            entries.append(entry)
+            entries.append({"ts": ts, "dataset": self.name, **o.to_dict()})
             if on_outcome is not None:
                 on_outcome(o)
         csv_load.append_log(self.log_path, entries)
@@ -424,13 +420,26 @@ class CsvSource:
         )
 
 
-def _read(path: Path) -> tuple[Path, bytes, str] | tuple[Path, None, str] | None:
-    """(path, bytes, sha256), or (path, None, error) when unreadable, or None when gone."""
+@dataclass(slots=True)
+class _Input:
+    """One file as read: its bytes and hash (or why it could not be read), then prepared."""
+
+    path: Path
+    data: bytes | None
+    sha256: str | None
+    size: int = 0
+    error: str | None = None
+    prepared: PreparedFile | FileRejected | None = None
+    seconds: float = 0.0
+
+
+def _read(path: Path) -> _Input | None:
+    """The file's bytes and SHA-256; an error when unreadable; None when gone."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
         return None  # taken by someone else between listing and reading
     except OSError as exc:
-        return path, None, str(exc)
-    return path, data, hashlib.sha256(data).hexdigest()
+        return _Input(path, None, None, error=str(exc))
+    return _Input(path, data, hashlib.sha256(data).hexdigest(), len(data))

@@ -1,24 +1,16 @@
-"""Parse and validate CSV rows against the schema: a fast batch path and a precise one.
+"""The precise path of the CSV drop source: one file parsed, cleaned and checked cell by cell.
 
-Fast path (:func:`convert_batch`): the bodies of many files that share a header are
-concatenated and parsed once by ``pyarrow.csv`` straight into the schema's types (C++,
-multi-threaded, GIL released), then checked column-wise (required, allowed values, bounds,
-length). Rows map back to files by line counts, which :mod:`csv_clean` guarantees are exact
-for "batchable" files and which is re-checked against the parsed row count. Any file the
-fast path cannot vouch for (a parse error anywhere in the batch, a rule broken in its rows)
-goes to the precise path.
-
-Precise path (:func:`convert_file`): one file read as text, values trimmed, entirely empty
-rows dropped and counted, each value converted and checked; every problem carries its row,
-physical line, column, value and what was expected. A file with any problem is rejected
-whole (:class:`~eventlake.sources.csv_clean.FileRejected`).
+Files that the fast path (:mod:`eventlake.sources.csv_batch`) cannot vouch for come here:
+one file read as text, values trimmed (and unwrapped from quotes kept by padding), entirely
+empty rows dropped and counted, each value converted and checked; every problem carries its
+row, physical line, column, value and what was expected. A file with any problem is
+rejected whole (:class:`~eventlake.sources.csv_clean.FileRejected`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,10 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventlake.sources.csv_clean import FileRejected, PreparedFile, Problem, has_blank_lines
+from eventlake.sources.csv_clean import FileRejected, PreparedFile, Problem
 from eventlake.sources.csv_schema import ColumnSpec, CsvSchema
 
-__all__ = ["BatchResult", "ConvertedFile", "MAX_PROBLEMS", "convert_batch", "convert_file"]
+__all__ = ["ConvertedFile", "MAX_PROBLEMS", "convert_file"]
 
 #: Problems kept per failing file (the total is always counted).
 MAX_PROBLEMS = 100
@@ -47,173 +39,6 @@ class ConvertedFile:
 
     table: pa.Table
     empty_rows: int
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """Outcome of the fast path: passed files' rows (in input order) and files to redo."""
-
-    table: pa.Table  # rows of the passed files, concatenated in their order
-    passed: list[tuple[int, int, int]]  # (index into the batch, rows, empty rows)
-    redo: list[int]  # indexes the precise path must handle
-
-    # ``passed`` rows appear in ``table`` in the order of ``passed``.
-
-
-# -- fast path ---------------------------------------------------------------------------
-
-
-def _typed_options(
-    header: Sequence[str], schema: CsvSchema, delimiter: str, use_threads: bool
-) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
-    trues, falses = schema.bool_words()
-    types: dict[str, pa.DataType] = {}
-    for col in schema.columns:
-        types[col.name] = col.arrow_type
-    read = pacsv.ReadOptions(column_names=list(header), use_threads=use_threads, block_size=2 << 20)
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    convert = pacsv.ConvertOptions(
-        column_types=types,
-        include_columns=list(schema.names),
-        null_values=list(schema.null_values),
-        true_values=trues,
-        false_values=falses,
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-    return read, parse, convert
-
-
-def _bad_rows_fast(col: ColumnSpec, values: pa.ChunkedArray) -> np.ndarray | None:
-    """Row indexes breaking a rule, or None when the column is clean (cheap checks first)."""
-    bad: pa.ChunkedArray | pa.Array | None = None
-
-    def add(mask: Any) -> None:
-        nonlocal bad
-        bad = mask if bad is None else pc.or_(bad, mask)
-
-    if col.required and values.null_count:
-        add(pc.is_null(values))
-    if col.type == "string":
-        # Rules are checked on the distinct values (few), full rows only when one breaks.
-        uniques = pc.unique(values)
-        checks: list[Callable[[Any], Any]] = []
-        if col.allowed is not None:
-            allowed = pa.array(col.allowed, pa.string())
-            checks.append(lambda d: pc.invert(pc.is_in(d, value_set=allowed)))
-        if col.max_length is not None:
-            limit = col.max_length
-            checks.append(lambda d: pc.greater(pc.utf8_length(d), limit))
-        checks.append(lambda d: pc.not_equal(d, pc.utf8_trim_whitespace(d)))
-        for check in checks:
-            if len(uniques) and pc.any(check(uniques)).as_py():
-                add(pc.fill_null(check(values), False))
-    elif col.type in ("integer", "number"):
-        lo_hi = pc.min_max(values).as_py()
-        lo, hi = lo_hi["min"], lo_hi["max"]
-        if lo is not None:
-            if col.minimum is not None and lo < col.minimum:
-                add(pc.fill_null(pc.less(values, col.minimum), False))
-            if col.maximum is not None and hi > col.maximum:
-                add(pc.fill_null(pc.greater(values, col.maximum), False))
-        if col.allowed is not None:
-            allowed_arr = pa.array(col.allowed).cast(values.type)
-            add(pc.invert(pc.fill_null(pc.is_in(values, value_set=allowed_arr), True)))
-    elif col.allowed is not None:
-        allowed_arr = pa.array(col.allowed).cast(values.type)
-        add(pc.invert(pc.fill_null(pc.is_in(values, value_set=allowed_arr), True)))
-    if bad is None or not pc.any(bad).as_py():
-        return None
-    arr = bad if isinstance(bad, pa.Array) else bad.combine_chunks()
-    mask = arr.to_numpy(zero_copy_only=False)
-    return np.flatnonzero(mask)
-
-
-def _all_empty(table: pa.Table) -> np.ndarray | None:
-    if table.num_columns == 0 or min(c.null_count for c in table.columns) == 0:
-        return None
-    mask = pc.is_null(table.column(0))
-    for c in table.columns[1:]:
-        mask = pc.and_(mask, pc.is_null(c))
-    arr = mask.combine_chunks().to_numpy(zero_copy_only=False)
-    return arr if arr.any() else None
-
-
-def _with_schema(table: pa.Table, schema: CsvSchema) -> pa.Table:
-    return pa.Table.from_arrays(table.columns, schema=schema.arrow_schema())
-
-
-def _parse_concatenated(
-    files: Sequence[PreparedFile], idx: list[int], schema: CsvSchema, use_threads: bool
-) -> pa.Table | None:
-    parts: list[bytes | memoryview] = []
-    for i in idx:
-        parts.append(files[i].body())
-        if not files[i].terminated:
-            parts.append(b"\n")
-    opts = _typed_options(files[idx[0]].header, schema, files[idx[0]].delimiter, use_threads)
-    try:
-        return pacsv.read_csv(pa.py_buffer(b"".join(parts)), *opts)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-
-
-def convert_batch(
-    files: Sequence[PreparedFile], schema: CsvSchema, *, use_threads: bool = True
-) -> BatchResult:
-    """Parse files sharing one header as one buffer; validate column-wise.
-
-    Files that are not batchable, or that the batch cannot vouch for, come back in
-    ``redo`` for :func:`convert_file`.
-    """
-    empty = pa.Table.from_pylist([], schema=schema.arrow_schema())
-    idx = [i for i, f in enumerate(files) if f.batchable]
-    redo = [i for i, f in enumerate(files) if not f.batchable]
-    if not idx:
-        return BatchResult(empty, [], redo)
-    table = _parse_concatenated(files, idx, schema, use_threads)
-    if table is None:
-        return BatchResult(empty, [], sorted(redo + idx))
-    if table.num_rows != sum(files[i].lines for i in idx):
-        # Blank lines (skipped by the parser) or quoted line breaks: set those files aside.
-        blanks = [i for i in idx if has_blank_lines(files[i])]
-        idx = [i for i in idx if i not in set(blanks)]
-        redo += blanks
-        table = _parse_concatenated(files, idx, schema, use_threads) if idx else None
-        if table is None or table.num_rows != sum(files[i].lines for i in idx):
-            return BatchResult(empty, [], sorted(redo + idx))
-    counts = np.array([files[i].lines for i in idx], dtype=np.int64)
-    ends = np.cumsum(counts)
-    keep = np.ones(table.num_rows, dtype=bool)
-    empty_rows = np.zeros(len(idx), dtype=np.int64)
-    blank = _all_empty(table)
-    if blank is not None:
-        keep &= ~blank
-        np.add.at(empty_rows, np.searchsorted(ends, np.flatnonzero(blank), side="right"), 1)
-    bad_files: set[int] = set()
-    for col in schema.columns:
-        rows = _bad_rows_fast(col, table.column(col.name))
-        if rows is not None:
-            rows = rows[keep[rows]]
-            bad_files.update(np.searchsorted(ends, rows, side="right").tolist())
-    # A file whose rows were all empty is refused by the precise path, with its reason.
-    bad_files.update(p for p in range(len(idx)) if counts[p] == empty_rows[p])
-    if bad_files:
-        for pos in bad_files:
-            start = 0 if pos == 0 else int(ends[pos - 1])
-            keep[start : int(ends[pos])] = False
-        redo = sorted(redo + [idx[p] for p in bad_files])
-    if not keep.all():
-        table = table.filter(pa.array(keep))
-    passed = [
-        (i, int(counts[p] - empty_rows[p]), int(empty_rows[p]))
-        for p, i in enumerate(idx)
-        if p not in bad_files
-    ]
-    return BatchResult(_with_schema(table, schema), passed, redo)
-
-
-# -- precise path ------------------------------------------------------------------------
 
 
 def _record_lines(pf: PreparedFile) -> list[int]:

@@ -17,7 +17,7 @@ import json
 import os
 import posixpath
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ __all__ = [
     "load_warehouse",
     "loaded_hashes",
     "move_aside",
+    "move_many",
     "quote_table",
     "iso_now",
     "lake_file_path",
@@ -91,8 +92,10 @@ def load_warehouse(
 
     ``fresh`` holds tables of commits just written (saves reading them back). ``mode``
     ``table`` inserts rows; ``view`` (re)creates a view over the committed Parquet files.
-    ``before_publish`` runs last inside the transaction (the caller waits there for a lake
-    commit written concurrently; if it raises, nothing is published).
+    ``before_publish`` is where the caller waits for lake commits written concurrently (if
+    it raises, nothing is published): in ``table`` mode last inside the transaction, after
+    the inserts; in ``view`` mode before the committed files are listed (opening the
+    working copy still overlaps the lake writes).
     """
     import duckdb
 
@@ -117,6 +120,9 @@ def load_warehouse(
                     f"SELECT commit_id FROM {SOURCE_COMMITS_TABLE} WHERE stream = ?", [stream]
                 ).fetchall()
             }
+            if mode == "view" and before_publish is not None:
+                before_publish()
+                before_publish = None
             missing = sorted((set(lake.commit_ids(stream)) | set(fresh)) - done)
             rows_by_commit: dict[str, int] = {}
             if mode == "view":
@@ -136,7 +142,7 @@ def load_warehouse(
                     batch = fresh.get(cid)
                     if batch is None:
                         batch = _commit_table(lake, stream, cid)
-                    con.register("_eventlake_batch", batch)
+                    con.register("_eventlake_batch", _row_groups(batch))
                     con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _eventlake_batch")
                     con.unregister("_eventlake_batch")
                     rows_by_commit[cid] = batch.num_rows
@@ -153,6 +159,19 @@ def load_warehouse(
         finally:
             con.close()
     return missing
+
+
+#: DuckDB's row group size: Arrow batches of this many rows insert on parallel threads with
+#: no merging (~14k-row batches cost ~30% more CPU on two threads).
+_ROW_GROUP_ROWS = 122_880
+
+
+def _row_groups(table: pa.Table) -> pa.Table:
+    """The same rows in batches of DuckDB's row group size (one copy, ~10 ms per 400k rows)."""
+    if table.num_rows <= _ROW_GROUP_ROWS:
+        return table
+    whole = table if all(c.num_chunks == 1 for c in table.columns) else table.combine_chunks()
+    return pa.Table.from_batches(whole.to_batches(max_chunksize=_ROW_GROUP_ROWS))
 
 
 def _add_new_columns(con: Any, target: str, columns: list[tuple[str, str]]) -> None:
@@ -191,6 +210,34 @@ def move_aside(path: Path, folder: Path, sha256: str) -> Path:
     return target
 
 
+def move_many(items: Sequence[tuple[Path, str]], folder: Path) -> list[Path | None]:
+    """:func:`move_aside` for many ``(path, sha256)`` at once (one mkdir for all).
+
+    Returns each file's new path, or None for a file already gone. Within one filesystem
+    (the usual archive folder inside the input folder) a move is a rename: no data moves.
+    """
+    if not items:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[Path | None] = []
+    for path, sha256 in items:
+        target = folder / path.name
+        if os.path.lexists(target):
+            target = folder / f"{path.stem}.{sha256[:12]}{path.suffix}"
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        except OSError:
+            if not os.path.lexists(path):
+                out.append(None)
+                continue
+            shutil.move(str(path), str(target))  # another filesystem: copy, then delete
+        out.append(target)
+    return out
+
+
 def write_error_report(folder: Path, file_name: str, report: Mapping[str, Any]) -> Path:
     """Write ``<folder>/<file_name>.error.json`` atomically."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -203,11 +250,15 @@ def write_error_report(folder: Path, file_name: str, report: Mapping[str, Any]) 
 
 def append_log(log_path: Path, entries: Iterable[Mapping[str, Any]]) -> None:
     """Append JSON lines to the dataset's ``ingest.log`` (one write, then fsync)."""
-    lines = "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in entries)
+    import msgspec
+
+    # msgspec: ~5x faster than json.dumps, which showed in 1,000-file ingests.
+    encode = msgspec.json.Encoder(enc_hook=str).encode
+    lines = b"".join(encode(e) + b"\n" for e in entries)
     if not lines:
         return
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as fh:
+    with open(log_path, "ab") as fh:
         fh.write(lines)
         fh.flush()
         os.fsync(fh.fileno())

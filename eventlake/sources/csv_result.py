@@ -47,6 +47,7 @@ class CsvFileOutcome:
     error_file: str | None = None
     moved_to: str | None = None
     notes: list[str] = field(default_factory=list)
+    commit_id: str | None = None  # the lake commit holding a loaded file's rows
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__slots__}
@@ -61,9 +62,10 @@ class CsvIngestResult:
     dataset: str
     files: list[CsvFileOutcome]
     seconds: float
-    commit_id: str | None = None
+    commit_id: str | None = None  # the first (usually only) lake commit of the call
     warehouse_commits: list[str] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per step
+    commit_ids: list[str] = field(default_factory=list)  # every lake commit of the call
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.files if f.outcome == outcome)
@@ -83,6 +85,7 @@ class CsvIngestResult:
             "empty_rows": sum(f.empty_rows for f in self.files),
             "seconds": round(self.seconds, 4),
             "commit_id": self.commit_id,
+            "commit_ids": self.commit_ids,
             "warehouse_commits": self.warehouse_commits,
             "stages": {k: round(v, 4) for k, v in self.stages.items()},
             "outcomes": [f.to_dict() for f in self.files],

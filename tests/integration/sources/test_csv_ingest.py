@@ -400,3 +400,41 @@ def test_a_column_added_to_the_schema_is_added_to_the_table(tmp_path: Path) -> N
         ("hi", 5),
         (None, 5),
     ]
+
+
+@pytest.mark.parametrize("load_mode", ["table", "view"])
+def test_a_large_ingest_is_cut_into_parallel_commits(
+    tmp_path: Path, load_mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventlake.sources import csv_commit
+
+    monkeypatch.setattr(csv_commit, "PART_ROWS", 30)  # 4 files x 20 rows: 2 parts
+    config = make_project(tmp_path, load_mode=load_mode, workers=2)
+    texts = [student_csv(20, seed=300 + i) for i in range(4)]
+    for i, text in enumerate(texts):
+        drop(tmp_path, f"big_{i}.csv", text)
+    result = source_for(config).ingest()
+    assert result.count("loaded") == 4 and len(result.commit_ids) == 2
+    assert result.commit_id == result.commit_ids[0]
+    assert sorted(result.warehouse_commits) == sorted(result.commit_ids)
+
+    lake = open_lake(str(tmp_path / "lake"))
+    records = {r.commit_id: r for r in lake.commits("sources.students")}
+    assert set(records) == set(result.commit_ids)
+    log = [json.loads(line) for line in (tmp_path / "drop" / "ingest.log").read_text().splitlines()]
+    for entry in log:  # each file names the commit that holds its rows
+        names = {f["name"] for f in records[entry["commit_id"]].meta["files"]}
+        assert entry["file"] in names
+    assert query(tmp_path, "SELECT count(*), count(DISTINCT _source_file) FROM raw.students") == [
+        (80, 4)
+    ]
+    drop(tmp_path, "again.csv", texts[2])  # its hash is in the second commit
+    drop(tmp_path, "big_0.csv", texts[0])  # same name and bytes as an archived input
+    again = {o.file: o for o in source_for(config).ingest().files}
+    assert {o.outcome for o in again.values()} == {"duplicate"}
+    archive = tmp_path / "drop" / "archive"
+    assert again["again.csv"].moved_to == str(archive / "again.csv")
+    renamed = Path(again["big_0.csv"].moved_to or "")
+    assert renamed.parent == archive and renamed.name.startswith("big_0.")
+    assert renamed.read_text("utf-8") == (archive / "big_0.csv").read_text("utf-8") == texts[0]
+    assert query(tmp_path, "SELECT count(*) FROM raw.students") == [(80,)]

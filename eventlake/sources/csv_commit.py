@@ -1,0 +1,184 @@
+"""How a CSV ingest's passed rows are made durable: lake commit(s), then one warehouse publish.
+
+The passed files' rows, with ``_source_file``, become Parquet in
+``<lake>/sources/<dataset>/ingest_date=YYYY-MM-DD/``. A small ingest is one lake commit (one
+file); a large one is cut into up to ``workers`` parts of at least :data:`PART_ROWS` rows,
+each its own commit, written in parallel (a Parquet write is single-threaded). Every commit
+record lists its files' content hashes; that is the commit point and the durable memory of
+what loaded (:func:`eventlake.sources.csv_load.loaded_hashes`). Then ONE warehouse write
+transaction loads every commit it lacks (:func:`eventlake.sources.csv_load.load_warehouse`);
+in ``table`` mode the rows are inserted while the Parquet files are being written, and the
+publish waits for the lake commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from eventlake.config import CsvDatasetConfig, Settings
+from eventlake.lake import Lake, PendingFile
+from eventlake.sources import csv_load
+from eventlake.sources.csv_result import PassedFiles, with_lineage
+from eventlake.sources.csv_schema import CsvSchema
+
+__all__ = ["PART_ROWS", "CommitPart", "commit_passed", "cut", "plan_parts"]
+
+#: Fewest rows worth a lake commit of their own (written in parallel with the others).
+PART_ROWS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPart:
+    """One lake commit of an ingest: its id, file, rows and the record's metadata."""
+
+    commit_id: str
+    file: PendingFile
+    meta: Mapping[str, Any]
+
+
+def cut(rows: Sequence[int], parts: int) -> list[tuple[int, int]]:
+    """Cut files (their row counts, in order) into up to ``parts`` runs of similar rows.
+
+    Returns ``(first, end)`` file index ranges; every run holds at least one file.
+    """
+    total, n = sum(rows), len(rows)
+    parts = max(1, min(parts, n))
+    out: list[tuple[int, int]] = []
+    start = taken = 0
+    for k in range(parts):
+        goal = total * (k + 1) // parts
+        last = n - (parts - k - 1)  # leave a file for each part still to cut
+        end = start + 1
+        taken += rows[start]
+        # Take the next file while that brings the cut closer to the goal.
+        while end < last and abs(taken + rows[end] - goal) <= abs(taken - goal):
+            taken += rows[end]
+            end += 1
+        if k == parts - 1:
+            end = n
+        out.append((start, end))
+        start = end
+    return out
+
+
+def plan_parts(
+    passed: PassedFiles, dataset: str, table_name: str, parts: int, now: datetime | None = None
+) -> list[CommitPart]:
+    """The lake commits of the passed files: whole files, in order, ``parts`` at most.
+
+    Sets each outcome's ``commit_id`` and ``moved_to`` (its lake file, before the token).
+    """
+    now = now or datetime.now(UTC)
+    day = f"{now:%Y-%m-%d}"
+    table = with_lineage(passed)
+    rows = [o.rows for _, o in passed.files]
+    out: list[CommitPart] = []
+    offset = 0
+    for first, end in cut(rows, parts):
+        files = passed.files[first:end]
+        count = sum(rows[first:end])
+        digest = hashlib.sha256("".join(sorted(pf.sha256 for pf, _ in files)).encode())
+        commit_id = f"{now:%Y%m%dT%H%M%S%f}-{digest.hexdigest()[:12]}"
+        path = csv_load.lake_file_path(dataset, day, commit_id)
+        meta = {
+            "dataset": dataset,
+            "table": table_name,
+            "files": [
+                {
+                    "name": o.file,
+                    "sha256": o.sha256,
+                    "rows": o.rows,
+                    "empty_rows": o.empty_rows,
+                    "encoding": o.encoding,
+                    "delimiter": o.delimiter,
+                }
+                for _, o in files
+            ],
+        }
+        for _, o in files:
+            o.moved_to = path
+            o.commit_id = commit_id
+        pending = PendingFile(path, table.slice(offset, count), {"ingest_date": day})
+        out.append(CommitPart(commit_id, pending, meta))
+        offset += count
+    return out
+
+
+def commit_passed(
+    settings: Settings,
+    config: CsvDatasetConfig,
+    *,
+    name: str,
+    schema: CsvSchema,
+    lake: Lake,
+    passed: PassedFiles,
+    pool: Executor | None = None,
+) -> tuple[list[str], list[str]]:
+    """Commit ``passed`` to the lake and load the warehouse; (commit ids, warehouse commits).
+
+    The lake commits run on ``pool`` (default: threads of their own), the warehouse load
+    on the calling thread.
+
+    Durable on return. If a lake commit or the warehouse fails, the error propagates and
+    nothing is tidied: the next ingest finds committed files as duplicates and the
+    warehouse catches up on any commit it missed.
+    """
+    rows = sum(o.rows for _, o in passed.files)
+    wanted = max(1, min(config.workers, rows // PART_ROWS))
+    parts = plan_parts(passed, name, config.table, wanted)
+    stream = f"sources.{name}"
+
+    def lake_commit(part: CommitPart) -> object:
+        return lake.commit(
+            stream,
+            part.commit_id,
+            [part.file],
+            part.meta,
+            compression=settings.land.compression,
+        )
+
+    ids = [p.commit_id for p in parts]
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(ThreadPoolExecutor(len(parts)))
+        futures: list[Future[object]] = [pool.submit(lake_commit, p) for p in parts]
+        stack.callback(_settle, futures)  # never return while a lake commit still runs
+
+        def wait() -> None:
+            for f in futures:
+                f.result()
+
+        if settings.warehouse.backend != "duckdb":
+            wait()
+            return ids, []
+        # The warehouse work overlaps the Parquet writes (both release the GIL) and waits
+        # for the lake commits, the commit point, before it publishes: in table mode the
+        # rows are inserted meanwhile; in view mode, which lists committed files, only the
+        # working copy is opened.
+        fresh: dict[str, pa.Table] = {}
+        if config.load_mode == "table":
+            fresh = {p.commit_id: p.file.table for p in parts}
+        done = csv_load.load_warehouse(
+            settings.resolve(settings.warehouse.path),
+            table=config.table,
+            schema=schema,
+            lake=lake,
+            stream=stream,
+            fresh=fresh,
+            mode=config.load_mode,
+            before_publish=wait,
+        )
+    return ids, done
+
+
+def _settle(futures: Sequence[Future[object]]) -> None:
+    for f in futures:
+        f.exception()  # waits; the error itself is raised by ``wait`` or was superseded
