@@ -78,7 +78,7 @@ RawEvent = bytes | msgspec.Raw | str | Mapping[str, Any]
 _Id = str | int | None
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     """The fields of a Segment event that eventlake reads; the rest is ignored."""
 
     type: str | None = None

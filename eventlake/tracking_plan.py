@@ -154,7 +154,7 @@ def _compile_event(rule: EventRule) -> tuple[Validator, BatchValidator]:
         else:
             fields.append((attr, base | None, None))
     struct = msgspec.defstruct(
-        "Properties", fields, rename=rename, forbid_unknown_fields=False, frozen=True
+        "Properties", fields, rename=rename, forbid_unknown_fields=False, frozen=True, gc=False
     )
     decoder = msgspec.json.Decoder(struct)
     attrs = [f"p{index}" for index, _, _ in post_checks]

@@ -59,7 +59,7 @@ def collect(
     """
     import uvicorn
 
-    from eventlake.collect.app import CONFIG_ENV, create_app
+    from eventlake.collect.app import CONFIG_ENV, create_app, tune_gc
 
     settings = pass_settings(ctx)
     host = host or settings.collect.host
@@ -85,6 +85,7 @@ def collect(
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
+        tune_gc()
         uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
     # Worker processes build their own app from the same config file.

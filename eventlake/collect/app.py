@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import functools
+import gc
 import ipaddress
 import logging
 import os
@@ -42,7 +43,13 @@ from eventlake.tracking_plan import CompiledPlan, plan_from_settings
 if TYPE_CHECKING:
     from eventlake.config import Settings
 
-__all__ = ["MAX_LISTED_QUARANTINED", "ClientAddress", "app_from_environment", "create_app"]
+__all__ = [
+    "MAX_LISTED_QUARANTINED",
+    "ClientAddress",
+    "app_from_environment",
+    "create_app",
+    "tune_gc",
+]
 
 log = logging.getLogger("eventlake.collect")
 _UTC = _dt.UTC
@@ -242,8 +249,22 @@ def create_app(
 CONFIG_ENV = "EVENTLAKE_CONFIG"
 
 
+def tune_gc() -> None:
+    """Garbage-collector settings for a collector process (call once, after start-up).
+
+    A request allocates a few hundred short-lived objects and makes no reference cycles, so
+    the default gen-0 threshold (700 allocations) runs a collection every request or two for
+    nothing; 50,000 keeps them rare. ``gc.freeze()`` moves everything loaded at start-up
+    (modules, the app, the tracking plan) out of the collector's way for good.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def app_from_environment() -> Any:
     """uvicorn factory for worker processes: the app of ``$EVENTLAKE_CONFIG`` (or defaults)."""
     from eventlake.config import load_config
 
-    return create_app(load_config(os.environ.get(CONFIG_ENV) or None))
+    app = create_app(load_config(os.environ.get(CONFIG_ENV) or None))
+    tune_gc()
+    return app

@@ -29,11 +29,11 @@ from eventlake.spec import CompiledPlan, PreparedBatch, format_timestamp
 __all__ = ["fast_prepare"]
 
 
-class _Object(msgspec.Struct):
+class _Object(msgspec.Struct, gc=False):
     """Any JSON object (its contents are skipped, not built); anything else fails."""
 
 
-class _FastEnvelope(msgspec.Struct):
+class _FastEnvelope(msgspec.Struct, gc=False):
     """The envelope as the fast path accepts it: strict types, ``messageId`` required."""
 
     type: Literal["track", "identify", "page", "screen", "group", "alias"]
