@@ -55,14 +55,17 @@ from eventlake.tracking_plan import CompiledPlan, load_tracking_plan
 __all__ = [
     "EVENT_TYPES",
     "CompiledPlan",
+    "Envelope",
     "EventRecord",
     "PreparedBatch",
     "QuarantineRecord",
     "QuarantinedEvent",
     "TrackingPlanError",
     "correct_clock_skew",
+    "context_text",
     "format_timestamp",
     "load_tracking_plan",
+    "object_text",
     "parse_timestamp",
     "prepare_events",
 ]
@@ -340,6 +343,13 @@ def _salvage(data: bytes) -> tuple[str | None, str | None, str | None, str | Non
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+#: The envelope struct and the per-field rules of :func:`prepare_events`, shared with the
+#: lander's columnar expansion of request records (``land/expand.py``) so both apply the
+#: very same rules.
+Envelope = _Envelope
+object_text = _object_text
+context_text = _context_text
 _ENCODE = msgspec.json.Encoder().encode
 
 

@@ -39,6 +39,7 @@ from eventlake.bus.request_records import (
     expand_request_record,
 )
 from eventlake.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from eventlake.land.expand import RequestColumns
 
 __all__ = [
     "Run",
@@ -342,34 +343,76 @@ def _expand(
     now: dt.datetime,
     offset: int,
     kind: str,
-    block_size: int,
     bad: list[dict[str, object]],
-) -> pa.Table | None:
-    """The rows of a collector request record (None when it cannot be read at all).
+) -> list[bytes]:
+    """The JSON event records a collector request record stands for.
 
-    Its events passed the collector's checks, so each becomes a row; should one not (a
-    record written by another version, say), it becomes a quarantine row with its reason.
+    Its events passed the collector's checks, so each becomes a record; should one not (a
+    record written by another version, say), it becomes a quarantine row with its reason,
+    as does a record that cannot be read at all.
     """
     raw = bytes(data)
     try:
         batch = expand_request_record(raw)
     except RequestRecordError as exc:
         _reject(bad, tp, now, offset, str(exc), "base64:" + base64.b64encode(raw).decode())
-        return None
+        return []
     if kind == "quarantine":  # request records carry accepted events only
         _reject(bad, tp, now, offset, "a request record on the quarantine topic", "")
-        return None
+        return []
     for q, qraw in zip(batch.quarantined, batch.quarantine_records, strict=True):
         why = f"event #{q.index} of a request record: {q.reason_code}: {q.reason}"
         _reject(bad, tp, now, offset, why, str(json.loads(qraw)["raw"]))
-    if not batch.records:
-        return None
-    lines = b"\n".join(batch.records) + b"\n"
-    errors: list[tuple[int, str]] = []
-    parts = _bisect(lines, kind, block_size, errors, 0)
-    for i, why in errors:
-        _reject(bad, tp, now, offset, why, batch.records[i].decode("utf-8", errors="replace"))
-    return pa.concat_tables(parts) if parts else None
+    return batch.records
+
+
+def _add_columnar(columnar: RequestColumns, data: bytes | memoryview, offset: int) -> bool:
+    """Add a request record's rows as columns; False: it takes the JSON route (which also
+    reports any damage)."""
+    try:
+        return columnar.add(data, offset)
+    except RequestRecordError:
+        return False
+
+
+class _Expanded:
+    """Consecutive request records' JSON lines, parsed in one go (a parse per 100-event
+    record would cost more than the expansion)."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.offsets: list[int] = []
+
+    def add(self, records: list[bytes], offset: int) -> None:
+        self.records += records
+        self.offsets += [offset] * len(records)
+
+    def flush(
+        self,
+        tp: TopicPartition,
+        now: dt.datetime,
+        kind: str,
+        schema: pa.Schema,
+        block_size: int,
+        bad: list[dict[str, object]],
+    ) -> pa.Table | None:
+        if not self.records:
+            return None
+        records, offsets = self.records, np.array(self.offsets, dtype=np.int64)
+        self.records, self.offsets = [], []
+        lines = b"\n".join(records) + b"\n"
+        errors: list[tuple[int, str]] = []
+        parts = _bisect(lines, kind, block_size, errors, 0)
+        if errors:
+            keep = np.ones(len(offsets), dtype=bool)
+            keep[[i for i, _ in errors]] = False
+            for i, why in errors:
+                raw = records[i].decode("utf-8", errors="replace")
+                _reject(bad, tp, now, int(offsets[i]), why, raw)
+            offsets = offsets[keep]
+        if not parts:
+            return None
+        return _with_bus_columns(pa.concat_tables(parts), tp.partition, offsets, schema)
 
 
 def _convert_mixed(
@@ -388,15 +431,32 @@ def _convert_mixed(
         tables: list[pa.Table] = []
         bad: list[dict[str, object]] = []
 
+        expanded = _Expanded()
+        columnar = RequestColumns()
+
+        def flush_expanded() -> None:
+            table = expanded.flush(tp, now, kind, schema, block_size, bad)  # noqa: B023
+            if table is not None:
+                tables.append(table)  # noqa: B023
+
+        def flush_columnar() -> None:
+            if len(columnar):  # noqa: B023
+                offsets = np.array(columnar.offsets, dtype=np.int64)  # noqa: B023
+                table = columnar.table()  # noqa: B023
+                tables.append(_with_bus_columns(table, tp.partition, offsets, schema))  # noqa: B023
+
         for run, mask in rms:
             for piece in _pieces(run, mask):
                 if piece.arrow and bytes(piece.data[:4]) == REQUEST_MARKER:
                     offset = int(piece.offsets[0])
-                    table = _expand(piece.data, tp, now, offset, kind, block_size, bad)
-                    if table is not None:
-                        offsets = np.full(table.num_rows, offset, dtype=np.int64)
-                        tables.append(_with_bus_columns(table, tp.partition, offsets, schema))
+                    if kind == "events" and _add_columnar(columnar, piece.data, offset):
+                        flush_expanded()  # rows keep the records' order
+                        continue  # the common case: no JSON round trip
+                    flush_columnar()
+                    expanded.add(_expand(piece.data, tp, now, offset, kind, bad), offset)
                     continue
+                flush_columnar()
+                flush_expanded()
                 if piece.arrow:
                     offset = int(piece.offsets[0])
                     try:
@@ -423,6 +483,8 @@ def _convert_mixed(
                 if parts:
                     table = pa.concat_tables(parts)
                     tables.append(_with_bus_columns(table, tp.partition, offsets, schema))
+        flush_columnar()
+        flush_expanded()
         table = pa.concat_tables(tables) if tables else schema.empty_table()
         out.append(
             Converted(

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import msgspec
 import numpy as np
+import pyarrow.json as pj
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventlake.bus.base import EVENTS, TopicPartition
-from eventlake.bus.request_records import RequestHeader, encode_request_record
+from eventlake.bus.records import EVENT_INPUT_SCHEMA
+from eventlake.bus.request_records import (
+    RequestHeader,
+    encode_request_record,
+    expand_request_record,
+)
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land.convert import UNREADABLE, Run, convert_runs
+from eventlake.land.expand import expand_request_table
 
 
 def _json(i: int) -> bytes:
@@ -88,3 +98,86 @@ def test_a_damaged_request_record_is_quarantined_whole_and_the_rest_lands() -> N
     assert {b["reason_code"] for b in bad} == {UNREADABLE}
     assert "missing_id" in bad[1]["reason"]
     assert '"messageId":"x"' in bad[1]["raw"]
+
+
+# -- the columnar expansion equals the JSON route -----------------------------------------
+
+_ids = st.one_of(st.none(), st.sampled_from(["", "u1", "ünï", "a b"]), st.integers(0, 3))
+_times = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "2026-03-04T01:02:03Z",
+            "2026-03-04T01:02:03.5+05:30",
+            "2026-03-03T23:59:59.999999-08:00",
+            "2026-03-04 01:02:03",
+            "1800-01-01T00:00:00Z",
+        ]
+    ),
+)
+_objects = st.one_of(
+    st.none(),
+    st.dictionaries(
+        st.sampled_from(["ip", "k", "é"]), st.one_of(st.none(), st.integers()), max_size=2
+    ),
+    st.sampled_from([[1], "s"]),
+)
+_mostly = st.sampled_from(["g1", "g1", "g1", "", None])  # mostly valid, sometimes not
+_event_dicts = st.fixed_dictionaries(
+    {
+        "messageId": st.sampled_from(["m1", "m2", "m3", "m4", "", 7]),
+        "type": st.sampled_from(["track"] * 4 + ["identify", "page", "screen", "group", "alias"]),
+        "userId": st.one_of(st.sampled_from(["u1", "ünï"]), _ids),
+        "event": st.sampled_from(["Level Completed", "Level Completed", ""]),
+        "groupId": _mostly,
+        "previousId": _mostly,
+    },
+    optional={
+        "anonymousId": _ids,
+        "name": st.one_of(st.none(), st.just("Home")),
+        "timestamp": _times,
+        "originalTimestamp": _times,
+        "sentAt": _times,
+        "properties": _objects,
+        "traits": _objects,
+        "context": _objects,
+        "integrations": _objects,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_event_dicts, min_size=1, max_size=5),
+    st.one_of(st.none(), st.just("2026-03-04T00:00:09.5Z")),
+    st.one_of(st.none(), st.just({"locale": "en-US", "ip": None})),
+    st.one_of(st.none(), st.just("198.51.100.7")),
+)
+def test_property_columnar_expansion_equals_the_json_route(events, sent_at, context, ip) -> None:
+    header = RequestHeader(
+        received_at="2026-03-04T05:06:07.000001Z",
+        count=len(events),
+        source="web",
+        host="h",
+        ip=ip,
+        sent_at=sent_at,
+        context=context,
+    )
+    value = encode_request_record(header, [msgspec.json.encode(e) for e in events])
+    table = expand_request_table(value)
+    batch = expand_request_record(value)
+    if table is None:
+        return  # the lander takes the JSON route for this record
+    assert not batch.quarantined
+    want = pj.read_json(
+        io.BytesIO(b"\n".join(batch.records) + b"\n"),
+        parse_options=pj.ParseOptions(explicit_schema=EVENT_INPUT_SCHEMA),
+    )
+    assert table.equals(want.cast(EVENT_INPUT_SCHEMA)), (table.to_pylist(), want.to_pylist())
+
+
+def test_columnar_expansion_takes_the_common_case() -> None:
+    value = _request([1, 2, 3])
+    table = expand_request_table(value)
+    assert table is not None and table.num_rows == 3
+    assert table.schema == EVENT_INPUT_SCHEMA
