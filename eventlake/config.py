@@ -254,13 +254,30 @@ class ServeConfig(_Section):
         default=100_000, description="Largest 'limit' (rows per response) the data API allows."
     )
     cache_entries: int = Field(
-        default=512,
-        description="Encoded API responses kept in memory per warehouse version (0 = off).",
+        default=4096,
+        description="Encoded API responses kept in memory per warehouse version (0 = off); "
+        "also bounded to 64 MB.",
     )
     cache_seconds: int = Field(
         default=0,
         description="Cache-Control max-age of API responses; 0 means browsers revalidate "
         "every time with the ETag (a 304 costs no query).",
+    )
+    query_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Threads running the API's DuckDB queries; more requests wait their turn.",
+    )
+    duckdb_threads: int = Field(
+        default=1,
+        ge=0,
+        description="DuckDB threads per API query (0 = DuckDB's default, one per core).",
+    )
+    reload_check_ms: int = Field(
+        default=100,
+        ge=0,
+        description="How often the warehouse and metrics catalog files are checked for a new "
+        "publish; a new build is served at most this long after it lands (0 = every request).",
     )
 
 

@@ -1,9 +1,10 @@
 """The data API routes: metrics catalog, metric data (JSON/CSV), dimension values, SQL.
 
-Every route is ``async``; DuckDB work runs in the threadpool. Errors are JSON objects with an
-``error`` message (400s also name the ``parameter``). Metric responses carry an ETag over
-(warehouse version, catalog version, canonical request) and answer ``If-None-Match`` with 304
-without touching the warehouse.
+Every route is ``async``; metric and dimension queries run on the runner's small query pool
+(``QueryRunner.run_async``), cache hits and 304s are answered on the event loop. Errors are
+JSON objects with an ``error`` message (400s also name the ``parameter``). Metric responses
+carry an ETag over (warehouse version, catalog version, canonical request) and answer
+``If-None-Match`` with 304 without touching the warehouse.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.responses import Response
 from eventlake.errors import QueryRefusedError, WarehouseError
 from eventlake.serve.auth import bearer_token, tokens_equal
 from eventlake.serve.catalog import Catalog, Metric, quote_ident
-from eventlake.serve.data import encode_csv, encode_json, etag_for
+from eventlake.serve.data import CachedResponse, encode_csv, encode_json, etag_for
 from eventlake.serve.params import BadParameter, parse_metric_query
 from eventlake.serve.state import ServeState
 
@@ -57,23 +58,25 @@ def _not_modified(request: Request, etag: str) -> bool:
     return header.strip() == "*" or etag in [t.strip() for t in header.split(",")]
 
 
-def _cache_key(
+def _lookup(
     request: Request, state: ServeState, kind: str, catalog_version: str, what: str
-) -> tuple[str, dict[str, str]] | Response:
-    """The result-cache key and cache headers of a warehouse read, or the reply to send now.
+) -> tuple[str, CachedResponse | None, dict[str, str]] | Response:
+    """The result-cache key, the cached response if any and the cache headers of a warehouse
+    read, or the reply to send now.
 
     The reply is a 503 when there is no warehouse yet and a 304 when the client's copy is
-    current.
+    current. A cached response brings its ETag, so a hit costs no hashing and no query.
     """
     version = state.runner.version
     if version == "none":
         return _no_warehouse(state)
     key = f"{kind}|{version}|{catalog_version}|{what}"
-    etag = etag_for(key)
+    entry = state.cache.get(key)
+    etag = entry.etag if entry is not None else etag_for(key)
     headers = _cache_headers(state, etag)
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return key, headers
+    return key, entry, headers
 
 
 def _no_warehouse(state: ServeState) -> Response:
@@ -163,14 +166,13 @@ async def get_metric(request: Request) -> Response:
         )
     except BadParameter as exc:
         return json_response({"error": exc.message, "parameter": exc.param}, 400)
-    cached = _cache_key(request, state, fmt, catalog.version, query.key)
-    if isinstance(cached, Response):
-        return cached
-    key, headers = cached
-    body = state.cache.get(key)
-    if body is None:
+    looked = _lookup(request, state, fmt, catalog.version, query.key)
+    if isinstance(looked, Response):
+        return looked
+    key, entry, headers = looked
+    if entry is None:
         try:
-            body = await run_in_threadpool(
+            body = await state.runner.run_async(
                 _run_metric,
                 state,
                 query.sql,
@@ -190,11 +192,12 @@ async def get_metric(request: Request) -> Response:
                 },
                 503,
             )
-        state.cache.put(key, body)
+        entry = CachedResponse(headers["ETag"], body)
+        state.cache.put(key, entry)
     if fmt == "csv":
         headers["Content-Disposition"] = f'attachment; filename="{metric.name}.csv"'
-        return Response(body, 200, headers, media_type="text/csv; charset=utf-8")
-    return Response(body, 200, headers, media_type="application/json")
+        return Response(entry.body, 200, headers, media_type="text/csv; charset=utf-8")
+    return Response(entry.body, 200, headers, media_type="application/json")
 
 
 async def list_dimensions(request: Request) -> Response:
@@ -244,21 +247,21 @@ async def dimension_values(request: Request) -> Response:
         return json_response(
             {"error": f"unknown parameter {bad[:60]!r}", "parameter": bad[:60]}, 400
         )
-    cached = _cache_key(request, state, "dim", catalog.version, dim)
-    if isinstance(cached, Response):
-        return cached
-    key, headers = cached
-    body = state.cache.get(key)
-    if body is None:
+    looked = _lookup(request, state, "dim", catalog.version, dim)
+    if isinstance(looked, Response):
+        return looked
+    key, entry, headers = looked
+    if entry is None:
         metrics = [catalog.metrics[m] for m in dims[dim]]
         try:
-            body = await run_in_threadpool(_distinct_values, state, metrics, dim)
+            body = await state.runner.run_async(_distinct_values, state, metrics, dim)
         except WarehouseError as exc:
             return json_response({"error": str(exc)}, 503)
         except (duckdb.CatalogException, duckdb.BinderException) as exc:
             return json_response({"error": str(exc).splitlines()[0]}, 503)
-        state.cache.put(key, body)
-    return Response(body, 200, headers, media_type="application/json")
+        entry = CachedResponse(headers["ETag"], body)
+        state.cache.put(key, entry)
+    return Response(entry.body, 200, headers, media_type="application/json")
 
 
 def _run_sql(state: ServeState, sql: str, limit: int, fmt: str) -> bytes:

@@ -75,9 +75,18 @@ def create_app(settings: Settings, *, collector: Any = None) -> ServeApp:
         )
     warehouse_path = settings.resolve(settings.warehouse.path)
     dashboards_dir = settings.resolve(cfg.dashboards_dir) if cfg.dashboards_dir else None
+    check_interval = cfg.reload_check_ms / 1000
     state = ServeState(
-        catalog=CatalogFile(settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"),
-        runner=QueryRunner(warehouse_path),
+        catalog=CatalogFile(
+            settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json",
+            check_interval=check_interval,
+        ),
+        runner=QueryRunner(
+            warehouse_path,
+            workers=cfg.query_workers,
+            duckdb_threads=cfg.duckdb_threads,
+            check_interval=check_interval,
+        ),
         cache=ResultCache(cfg.cache_entries),
         dashboards=DashboardSet(dashboards_dir),
         lake_counts=LakeCounts(settings.lake_uri(), settings.lake.storage_options),

@@ -10,9 +10,11 @@ a request. The file is re-read when it changes on disk; a missing file is an emp
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,37 +203,45 @@ EMPTY = Catalog(metrics={}, version="none")
 class CatalogFile:
     """The catalog JSON on disk, re-read when the file changes. Thread-safe.
 
-    A file that fails to parse keeps the last good catalog served and reports the error in
-    :attr:`error` (shown by /healthz), so a half-written or broken build never takes the API
-    down.
+    The file is stat()ed at most every ``check_interval`` seconds (0 = on every call), so a
+    new catalog is seen at most that long after it is written. A file that fails to parse
+    keeps the last good catalog served and reports the error in :attr:`error` (shown by
+    /healthz), so a half-written or broken build never takes the API down.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check_interval: float = 0.0) -> None:
         self.path = Path(path)
+        self._path = os.fspath(self.path)
+        self.check_interval = max(0.0, check_interval)
+        self._checked_at = -math.inf
         self._lock = threading.Lock()
         self._identity: tuple[int, int, int] | None = None
         self._catalog: Catalog = EMPTY
         self.error: str | None = None
 
     def get(self) -> Catalog:
+        now = time.monotonic()
+        if now - self._checked_at < self.check_interval:
+            return self._catalog
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._path)
             ident: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             ident = None
         if ident == self._identity:
+            self._checked_at = now
             return self._catalog
         with self._lock:
-            if ident == self._identity:
-                return self._catalog
-            if ident is None:
-                self._catalog, self.error = EMPTY, None
-            else:
-                try:
-                    data = self.path.read_bytes()
-                    version = "-".join(str(x) for x in ident)
-                    self._catalog, self.error = Catalog.parse(data, version), None
-                except (OSError, ServeError) as exc:
-                    self.error = str(exc)
-            self._identity = ident
+            if ident != self._identity:
+                if ident is None:
+                    self._catalog, self.error = EMPTY, None
+                else:
+                    try:
+                        data = self.path.read_bytes()
+                        version = "-".join(str(x) for x in ident)
+                        self._catalog, self.error = Catalog.parse(data, version), None
+                    except (OSError, ServeError) as exc:
+                        self.error = str(exc)
+                self._identity = ident
+            self._checked_at = now
             return self._catalog

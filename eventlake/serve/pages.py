@@ -175,7 +175,9 @@ async def prometheus(request: Request) -> Response:
 
     state: ServeState = request.app.state.serve
     assert state.http_metrics is not None
-    body = await run_in_threadpool(render_prometheus, state.http_metrics, state.lake_counts)
+    body = await run_in_threadpool(
+        render_prometheus, state.http_metrics, state.lake_counts, state.cache
+    )
     return Response(
         body, 200, {"Cache-Control": "no-store"}, media_type="text/plain; version=0.0.4"
     )

@@ -158,7 +158,12 @@ def parse_metric_query(
     where: list[str] = []
     params: list[Any] = []
     if metric.date_column is not None:
-        date_sql = f"CAST({quote_ident(metric.date_column)} AS DATE)"
+        date_sql = quote_ident(metric.date_column)
+        date_type = metric.column(metric.date_column)
+        if date_type is None or date_type.kind != "date":
+            # A timestamp (or an undeclared type) is compared by its day. A DATE column needs
+            # no cast: DuckDB then binds, optimises and scans less for every request.
+            date_sql = f"CAST({date_sql} AS DATE)"
         if start is not None:
             where.append(f"{date_sql} >= ?")
             params.append(start)

@@ -15,7 +15,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["HttpMetrics", "LakeCounts", "render_prometheus"]
+from eventlake.serve.data import ResultCache
+
+__all__ = ["HttpMetrics", "LakeCounts", "render_cache", "render_prometheus"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -178,6 +180,24 @@ class LakeCounts:
         return lines
 
 
-def render_prometheus(http: HttpMetrics, lake: LakeCounts) -> bytes:
+def render_cache(cache: ResultCache) -> list[str]:
+    """The API result cache's lookups (hits, misses) and size."""
+    return [
+        "# HELP eventlake_api_cache_hits_total API responses served from the result cache.",
+        "# TYPE eventlake_api_cache_hits_total counter",
+        f"eventlake_api_cache_hits_total {cache.hits}",
+        "# HELP eventlake_api_cache_misses_total API cache lookups that ran a query.",
+        "# TYPE eventlake_api_cache_misses_total counter",
+        f"eventlake_api_cache_misses_total {cache.misses}",
+        "# HELP eventlake_api_cache_entries Responses held in the API result cache.",
+        "# TYPE eventlake_api_cache_entries gauge",
+        f"eventlake_api_cache_entries {len(cache)}",
+    ]
+
+
+def render_prometheus(
+    http: HttpMetrics, lake: LakeCounts, cache: ResultCache | None = None
+) -> bytes:
     """The whole /metrics body."""
-    return ("\n".join(http.render() + lake.render()) + "\n").encode("utf-8")
+    lines = http.render() + (render_cache(cache) if cache is not None else []) + lake.render()
+    return ("\n".join(lines) + "\n").encode("utf-8")

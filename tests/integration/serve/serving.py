@@ -33,6 +33,12 @@ def build_sample(project: Path, **kwargs: Any) -> dict[str, int]:
     )
 
 
+def wait_for_reload(settings: Settings) -> None:
+    """Sleep past ``serve.reload_check_ms``: the server checks the warehouse and catalog files
+    at most that often, so the next request sees every file changed before this call."""
+    time.sleep(settings.serve.reload_check_ms / 1000 + 0.02)
+
+
 @contextmanager
 def serving(settings: Settings, app: Any = None) -> Iterator[str]:
     """Run the serve app (or ``app``) in a thread; yield its base URL; stop it after."""

@@ -170,6 +170,29 @@ def test_etag_gives_304_and_changes_with_the_query(client: httpx.Client) -> None
     assert client.get(url.replace(".json", ".csv")).headers["etag"] != etag
 
 
+def _cache_counts(client: httpx.Client) -> tuple[int, int]:
+    text = client.get("/metrics").text
+    values = dict(
+        line.split(" ") for line in text.splitlines() if line.startswith("eventlake_api_")
+    )
+    return int(values["eventlake_api_cache_hits_total"]), int(
+        values["eventlake_api_cache_misses_total"]
+    )
+
+
+def test_a_cache_hit_is_the_same_response_and_is_counted(client: httpx.Client) -> None:
+    url = "/api/metrics/funnel_daily.json?platform=Android&limit=7&sort=-active_users"
+    hits, misses = _cache_counts(client)
+    first = client.get(url)
+    second = client.get(url)
+    assert (second.status_code, second.content) == (200, first.content)
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["cache-control"] == first.headers["cache-control"]
+    assert _cache_counts(client) == (hits + 1, misses + 1)
+    again = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+
+
 def test_unknown_metric_is_404_listing_the_known_ones(client: httpx.Client) -> None:
     r = client.get("/api/metrics/no_such_metric.json")
     assert r.status_code == 404

@@ -34,6 +34,7 @@ def test_no_warehouse_yet_is_a_readable_empty_state(project_dir: Path) -> None:
         wh = settings.resolve(settings.warehouse.path)
         wh.rename(wh.with_name("elsewhere.duckdb"))
         assert catalog.exists()
+        serving.wait_for_reload(settings)
         r = c.get("/api/metrics/daily_active_users.json")
         assert r.status_code == 503 and "eventlake build" in r.json()["error"]
 
@@ -46,6 +47,7 @@ def test_a_new_publish_is_served_without_restart(project_dir: Path) -> None:
         days_before = first.json()["count"]
         assert days_before == 10
         serving.build_sample(project_dir, n_events=4000, n_users=50, days=20)
+        serving.wait_for_reload(settings)  # the documented bound (serve.reload_check_ms)
         second = c.get(
             "/api/metrics/events_daily.json",
             params={"group_by": "event_date"},
@@ -53,6 +55,24 @@ def test_a_new_publish_is_served_without_restart(project_dir: Path) -> None:
         )
         assert second.status_code == 200, "a new warehouse version invalidates the ETag"
         assert second.json()["count"] == 20
+
+
+def test_with_the_result_cache_off_every_request_queries_and_etags_still_work(
+    project_dir: Path,
+) -> None:
+    serving.build_sample(project_dir, n_events=2000, n_users=50, days=10)
+    settings = serving.make_settings(project_dir, cache_entries=0)
+    url = "/api/metrics/revenue_daily.csv?group_by=activity_date"
+    with serving.serving(settings) as base, httpx.Client(base_url=base) as c:
+        first, second = c.get(url), c.get(url)
+        assert first.status_code == second.status_code == 200
+        assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+        revalidated = c.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert revalidated.status_code == 304
+        text = c.get("/metrics").text
+        assert "eventlake_api_cache_hits_total 0" in text
+        assert "eventlake_api_cache_misses_total 3" in text
+        assert "eventlake_api_cache_entries 0" in text
 
 
 def test_empty_tables_give_empty_rows(project_dir: Path) -> None:
@@ -76,6 +96,7 @@ def test_a_broken_catalog_keeps_the_last_good_one(project_dir: Path) -> None:
         good = json.loads(catalog.read_text())
         good["metrics"][0]["columns"][0]["name"] = 'x"; DROP TABLE y; --'
         catalog.write_text(json.dumps(good))
+        serving.wait_for_reload(settings)
         body = c.get("/api/metrics").json()
         assert len(body["metrics"]) == 9
         assert "not a valid identifier" in body["catalog_error"]

@@ -99,3 +99,16 @@ def test_catalog_rejects_unsafe_identifiers() -> None:
     bad = {"metrics": [{"name": "x", "columns": [{"name": 'a"b'}]}]}
     with pytest.raises(ServeError, match="not a valid identifier"):
         Catalog.parse(json.dumps(bad).encode(), "v")
+
+
+def test_date_range_casts_only_a_timestamp_date_column() -> None:
+    on_date = parse_metric_query(
+        METRIC, [("start", "2026-01-01"), ("end", "2026-01-31")], max_limit=10
+    )
+    assert '"activity_date" >= ? AND "activity_date" <= ?' in on_date.sql
+    assert "CAST" not in on_date.sql
+    spec = json.loads(json.dumps({"metrics": [METRIC.to_json()]}))
+    spec["metrics"][0]["columns"][0]["type"] = "TIMESTAMP WITH TIME ZONE"
+    stamped = Catalog.parse(json.dumps(spec).encode(), "v2").metrics["revenue_daily"]
+    on_ts = parse_metric_query(stamped, [("end", "2026-01-31")], max_limit=10)
+    assert 'CAST("activity_date" AS DATE) <= ?' in on_ts.sql
