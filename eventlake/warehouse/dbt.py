@@ -22,6 +22,13 @@ days those can change, see ``models/macros/changed_days.sql``; ``None`` rebuilds
 After a successful build, ``<models.dbt_dir>/metrics_catalog.json`` is rewritten from the
 manifest (:mod:`eventlake.warehouse.catalog`). A failing model or test raises
 :class:`~eventlake.errors.ModelBuildError` naming the model and the test.
+
+A day's incremental run is mostly dbt's fixed cost, kept down here: one ``build`` (models
+and tests in one invocation); the manifest parsed once per process, and across processes
+dbt's partial parsing from the stable ``project/target/partial_parse.msgpack``; no JSON
+artifacts rewritten by the build (``--no-write-json``: ``parse`` wrote the manifest the
+catalog reads); the catalog's column types read on dbt-duckdb's open connection before it
+is closed (no second open of the file). See docs/models.md.
 """
 
 from __future__ import annotations
@@ -106,6 +113,10 @@ def _dbt_args(
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]
+    if command == "build":
+        # The manifest.json that the catalog reads is written by `parse`; rewriting it and
+        # run_results.json after every build costs half a second and nobody reads them.
+        args.append("--no-write-json")
     if full_refresh:
         args.append("--full-refresh")
     if select:
@@ -144,19 +155,51 @@ def _manifest(project: Path, profiles_dir: Path, stable_vars: str, threads: int)
     return res.result
 
 
-def _close_duckdb_environment() -> None:
-    """Close dbt-duckdb's process-wide connection so the working copy can be published."""
+_COLUMN_TYPES_SQL = (
+    "select table_schema, table_name, column_name, data_type "
+    "from information_schema.columns order by ordinal_position"
+)
+
+
+def _column_types(con: Any) -> dict[tuple[str, str], dict[str, str]]:
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for schema, table, column, dtype in con.execute(_COLUMN_TYPES_SQL).fetchall():
+        out.setdefault((str(schema), str(table)), {})[str(column)] = str(dtype).lower()
+    return out
+
+
+def _close_duckdb_environment(
+    read_types: bool = False,
+) -> dict[tuple[str, str], dict[str, str]] | None:
+    """Close dbt-duckdb's process-wide connection so the working copy can be published.
+
+    With ``read_types``, first read the warehouse's column types (for the metrics catalog)
+    on that still-open connection, which saves opening the file again; None when there was
+    no open connection or the read failed.
+    """
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
-        return
+        return None
+    types = None
     with DuckDBConnectionManager._LOCK:
         env = DuckDBConnectionManager._ENV
         if env is not None:
             try:
-                env.close()
+                conn = getattr(env, "conn", None)
+                if read_types and conn is not None:
+                    import duckdb
+
+                    try:
+                        types = _column_types(conn.cursor())
+                    except duckdb.Error:
+                        types = None
             finally:
-                DuckDBConnectionManager._ENV = None
+                try:
+                    env.close()
+                finally:
+                    DuckDBConnectionManager._ENV = None
+    return types
 
 
 def _model_of(node: Any) -> str:
@@ -197,16 +240,9 @@ def _warehouse_types(db_path: Path) -> dict[tuple[str, str], dict[str, str]]:
 
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        rows = con.execute(
-            "select table_schema, table_name, column_name, data_type "
-            "from information_schema.columns order by ordinal_position"
-        ).fetchall()
+        return _column_types(con)
     finally:
         con.close()
-    out: dict[tuple[str, str], dict[str, str]] = {}
-    for schema, table, column, dtype in rows:
-        out.setdefault((str(schema), str(table)), {})[str(column)] = str(dtype).lower()
-    return out
 
 
 def build_models(
@@ -259,11 +295,14 @@ def build_models(
         )
         from dbt.cli.main import dbtRunner
 
+        duckdb_types = None
         try:
             manifest = _manifest(project, profiles_dir, build_vars(settings, None), threads)
             res = dbtRunner(manifest=manifest).invoke(args)
         finally:
-            _close_duckdb_environment()
+            duckdb_types = _close_duckdb_environment(
+                read_types=settings.warehouse.backend == "duckdb"
+            )
         if res.exception is not None:
             raise ModelBuildError(f"dbt build failed: {res.exception}") from res.exception
         results = list(getattr(res.result, "results", None) or [])
@@ -278,7 +317,7 @@ def build_models(
             )
         catalog_path = profiles_dir / CATALOG_FILE
         if settings.warehouse.backend == "duckdb":
-            column_types = _warehouse_types(db_path)
+            column_types = duckdb_types if duckdb_types is not None else _warehouse_types(db_path)
         else:
             from eventlake.warehouse.adapters import adapter_column_types
 

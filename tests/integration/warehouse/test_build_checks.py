@@ -1,0 +1,220 @@
+"""The dbt build's fixed costs and its incremental data tests, on a small real warehouse.
+
+- dbt's partial parsing is reused by a new process (the manifest parsed by an earlier
+  process is read back from ``target/partial_parse.msgpack``, nothing is re-parsed);
+- a build writes no run artifacts (``--no-write-json``) but the catalog still comes from
+  the manifest that parsing wrote;
+- on an incremental run the key tests stay global: a duplicate messageId on a day the run
+  did not rebuild is still found, and the grain test finds a row with a null day;
+- an incremental run keeps the staging views whose SQL did not change (a full build and a
+  changed view re-create them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from eventlake.config import ModelsConfig, Settings
+from eventlake.warehouse import dbt as dbt_build
+from eventlake.warehouse.dbt import ModelTestsFailedError, build_models
+
+pytestmark = pytest.mark.integration
+
+START = dt.date(2026, 5, 4)
+DAYS = 4
+
+
+def _create_raw(db: Path) -> None:
+    """raw.events: 400 track events over DAYS days, 20 users, a few duplicates."""
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("create schema raw")
+        con.execute(
+            f"""
+            create table raw.events as
+            with g as (
+                select i, i % 20 as u,
+                       timestamp '{START}' + to_days((i % {DAYS})::int)
+                           + to_seconds((i * 97 % 80000)::bigint) as ts
+                from range(400) as t(i)
+            )
+            select
+                'm-' || i as message_id, 'track' as type,
+                case when i % 5 = 0 then 'Item Purchased' else 'Level Completed' end as event,
+                null::varchar as name,
+                case when u % 2 = 0 then 'user-' || u end as user_id,
+                'anon-' || u as anonymous_id, null::varchar as group_id,
+                null::varchar as previous_id, ts::timestamptz as "timestamp",
+                ts::timestamptz as original_timestamp, ts::timestamptz as sent_at,
+                (ts + interval 1 second)::timestamptz as received_at,
+                case when i % 5 = 0 then '{{"item": "sword", "price": 2.5}}' else '{{}}' end
+                    as properties,
+                null::varchar as traits, '{{"os": {{"name": "ios"}}}}' as context,
+                null::varchar as integrations, 'game' as source, 'comcast.net' as host,
+                'test' as user_agent, '198.51.100.1' as ip, 0 as bus_partition,
+                i::bigint as bus_offset, ts::date as event_date
+            from g
+            """
+        )
+        # duplicates: the same message again, a minute later
+        con.execute(
+            "insert into raw.events select * replace (received_at + interval 60 second "
+            "as received_at, bus_offset + 1000 as bus_offset) from raw.events "
+            "where bus_offset % 50 = 0"
+        )
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("build-checks")
+    settings = Settings(base_dir=tmp, models=ModelsConfig(user_models_dir=None))
+    db = tmp / "warehouse.duckdb"
+    _create_raw(db)
+    result = build_models(settings, db)
+    yield {"settings": settings, "db": db, "result": result, "tmp": tmp}
+
+
+def _copy(built: dict[str, Any], name: str) -> Path:
+    """A copy of the built warehouse under the same file name (the profile, hence dbt's
+    partial parsing, keys on the path: each test restores the original afterwards)."""
+    backup = built["tmp"] / f"{name}.duckdb"
+    shutil.copyfile(built["db"], backup)
+    return backup
+
+
+def _execute(db: Path, sql: str) -> None:
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def test_full_build_passes_every_test(built: dict[str, Any]) -> None:
+    result = built["result"]
+    assert result.ok and "stg_events" in result.models_built
+    assert result.tests_passed >= 80
+
+
+def test_a_new_process_reuses_the_partial_parse(built: dict[str, Any]) -> None:
+    settings, db = built["settings"], built["db"]
+    project = settings.resolve(settings.models.dbt_dir) / "project"
+    backup = _copy(built, "partial-parse")
+    try:
+        dbt_build._MANIFESTS.clear()  # what a new process starts with
+        result = build_models(settings, db, changed_days=[START + dt.timedelta(days=DAYS - 1)])
+        assert result.ok and result.tests_passed > 0
+        perf = json.loads((project / "target" / "perf_info.json").read_text(encoding="utf-8"))
+        assert perf["is_partial_parse_enabled"] is True
+        assert perf["parsed_path_count"] == 0  # every file came from partial_parse.msgpack
+        log = (settings.resolve(settings.models.dbt_dir) / "logs" / "dbt.log").read_text(
+            encoding="utf-8"
+        )
+        last = log.rsplit("Running with dbt", 2)
+        assert "Unable to do partial parsing" not in "".join(last[1:])
+    finally:
+        shutil.move(backup, db)
+
+
+def test_build_writes_no_run_artifacts_but_the_catalog(built: dict[str, Any]) -> None:
+    settings = built["settings"]
+    target = settings.resolve(settings.models.dbt_dir) / "project" / "target"
+    assert not (target / "run_results.json").exists()
+    assert (target / "manifest.json").is_file()
+    catalog = json.loads(built["result"].catalog_path.read_text(encoding="utf-8"))
+    assert "daily_active_users" in {m["name"] for m in catalog["metrics"]}
+
+
+def test_incremental_run_still_finds_a_duplicate_message_on_another_day(
+    built: dict[str, Any],
+) -> None:
+    settings, db = built["settings"], built["db"]
+    backup = _copy(built, "duplicate")
+    last_day = START + dt.timedelta(days=DAYS - 1)
+    try:
+        # a row of the first day (not rebuilt below) takes a messageId of the last day
+        _execute(
+            db,
+            f"""
+            update staging.stg_events set message_id = (
+                select min(message_id) from staging.stg_events where event_date = '{last_day}'
+            )
+            where message_id = (
+                select min(message_id) from staging.stg_events where event_date = '{START}'
+            )
+            """,
+        )
+        with pytest.raises(ModelTestsFailedError) as info:
+            build_models(settings, db, changed_days=[last_day])
+        names = [name for name, _ in info.value.failures]
+        assert any("stg_events" in n and "unique_key" in n for n in names), names
+    finally:
+        shutil.move(backup, db)
+
+
+def test_incremental_run_finds_a_null_day_in_a_grain(built: dict[str, Any]) -> None:
+    settings, db = built["settings"], built["db"]
+    backup = _copy(built, "null-day")
+    try:
+        _execute(
+            db,
+            "insert into staging.int_user_days (user_key, activity_date, events) "
+            "values ('user-0', null, 1)",
+        )
+        with pytest.raises(ModelTestsFailedError) as info:
+            build_models(settings, db, changed_days=[START])
+        names = [name for name, _ in info.value.failures]
+        assert names and all("int_user_days" in n and "grain" in n for n in names), names
+    finally:
+        shutil.move(backup, db)
+
+
+def _last_invocation_log(settings: Settings) -> str:
+    log = (settings.resolve(settings.models.dbt_dir) / "logs" / "dbt.log").read_text(
+        encoding="utf-8"
+    )
+    return log.rsplit("Running with dbt", 1)[-1]
+
+
+def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) -> None:
+    settings, db = built["settings"], built["db"]
+    backup = _copy(built, "views")
+    last_day = START + dt.timedelta(days=DAYS - 1)
+    try:
+        build_models(settings, db, changed_days=[last_day])
+        assert _last_invocation_log(settings).count("unchanged view kept") == 6
+        # a view whose recorded SQL differs (here: its comment) is re-created
+        _execute(db, "comment on view staging.stg_tracks is 'something else'")
+        result = build_models(settings, db, changed_days=[last_day])
+        assert "stg_tracks" in result.models_built
+        assert _last_invocation_log(settings).count("unchanged view kept") == 5
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            comment = con.execute(
+                "select comment from duckdb_views() "
+                "where schema_name = 'staging' and view_name = 'stg_tracks'"
+            ).fetchone()
+            tracks = con.execute("select count(*) from staging.stg_tracks").fetchone()
+            events = con.execute(
+                "select count(*) from staging.stg_events where event_type = 'track'"
+            ).fetchone()
+        finally:
+            con.close()
+        assert comment is not None and str(comment[0]).startswith("eventlake:")
+        assert tracks == events and tracks is not None and tracks[0] > 0
+        # a full build re-creates every view
+        build_models(settings, db)
+        assert "unchanged view kept" not in _last_invocation_log(settings)
+    finally:
+        shutil.move(backup, db)
