@@ -64,7 +64,7 @@ def _time_ok(value: _dt.datetime | None) -> bool:
 
 
 def fast_prepare(
-    events: Sequence[msgspec.Raw],
+    events: Sequence[msgspec.Raw] | Sequence[bytes],
     *,
     received_at: _dt.datetime,
     source: str | None,

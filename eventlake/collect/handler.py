@@ -189,29 +189,18 @@ class RequestHandler:
                         )
             sent_at = parsed.sentAt
             context = parsed.context
-            if self.request_records:
-                fast = fast_prepare(
-                    events,
-                    received_at=received_at,
-                    source=source,
-                    host=meta.host,
-                    user_agent=meta.user_agent,
-                    ip=meta.ip,
-                    plan=self.plan,
-                    sent_at=sent_at,
-                    batch_context=context,
-                )
-                if fast is not None:
-                    return fast
-        return prepare_events(
-            events,
-            received_at=received_at,
-            source=source,
-            host=meta.host,
-            user_agent=meta.user_agent,
-            ip=meta.ip,
-            plan=self.plan,
-            sent_at=sent_at,
-            force_type=force_type,
-            batch_context=context,
-        )
+        request: dict[str, Any] = {
+            "received_at": received_at,
+            "source": source,
+            "host": meta.host,
+            "user_agent": meta.user_agent,
+            "ip": meta.ip,
+            "plan": self.plan,
+            "sent_at": sent_at,
+            "batch_context": context,
+        }
+        if self.request_records and force_type is None:
+            fast = fast_prepare(events, **request)
+            if fast is not None:
+                return fast
+        return prepare_events(events, force_type=force_type, **request)

@@ -81,6 +81,17 @@ class Run:
     values: bytes | memoryview
     value_lens: npt.NDArray[np.uint32] | None = None
 
+    @classmethod
+    def of(cls, tp: TopicPartition, first_offset: int, values: Sequence[bytes]) -> Run:
+        """The run of ``values`` at consecutive offsets from ``first_offset`` (as a consumer
+        hands them over: each value followed by a newline, with its length)."""
+        return cls(
+            tp,
+            np.arange(first_offset, first_offset + len(values), dtype=np.int64),
+            b"".join(v + b"\n" for v in values),
+            np.array([len(v) for v in values], dtype=np.uint32),
+        )
+
     @property
     def count(self) -> int:
         return len(self.offsets)

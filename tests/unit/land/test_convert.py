@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pyarrow as pa
 
 from eventlake.bus.base import EVENTS, QUARANTINE, TopicPartition
@@ -29,13 +28,7 @@ def _event(i: int, ts: str = "2026-11-20T10:00:00.000000Z") -> bytes:
     ).encode()
 
 
-def _run(tp: TopicPartition, first: int, values: list[bytes]) -> Run:
-    return Run(
-        tp,
-        np.arange(first, first + len(values), dtype=np.int64),
-        b"".join(v + b"\n" for v in values),
-        np.array([len(v) for v in values], dtype=np.uint32),
-    )
+_run = Run.of
 
 
 def test_runs_become_one_table_per_partition_with_bus_columns() -> None:

@@ -6,8 +6,6 @@ import base64
 import datetime as dt
 import json
 
-import numpy as np
-
 from eventlake.bus.base import EVENTS, TopicPartition
 from eventlake.bus.records import encode_arrow_batch
 from eventlake.lake import EVENT_SCHEMA
@@ -42,13 +40,7 @@ def _arrow(ids: list[int]) -> bytes:
     )
 
 
-def _run(tp: TopicPartition, first: int, values: list[bytes]) -> Run:
-    return Run(
-        tp,
-        np.arange(first, first + len(values), dtype=np.int64),
-        b"".join(v + b"\n" for v in values),
-        np.array([len(v) for v in values], dtype=np.uint32),
-    )
+_run = Run.of
 
 
 def test_mixed_records_keep_order_and_each_arrow_row_gets_its_record_offset() -> None:

@@ -6,7 +6,6 @@ import io
 import json
 
 import msgspec
-import numpy as np
 import pyarrow.json as pj
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,13 +57,7 @@ def _request(ids: list[int]) -> bytes:
     return encode_request_record(header, events)
 
 
-def _run(tp: TopicPartition, first: int, values: list[bytes]) -> Run:
-    return Run(
-        tp,
-        np.arange(first, first + len(values), dtype=np.int64),
-        b"".join(v + b"\n" for v in values),
-        np.array([len(v) for v in values], dtype=np.uint32),
-    )
+_run = Run.of
 
 
 def test_request_records_mixed_with_json_keep_order_offsets_and_enrichment() -> None:
