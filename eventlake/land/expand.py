@@ -54,24 +54,8 @@ class _Columns:
         self.received_us: list[int] = []
 
 
-_LIST_COLUMNS = (
-    "message_id",
-    "type",
-    "event",
-    "name",
-    "user_id",
-    "anonymous_id",
-    "group_id",
-    "previous_id",
-    "properties",
-    "traits",
-    "context",
-    "integrations",
-    "source",
-    "host",
-    "user_agent",
-    "ip",
-)
+#: The text columns, filled from Python lists (the timestamps are built with numpy).
+_LIST_COLUMNS = tuple(f.name for f in EVENT_INPUT_SCHEMA if pa.types.is_string(f.type))
 _NO_SENT = np.iinfo(np.int64).min
 
 
