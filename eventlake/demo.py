@@ -174,8 +174,8 @@ def run_demo(
     data_dir = settings.resolve("data")
     marker = data_dir / DEMO_MARKER
     stages: dict[str, float] = {}
-    if marker.is_file() and json.loads(marker.read_text()).get("world") == world_id:
-        held = json.loads(marker.read_text())
+    held = json.loads(marker.read_text()) if marker.is_file() else {}
+    if held.get("world") == world_id:
         with _timed(stages, "summary"):
             summary = read_summary(settings)
         return DemoResult(

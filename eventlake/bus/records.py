@@ -37,17 +37,21 @@ __all__ = [
     "ARROW_MARKER",
     "EVENT_INPUT_SCHEMA",
     "QUARANTINE_INPUT_SCHEMA",
+    "REQUEST_MARKER",
     "RecordFormatError",
     "decode_arrow_record",
     "encode_arrow_batch",
     "input_schema",
     "is_arrow",
+    "is_request_record",
     "record_events",
     "record_rows",
 ]
 
 #: First four bytes of an Arrow IPC stream (the continuation marker of its first message).
 ARROW_MARKER = b"\xff\xff\xff\xff"
+#: First four bytes of a collector request record (``bus/request_records.py``).
+REQUEST_MARKER = b"\xfeELR"
 
 #: Body compressions an Arrow record may use ("none": uncompressed). Readers need no flag:
 #: the IPC reader decompresses transparently.
@@ -188,9 +192,9 @@ def decode_arrow_record(value: bytes | memoryview | pa.Buffer, topic: str = "eve
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _is_request(value: bytes | memoryview) -> bool:
-    """A request record of the collector (``bus/request_records.py``), first byte 0xFE."""
-    return bytes(value[:4]) == b"\xfeELR"
+def is_request_record(value: bytes | memoryview) -> bool:
+    """Whether a bus record value is a collector request record (``bus/request_records.py``)."""
+    return bytes(value[:4]) == REQUEST_MARKER
 
 
 def record_rows(value: bytes | memoryview) -> int:
@@ -201,7 +205,7 @@ def record_rows(value: bytes | memoryview) -> int:
     Raises:
         RecordFormatError: an Arrow record that is not a readable IPC stream.
     """
-    if _is_request(value):
+    if is_request_record(value):
         from eventlake.bus.request_records import request_record_rows
 
         return request_record_rows(value)
@@ -219,7 +223,7 @@ def record_events(value: bytes | memoryview, topic: str = "events") -> list[dict
     Timestamps become ISO-8601 UTC text with microseconds and ``Z``, as in a JSON record.
     For tools and tests; the lander reads records columnar instead.
     """
-    if _is_request(value):
+    if is_request_record(value):
         from eventlake.bus.request_records import expand_request_record
 
         return [json.loads(r) for r in expand_request_record(value).records]

@@ -32,6 +32,7 @@ from typing import Any
 
 import msgspec
 
+from eventlake.bus.records import REQUEST_MARKER, is_request_record
 from eventlake.errors import BusError
 from eventlake.spec import PreparedBatch, parse_timestamp, prepare_events
 
@@ -43,10 +44,9 @@ __all__ = [
     "expand_request_record",
     "is_request_record",
     "request_record_rows",
+    "split_request_record",
 ]
 
-#: First four bytes of a request record.
-REQUEST_MARKER = b"\xfeELR"
 _LEN = struct.Struct("<I")
 _PREFIX = len(REQUEST_MARKER) + _LEN.size
 
@@ -77,11 +77,6 @@ _HEADER = msgspec.json.Decoder(RequestHeader)
 _EVENTS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-def is_request_record(value: bytes | memoryview) -> bool:
-    """Whether a bus record value is a request record."""
-    return bytes(value[:4]) == REQUEST_MARKER
-
-
 def encode_request_record(header: RequestHeader, events: Sequence[msgspec.Raw | bytes]) -> bytes:
     """One record holding ``events`` (raw JSON, as received) and their ``header``."""
     head = _HEADER_ENCODE(header)
@@ -97,8 +92,8 @@ def encode_request_record(header: RequestHeader, events: Sequence[msgspec.Raw | 
     )
 
 
-def decode_request_record(value: bytes | memoryview) -> tuple[RequestHeader, list[msgspec.Raw]]:
-    """The header and raw events of a request record.
+def split_request_record(value: bytes | memoryview) -> tuple[RequestHeader, memoryview]:
+    """The header of a request record and its events' JSON array, still undecoded.
 
     Raises:
         RequestRecordError: the value is not a readable request record.
@@ -109,8 +104,20 @@ def decode_request_record(value: bytes | memoryview) -> tuple[RequestHeader, lis
     (head_len,) = _LEN.unpack_from(data, 4)
     end = _PREFIX + head_len
     try:
-        header = _HEADER.decode(data[_PREFIX:end])
-        events = _EVENTS.decode(data[end:])
+        return _HEADER.decode(data[_PREFIX:end]), data[end:]
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise RequestRecordError(f"unreadable request record header: {exc}") from exc
+
+
+def decode_request_record(value: bytes | memoryview) -> tuple[RequestHeader, list[msgspec.Raw]]:
+    """The header and raw events of a request record.
+
+    Raises:
+        RequestRecordError: the value is not a readable request record.
+    """
+    header, array = split_request_record(value)
+    try:
+        events = _EVENTS.decode(array)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise RequestRecordError(f"unreadable request record: {exc}") from exc
     if len(events) != header.count:
@@ -122,12 +129,7 @@ def decode_request_record(value: bytes | memoryview) -> tuple[RequestHeader, lis
 
 def request_record_rows(value: bytes | memoryview) -> int:
     """Events in a request record (reads only the header)."""
-    data = memoryview(value)
-    (head_len,) = _LEN.unpack_from(data, 4)
-    try:
-        return _HEADER.decode(data[_PREFIX : _PREFIX + head_len]).count
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise RequestRecordError(f"unreadable request record header: {exc}") from exc
+    return split_request_record(value)[0].count
 
 
 def _time(text: str | None) -> _dt.datetime | None:

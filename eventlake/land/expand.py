@@ -26,7 +26,7 @@ from eventlake.bus.records import EVENT_INPUT_SCHEMA
 from eventlake.bus.request_records import (
     RequestHeader,
     RequestRecordError,
-    decode_request_record,
+    split_request_record,
 )
 from eventlake.spec import EVENT_TYPES, Envelope, context_text, object_text, parse_timestamp
 
@@ -97,15 +97,19 @@ class RequestColumns:
         Raises:
             RequestRecordError: the value is not a readable request record.
         """
-        header, raws = decode_request_record(value)
-        if not raws:
-            return False
+        header, array = split_request_record(value)
         try:
-            envs = _EVENTS.decode(b"[" + b",".join(raws) + b"]")
+            envs = _EVENTS.decode(array)
             received = parse_timestamp(header.received_at)
             batch_sent = parse_timestamp(header.sent_at) if header.sent_at is not None else None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
             raise RequestRecordError(f"unreadable request record: {exc}") from exc
+        if len(envs) != header.count:
+            raise RequestRecordError(
+                f"request record holds {len(envs)} events, its header says {header.count}"
+            )
+        if not envs:
+            return False
         try:
             rows = _rows(envs, header)
         except _Fallback:

@@ -15,7 +15,12 @@ from typing import Any
 
 from eventlake.errors import WarehouseError
 
-__all__ = ["load_and_build_remote", "models_built_remote", "remote_warehouse_counts"]
+__all__ = [
+    "empty_warehouse_counts",
+    "load_and_build_remote",
+    "models_built_remote",
+    "remote_warehouse_counts",
+]
 
 
 def models_built_remote(settings: Any) -> bool:
@@ -70,9 +75,9 @@ def load_and_build_remote(
     )
 
 
-def remote_warehouse_counts(settings: Any) -> dict[str, Any]:
-    """What ``eventlake status`` reads from the warehouse, from PostgreSQL or Spark."""
-    out: dict[str, Any] = {
+def empty_warehouse_counts() -> dict[str, Any]:
+    """The warehouse figures of ``eventlake status`` before anything is read (any backend)."""
+    return {
         "loaded_commits": {},
         "lake_events": 0,
         "lake_quarantine": 0,
@@ -81,6 +86,11 @@ def remote_warehouse_counts(settings: Any) -> dict[str, Any]:
         "modeled": None,
         "newest": None,
     }
+
+
+def remote_warehouse_counts(settings: Any) -> dict[str, Any]:
+    """What ``eventlake status`` reads from the warehouse, from PostgreSQL or Spark."""
+    out = empty_warehouse_counts()
     queries = {
         "loaded": "SELECT stream, commit_id FROM raw._loaded_commits",
         "files": "SELECT raw_table, sum(rows) FROM raw._lake_files GROUP BY raw_table",

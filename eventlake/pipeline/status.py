@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlake.errors import EventlakeError
+from eventlake.pipeline.remote import empty_warehouse_counts
 from eventlake.pipeline.results import StatusReport
 from eventlake.pipeline.state import PipelineState
 
@@ -113,15 +114,7 @@ def _warehouse_counts(settings: Any) -> dict[str, Any]:
         return remote_warehouse_counts(settings)
     from eventlake.warehouse.duck import connect_read_only
 
-    out: dict[str, Any] = {
-        "loaded_commits": {},
-        "lake_events": 0,
-        "lake_quarantine": 0,
-        "raw_events": 0,
-        "distinct_events": 0,
-        "modeled": None,
-        "newest": None,
-    }
+    out = empty_warehouse_counts()
     path = settings.resolve(settings.warehouse.path)
     if not path.exists():
         return out
