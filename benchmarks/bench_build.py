@@ -41,10 +41,15 @@ _EVENTS = (
 def _insert_events(
     con: duckdb.DuckDBPyConnection, first: int, count: int, days: int, day0: int, users: int
 ) -> None:
-    """Insert ``count`` events numbered from ``first`` spread over ``days`` days from day0."""
+    """Insert ``count`` events numbered from ``first`` spread over ``days`` days from day0.
+
+    Rows go into raw.events in day order, as the raw layer loads them (one day's lake
+    files at a time, ``replace_day``), so a day's rows sit together in the table.
+    """
+    con.execute("create or replace temp table new_events as from raw.events limit 0")
     con.execute(
         f"""
-        insert into raw.events
+        insert into new_events
         with g as (
             select i, hash(i) as h, (hash(i * 7 + 1) % {users}) as u,
                    {day0} + (i % {days}) as d
@@ -92,15 +97,16 @@ def _insert_events(
     )
     # 2% duplicates: the same message arriving again a minute later
     con.execute(
-        f"""
-        insert into raw.events
+        """
+        insert into new_events
         select * replace (received_at + interval 60 second as received_at,
                           bus_offset + 100000000000 as bus_offset)
-        from raw.events
-        where cast(substr(message_id, 3) as bigint) between {first} and {first + count - 1}
-          and cast(substr(message_id, 3) as bigint) % 50 = 0
+        from new_events
+        where cast(substr(message_id, 3) as bigint) % 50 = 0
         """
     )
+    con.execute("insert into raw.events from new_events order by event_date")
+    con.execute("drop table new_events")
 
 
 def _create_raw(db: Path) -> None:

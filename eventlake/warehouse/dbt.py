@@ -38,7 +38,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,38 +168,57 @@ def _column_types(con: Any) -> dict[tuple[str, str], dict[str, str]]:
     return out
 
 
-def _close_duckdb_environment(
-    read_types: bool = False,
-) -> dict[tuple[str, str], dict[str, str]] | None:
+def _close_duckdb_environment(before_close: Callable[[Any], None] | None = None) -> None:
     """Close dbt-duckdb's process-wide connection so the working copy can be published.
 
-    With ``read_types``, first read the warehouse's column types (for the metrics catalog)
-    on that still-open connection, which saves opening the file again; None when there was
-    no open connection or the read failed.
+    ``before_close`` is first called with a cursor of that still-open connection (to read
+    the catalog's column types or the rows of failed tests without opening the file again);
+    it is not called when there is no open connection, and a DuckDB error it raises is
+    ignored.
     """
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
-        return None
-    types = None
+        return
     with DuckDBConnectionManager._LOCK:
         env = DuckDBConnectionManager._ENV
         if env is not None:
             try:
                 conn = getattr(env, "conn", None)
-                if read_types and conn is not None:
+                if before_close is not None and conn is not None:
                     import duckdb
 
                     try:
-                        types = _column_types(conn.cursor())
+                        before_close(conn.cursor())
                     except duckdb.Error:
-                        types = None
+                        pass
             finally:
                 try:
                     env.close()
                 finally:
                     DuckDBConnectionManager._ENV = None
-    return types
+
+
+#: Rows of a failed test quoted in the error (its first rows: which check, column, value).
+FAILURE_SAMPLE_ROWS = 3
+
+
+def _failure_samples(cursor: Any, results: Sequence[Any]) -> dict[str, str]:
+    """The first rows each failed test returned, as text, by node unique_id."""
+    out: dict[str, str] = {}
+    for r in results:
+        status = str(getattr(r.status, "value", r.status))
+        node = r.node
+        sql = getattr(node, "compiled_code", None)
+        if status != "fail" or not sql:
+            continue
+        cursor.execute(f"select * from (\n{sql}\n) as failed limit {FAILURE_SAMPLE_ROWS}")
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        out[str(node.unique_id)] = "; ".join(
+            ", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)) for row in rows
+        )
+    return out
 
 
 def _model_of(node: Any) -> str:
@@ -212,7 +231,9 @@ def _model_of(node: Any) -> str:
     return ", ".join(models) if models else str(node.name)
 
 
-def _summarise(results: Sequence[Any]) -> tuple[list[str], int, list[tuple[str, str]]]:
+def _summarise(
+    results: Sequence[Any], samples: dict[str, str] | None = None
+) -> tuple[list[str], int, list[tuple[str, str]]]:
     built: list[str] = []
     passed = 0
     failures: list[tuple[str, str]] = []
@@ -224,9 +245,11 @@ def _summarise(results: Sequence[Any]) -> tuple[list[str], int, list[tuple[str, 
             if status == "pass":
                 passed += 1
             elif status in ("fail", "error"):
-                failures.append(
-                    (f"{_model_of(node)}: test {node.name}", str(r.message or status).strip())
-                )
+                message = str(r.message or status).strip()
+                sample = (samples or {}).get(str(node.unique_id))
+                if sample:
+                    message += f" (first rows: {sample})"
+                failures.append((f"{_model_of(node)}: test {node.name}", message))
         elif status in ("success", "pass"):
             if kind == "model":
                 built.append(str(node.name))
@@ -295,18 +318,27 @@ def build_models(
         )
         from dbt.cli.main import dbtRunner
 
-        duckdb_types = None
+        read: dict[str, Any] = {}
+        results: list[Any] = []
+
+        def read_before_close(cursor: Any) -> None:
+            # on dbt's open connection: no second open of the file
+            if any(str(getattr(r.status, "value", r.status)) == "fail" for r in results):
+                read["samples"] = _failure_samples(cursor, results)
+            else:
+                read["types"] = _column_types(cursor)
+
         try:
             manifest = _manifest(project, profiles_dir, build_vars(settings, None), threads)
             res = dbtRunner(manifest=manifest).invoke(args)
+            results = list(getattr(res.result, "results", None) or [])
         finally:
-            duckdb_types = _close_duckdb_environment(
-                read_types=settings.warehouse.backend == "duckdb"
+            _close_duckdb_environment(
+                read_before_close if settings.warehouse.backend == "duckdb" else None
             )
         if res.exception is not None:
             raise ModelBuildError(f"dbt build failed: {res.exception}") from res.exception
-        results = list(getattr(res.result, "results", None) or [])
-        built, passed, failures = _summarise(results)
+        built, passed, failures = _summarise(results, read.get("samples"))
         if failures or not res.success:
             detail = "; ".join(f"{name}: {msg}" for name, msg in failures[:5]) or "see logs"
             more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
@@ -317,7 +349,7 @@ def build_models(
             )
         catalog_path = profiles_dir / CATALOG_FILE
         if settings.warehouse.backend == "duckdb":
-            column_types = duckdb_types if duckdb_types is not None else _warehouse_types(db_path)
+            column_types = read.get("types") or _warehouse_types(db_path)
         else:
             from eventlake.warehouse.adapters import adapter_column_types
 

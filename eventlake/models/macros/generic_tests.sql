@@ -1,33 +1,62 @@
-{#- Generic test: no two rows share the values of `columns` (the model's grain). -#}
-{% test unique_combination(model, columns) %}
-    select {{ columns | join(', ') }}, count(*) as n
-    from {{ model }}
-    group by {{ columns | join(', ') }}
-    having count(*) > 1
-{% endtest %}
+{#-
+  The project's generic data tests. Each test is one dbt node, and each node has a fixed
+  cost (compile, connection, log events, a compiled file: 25-50 ms on 2 cores) that a day's
+  incremental run pays whatever the data size, so the checks of a model are grouped into
+  few tests: `grain` (the key of a table whose rows are keyed by the day as well, or of a
+  small table), `unique_key` (a key unique across all days), and `row_checks` (not_null,
+  accepted_values, the tracking plan's allowed values and relationships, one row per
+  failing check). A failing test returns rows that name the check that failed, the column
+  and the offending value.
+
+  With `day_column`, an incremental run (var changed_days set) checks only the days it
+  rebuilt (`before`/`after` widen them as the model's own window does) plus rows with a
+  null day, which always fail: every other row passed these tests when the run that wrote
+  it was published (a failing run is never published). A full build checks every row.
+-#}
+
+{#- The days an incremental run rebuilt: `int_changed_days` widened by `before`/`after`
+    days. Only meaningful when var('changed_days') is set. -#}
+{% macro rebuilt_days(before=0, after=0) -%}
+    {%- if before == 0 and after == 0 -%}
+        select day from {{ ref('int_changed_days') }}
+    {%- else -%}
+        {%- for shift in range(-before, after + 1) -%}
+            select {{ eventlake.add_days('day', shift) }} as day from {{ ref('int_changed_days') }}
+            {%- if not loop.last %} union {% endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `where` clause of the rows a day-restricted test reads (empty on a full build). -#}
+{% macro rebuilt_rows_filter(day_column, before=0, after=0) -%}
+    {#- ref() whenever a day column is given, so that dbt records the dependency when it
+        parses the test (with changed_days null) -#}
+    {%- set changed = ref('int_changed_days') if day_column is not none -%}
+    {%- if day_column is not none and var('changed_days', none) is not none -%}
+        where {{ day_column }} in ({{ eventlake.rebuilt_days(before, after) }})
+           or {{ day_column }} is null
+    {%- endif -%}
+{%- endmacro %}
 
 {#-
-  Generic test: the model's grain. No column of `columns` is null (except those listed in
-  `nullable`) and no two rows share their values (one test, one scan, instead of
-  unique_combination + a not_null per column).
-  With `day_column` (which must be part of the grain), an incremental run checks only the
-  days it rebuilt (`before`/`after` widen them as the model's own window does) plus rows
-  with a null day: a duplicate grain always shares its day, and every other row was checked
-  by the run that wrote it. A full build checks every row.
+  Generic test: the model's grain. No column of `columns` (except those in `nullable`) and
+  no column of `not_null` is null, and no two rows share the values of `columns`. With
+  `day_column` (one of `columns`), two rows sharing a grain share its day, so checking the
+  rebuilt days is a global check.
 -#}
-{% test grain(model, columns, day_column=none, before=0, after=0, nullable=[]) %}
+{% test grain(model, columns, day_column=none, before=0, after=0, nullable=[], not_null=[]) %}
     {%- if day_column is not none and day_column not in columns -%}
         {{ exceptions.raise_compiler_error(
             "grain test: day_column " ~ day_column ~ " must be one of the grain columns") }}
     {%- endif %}
+    {%- set others = [] %}
+    {%- for column in not_null if column not in columns %}{% do others.append(column) %}{% endfor %}
     with checked as (
-        select {{ columns | join(', ') }}
+        select {{ (columns + others) | join(', ') }}
         from {{ model }}
-        {%- if day_column is not none and var('changed_days', none) is not none %}
-        where {{ day_column }} in ({{ eventlake.rebuilt_days(before, after) }})
-           or {{ day_column }} is null
-        {%- endif %}
+        {{ eventlake.rebuilt_rows_filter(day_column, before, after) }}
     )
+
     select {{ columns | join(', ') }}, count(*) as n
     from checked
     group by {{ columns | join(', ') }}
@@ -35,25 +64,23 @@
     {%- for column in columns if column not in nullable %}
         or {{ column }} is null
     {%- endfor %}
+    {%- for column in others %}
+        or count({{ column }}) < count(*)
+    {%- endfor %}
 {% endtest %}
 
 {#-
   Generic test: `column_name` is a key of the whole table: never null, and no value appears
   on two rows, whatever their days. With `day_column`, an incremental run reads the keys of
-  the days it rebuilt (`before`/`after` as the model's window, plus rows with a null day) and
-  counts each of them over the whole table: a duplicate created by this run involves a
-  rebuilt row, and the rows of the other days were unique when the previous run published
-  them (a failing run is never published). A full build checks every row.
+  the days it rebuilt and counts each of them over the *whole* table: a duplicate created by
+  this run involves a rebuilt row.
 -#}
 {% test unique_key(model, column_name, day_column=none, before=0, after=0) %}
     {%- set restrict = day_column is not none and var('changed_days', none) is not none %}
     with checked as (
         select {{ column_name }} as key_value
         from {{ model }}
-        {%- if restrict %}
-        where {{ day_column }} in ({{ eventlake.rebuilt_days(before, after) }})
-           or {{ day_column }} is null
-        {%- endif %}
+        {{ eventlake.rebuilt_rows_filter(day_column, before, after) }}
     ),
 
     nulls as (
@@ -76,4 +103,71 @@
     select key_value, problem, n from nulls
     union all
     select key_value, problem, n from duplicates
+{% endtest %}
+
+{#-
+  Generic test: the row-level checks of a model, one scan of its (rebuilt) rows:
+  - `not_null`: columns never null (with `day_column`, that column too);
+  - `accepted_values`: {column: [values]}, as dbt's accepted_values (nulls pass);
+  - `planned_values`: {column: {event, property}}: the values the tracking plan
+    (var tracking_plan) allows for that property; no `allowed` list, no check;
+  - `references`: [{column, to: ref(...), field}], as dbt's relationships: every non-null
+    value is a `field` of `to`.
+  Returns one row per failing check and value: check_name, column_name, value, rows.
+-#}
+{% test row_checks(model, day_column=none, before=0, after=0, not_null=[], accepted_values={}, planned_values={}, references=[]) %}
+    {%- set text = dbt.type_string() %}
+    {%- set plan = var('tracking_plan', {}) or {} %}
+    {%- set required = [] %}
+    {%- for column in ([day_column] if day_column is not none else []) + not_null if column not in required %}
+        {%- do required.append(column) %}
+    {%- endfor %}
+    {%- set branches = [] %}
+    {%- for column in required %}
+        {%- do branches.append(
+            "select 'not_null' as check_name, '" ~ column ~ "' as column_name, "
+            ~ "cast(null as " ~ text ~ ") as value, count(*) as failing_rows "
+            ~ "from checked where " ~ column ~ " is null having count(*) > 0") %}
+    {%- endfor %}
+    {%- set allowed_lists = [] %}
+    {%- for column, values in accepted_values.items() | sort %}
+        {%- do allowed_lists.append(['accepted_values', column, values]) %}
+    {%- endfor %}
+    {%- for column, rule in planned_values.items() | sort %}
+        {%- set spec = ((plan.get(rule['event']) or {}).get('properties') or {}).get(rule['property']) or {} %}
+        {%- if spec.get('allowed') %}
+            {%- do allowed_lists.append(['planned_values', column, spec['allowed']]) %}
+        {%- endif %}
+    {%- endfor %}
+    {%- for check, column, values in allowed_lists %}
+        {%- set quoted = [] %}
+        {%- for v in values %}{% do quoted.append("'" ~ (v | string | replace("'", "''")) ~ "'") %}{% endfor %}
+        {%- do branches.append(
+            "select '" ~ check ~ "' as check_name, '" ~ column ~ "' as column_name, "
+            ~ "cast(" ~ column ~ " as " ~ text ~ ") as value, count(*) as failing_rows "
+            ~ "from checked where " ~ column ~ " is not null and cast(" ~ column ~ " as "
+            ~ text ~ ") not in (" ~ quoted | join(', ') ~ ") group by " ~ column) %}
+    {%- endfor %}
+    {%- for ref_check in references %}
+        {%- do branches.append(
+            "select 'relationships' as check_name, '" ~ ref_check['column'] ~ "' as column_name, "
+            ~ "cast(c." ~ ref_check['column'] ~ " as " ~ text ~ ") as value, "
+            ~ "count(*) as failing_rows from checked as c left join " ~ ref_check['to']
+            ~ " as p on p." ~ ref_check['field'] ~ " = c." ~ ref_check['column']
+            ~ " where c." ~ ref_check['column'] ~ " is not null and p." ~ ref_check['field']
+            ~ " is null group by c." ~ ref_check['column']) %}
+    {%- endfor %}
+    with checked as (
+        select *
+        from {{ model }}
+        {{ eventlake.rebuilt_rows_filter(day_column, before, after) }}
+    )
+
+    {% if branches -%}
+    {{ branches | join('\n    union all\n    ') }}
+    {%- else -%}
+    select 'none' as check_name, 'none' as column_name, cast(null as {{ text }}) as value,
+        0 as failing_rows
+    from checked where 1 = 0
+    {%- endif %}
 {% endtest %}

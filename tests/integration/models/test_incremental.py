@@ -144,9 +144,11 @@ def test_failing_data_test_names_model_and_test(runs: dict[str, Any]) -> None:
     with pytest.raises(ModelBuildError) as info:
         build_models(runs["settings"], db, changed_days=[dt.date(2026, 3, 5)])
     message = str(info.value)
-    assert "stg_events" in message and "accepted_values" in message
+    # the model, the test, and the failing check with its column and value
+    assert "stg_events: test stg_events_row_checks" in message
+    assert "check_name=accepted_values, column_name=event_type, value=bogus" in message
     assert isinstance(info.value, ModelTestsFailedError)
-    assert any("accepted_values" in name for name, _ in info.value.failures)
+    assert [name for name, _ in info.value.failures] == ["stg_events: test stg_events_row_checks"]
 
 
 def test_select_builds_only_the_selection(runs: dict[str, Any]) -> None:

@@ -7,7 +7,9 @@
 - on an incremental run the key tests stay global: a duplicate messageId on a day the run
   did not rebuild is still found, and the grain test finds a row with a null day;
 - an incremental run keeps the staging views whose SQL did not change (a full build and a
-  changed view re-create them).
+  changed view re-create them);
+- an incremental run inserts into the incremental tables directly, and a column the model
+  does not produce still fails it (on_schema_change=fail).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _execute(db: Path, sql: str) -> None:
 def test_full_build_passes_every_test(built: dict[str, Any]) -> None:
     result = built["result"]
     assert result.ok and "stg_events" in result.models_built
-    assert result.tests_passed >= 80
+    assert result.tests_passed >= 27  # one grain or key + row checks per model
 
 
 def test_a_new_process_reuses_the_partial_parse(built: dict[str, Any]) -> None:
@@ -174,8 +176,12 @@ def test_incremental_run_finds_a_null_day_in_a_grain(built: dict[str, Any]) -> N
         )
         with pytest.raises(ModelTestsFailedError) as info:
             build_models(settings, db, changed_days=[START])
-        names = [name for name, _ in info.value.failures]
-        assert names and all("int_user_days" in n and "grain" in n for n in names), names
+        names = sorted(name for name, _ in info.value.failures)
+        # the grain (a null key column) and the row checks (a null day column)
+        assert names == [
+            "int_user_days: test int_user_days_grain",
+            "int_user_days: test int_user_days_row_checks",
+        ], names
     finally:
         shutil.move(backup, db)
 
@@ -218,3 +224,32 @@ def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) ->
         assert "unchanged view kept" not in _last_invocation_log(settings)
     finally:
         shutil.move(backup, db)
+
+
+def test_incremental_run_inserts_directly_and_still_fails_on_schema_drift(
+    built: dict[str, Any],
+) -> None:
+    settings, db = built["settings"], built["db"]
+    backup = _copy(built, "schema-drift")
+    last_day = START + dt.timedelta(days=DAYS - 1)
+    try:
+        build_models(settings, db, changed_days=[last_day])
+        # no temporary table: the rows went straight into the table (macros/incremental_duckdb)
+        ran = _compiled_run_sql(settings, "fct_purchases")
+        assert 'insert into "warehouse"."marts"."fct_purchases"' in ran and "__dbt_tmp" not in ran
+        # a column the model does not produce: on_schema_change=fail names it
+        _execute(db, "alter table marts.fct_purchases add column discount double")
+        with pytest.raises(ModelTestsFailedError) as info:
+            build_models(settings, db, changed_days=[last_day])
+        failures = dict(info.value.failures)
+        assert "discount (model: none, table: DOUBLE)" in failures["model fct_purchases"]
+        assert "--full-refresh" in failures["model fct_purchases"]
+    finally:
+        shutil.move(backup, db)
+
+
+def _compiled_run_sql(settings: Settings, model: str) -> str:
+    """The SQL dbt ran for the model's materialization (target/run/...)."""
+    run_dir = settings.resolve(settings.models.dbt_dir) / "project" / "target" / "run"
+    (path,) = run_dir.rglob(f"{model}.sql")
+    return path.read_text(encoding="utf-8")
