@@ -1,35 +1,134 @@
 {#-
   Incremental rebuild by day. `var('changed_days')` names the lake partitions that received
-  new rows; model int_changed_days expands it to every day whose results can change (shared
-  messageIds, new identity links, moved first-seen days). An incremental model deletes
-  those days (pre-hook delete_changed_days) and inserts them again (filter
-  changed_days_filter), so the result equals a full rebuild. `before`/`after` widen the
-  window: a metric over the trailing 30 days of day d changes for d .. d+29 (after=29).
+  new rows (the *given* days; null on a full rebuild, every day rebuilt). Model
+  int_changed_days expands them to every day whose results can change (other copies of
+  the messageIds that arrived, days of users whose identity changed, moved first-seen
+  days). An incremental model deletes those days (pre-hook delete_changed_days) and
+  inserts them again (filter changed_days_filter), so the result equals a full rebuild.
+  `before`/`after` widen the window: a metric over the trailing 30 days of day d changes
+  for d .. d+29 (after=29).
+
+  The days are read from int_changed_days when the model compiles (dbt compiles a model
+  just before running it, after int_changed_days was built) and written into its SQL as
+  date literals: a plain list the engine prunes row groups on (DuckDB's zone maps), where
+  a subquery would be evaluated per statement and hide the range from the planner.
 -#}
 
-{% macro changed_days_filter(column, before=0, after=0) -%}
+{#- A date literal, portable. -#}
+{% macro date_literal(iso_day) -%}
+    cast('{{ iso_day }}' as date)
+{%- endmacro %}
+
+{#- `column in (<literals>)`, `1 = 0` for no day. -#}
+{% macro in_days(column, days) -%}
+    {%- if days | length == 0 -%}
+        1 = 0
+    {%- else -%}
+        {{ column }} in ({% for d in days %}{{ eventlake.date_literal(d) }}{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The given days (var changed_days) as ISO strings, or none on a full rebuild. -#}
+{% macro given_days() -%}
+    {%- set days = var('changed_days', none) -%}
+    {{ return(none if days is none else (days | map('string') | list | sort)) }}
+{%- endmacro %}
+
+{#- Rows of the given days only (`1 = 1` on a full rebuild). -#}
+{% macro given_days_filter(column) -%}
+    {%- set days = eventlake.given_days() -%}
+    {%- if days is none -%}
+        1 = 1
+    {%- else -%}
+        {{ eventlake.in_days(column, days) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The days this run rebuilds, widened by `before`/`after`, as sorted ISO strings: every
+  day of int_changed_days, or with `messages_only` the days whose messages changed (new
+  copies arrived there or on another day). none on a full rebuild or when not executing.
+-#}
+{% macro rebuilt_day_list(before=0, after=0, messages_only=false) -%}
     {%- set changed = ref('int_changed_days') -%}
-    {%- if is_incremental() -%}
-        {%- if before == 0 and after == 0 -%}
-            {{ column }} in (select day from {{ changed }})
-        {%- else -%}
-            {#- the outer bounds first: a plain range the engine can prune on -#}
-            {{ column }} >= (select {{ eventlake.add_days('min(day)', -before) }} from {{ changed }})
-            and {{ column }} <= (select {{ eventlake.add_days('max(day)', after) }} from {{ changed }})
-            and exists (
-                select 1 from {{ changed }} as _c
-                where {{ column }} >= {{ eventlake.add_days('_c.day', -before) }}
-                  and {{ column }} <= {{ eventlake.add_days('_c.day', after) }}
-            )
-        {%- endif -%}
+    {%- if var('changed_days', none) is none or not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        'select day from ' ~ changed ~ (' where messages_changed' if messages_only else '')
+    ) -%}
+    {%- set out = [] -%}
+    {%- for row in rows -%}
+        {%- set day = modules.datetime.date.fromisoformat((row[0] | string)[:10]) -%}
+        {%- for shift in range(-before, after + 1) -%}
+            {%- set iso = (day + modules.datetime.timedelta(days=shift)).isoformat() -%}
+            {%- if iso not in out %}{% do out.append(iso) %}{% endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(out | sort) }}
+{%- endmacro %}
+
+{% macro changed_days_filter(column, before=0, after=0, messages_only=false) -%}
+    {%- set changed = ref('int_changed_days') -%}
+    {%- if is_incremental() and var('changed_days', none) is not none -%}
+        {{ eventlake.in_days(column, eventlake.rebuilt_day_list(before, after, messages_only)) }}
     {%- else -%}
         1 = 1
     {%- endif -%}
 {%- endmacro %}
 
+{#- Pre-hook: delete the days this run rebuilds (every row on a full rebuild). -#}
 {% macro delete_changed_days(column, before=0, after=0) -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and var('changed_days', none) is none -%}
+        delete from {{ this }}
+    {%- elif is_incremental() -%}
         delete from {{ this }} where {{ eventlake.changed_days_filter(column, before, after) }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of a model that merges by key: delete every row on a full rebuild. -#}
+{% macro delete_all_on_full_rebuild() -%}
+    {%- if is_incremental() and var('changed_days', none) is none -%}
+        delete from {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The relation that model `name` was left in by the previous (published) build, or none
+  when it does not exist yet (and while dbt parses). A model reads it for the state before
+  this run without a ref(), so that `name` stays downstream of the reader: dbt then runs
+  `name` after the reader, and the reader sees last run's rows. Every such read is listed
+  in docs/models.md and checked by a test on the manifest (tests/unit/warehouse).
+-#}
+{% macro previous_relation(name) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and node.package_name == 'eventlake'
+        and node.name == name -%}
+        {{ return(adapter.get_relation(
+            database=node.database, schema=node.schema, identifier=node.alias)) }}
+    {%- endfor -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{#- Pre-hook of stg_events: delete the rows of every messageId that got a new copy on a
+    given day, looking only on the days holding its copies (all rows on a full rebuild). -#}
+{% macro delete_arrived_messages() -%}
+    {%- if is_incremental() and var('changed_days', none) is none -%}
+        delete from {{ this }}
+    {%- elif is_incremental() -%}
+        delete from {{ this }}
+        where {{ eventlake.changed_days_filter('event_date', messages_only=true) }}
+          and message_id in (
+              select message_id from {{ source('raw', 'events') }}
+              where {{ eventlake.given_days_filter('event_date') }}
+          )
     {%- else -%}
         select 1
     {%- endif -%}

@@ -14,27 +14,14 @@
   it was published (a failing run is never published). A full build checks every row.
 -#}
 
-{#- The days an incremental run rebuilt: `int_changed_days` widened by `before`/`after`
-    days. Only meaningful when var('changed_days') is set. -#}
-{% macro rebuilt_days(before=0, after=0) -%}
-    {%- if before == 0 and after == 0 -%}
-        select day from {{ ref('int_changed_days') }}
-    {%- else -%}
-        {%- for shift in range(-before, after + 1) -%}
-            select {{ eventlake.add_days('day', shift) }} as day from {{ ref('int_changed_days') }}
-            {%- if not loop.last %} union {% endif -%}
-        {%- endfor -%}
-    {%- endif -%}
-{%- endmacro %}
-
-{#- `where` clause of the rows a day-restricted test reads (empty on a full build). -#}
+{#- `where` clause of the rows a day-restricted test reads: the days this run rebuilt
+    (int_changed_days widened by `before`/`after`) and null days; empty on a full build. -#}
 {% macro rebuilt_rows_filter(day_column, before=0, after=0) -%}
-    {#- ref() whenever a day column is given, so that dbt records the dependency when it
-        parses the test (with changed_days null) -#}
-    {%- set changed = ref('int_changed_days') if day_column is not none -%}
-    {%- if day_column is not none and var('changed_days', none) is not none -%}
-        where {{ day_column }} in ({{ eventlake.rebuilt_days(before, after) }})
-           or {{ day_column }} is null
+    {%- if day_column is not none -%}
+        {%- set days = eventlake.rebuilt_day_list(before, after) -%}
+        {%- if days is not none -%}
+        where {{ eventlake.in_days(day_column, days) }} or {{ day_column }} is null
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

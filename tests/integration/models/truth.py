@@ -135,6 +135,25 @@ def events_table(raw: pd.DataFrame) -> pd.DataFrame:
     return ev
 
 
+def dim_users(raw: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
+    """One row per stitched user: first/last seen, events, identified or not, and the
+    distinct anonymousIds of every arrived row attributed to them (duplicates included)."""
+    keys = identity_keys(raw)
+    users = ev.groupby("user_key", as_index=False).agg(
+        first_seen_at=("timestamp", "min"),
+        last_seen_at=("timestamp", "max"),
+        first_seen_date=("event_date", "min"),
+        last_seen_date=("event_date", "max"),
+        event_count=("message_id", "size"),
+    )
+    identified = set(raw["user_id"].dropna())
+    users["is_identified"] = users["user_key"].isin(identified)
+    anon = raw.loc[raw["anonymous_id"].notna(), "anonymous_id"].drop_duplicates()
+    per_user = pd.Series([keys["a:" + a] for a in anon]).value_counts()
+    users["anonymous_ids"] = users["user_key"].map(per_user).fillna(0).astype(int)
+    return users
+
+
 def sessions_table(ev: pd.DataFrame, timeout_minutes: int = 30) -> pd.DataFrame:
     rows = []
     for user, grp in ev.sort_values(["timestamp", "message_id"]).groupby("user_key", sort=True):

@@ -1,110 +1,119 @@
 {#-
-  The days an incremental run rebuilds: var('changed_days') (lake partitions with new rows)
-  plus every other day whose result they can change:
-  - days holding another copy of a messageId that arrived on a changed day (which copy wins
-    can move);
-  - every day of a user whose identity gained a new link (identify/alias) on a changed day
-    (retroactive stitching re-attributes their old events);
-  - the old first-seen day of a user whose first event moved earlier (new_users).
-  changed_days null: every day (a full rebuild); an empty list: no day.
+  The days an incremental run rebuilds: var('changed_days') (the given days: lake
+  partitions with new rows) plus every other day whose results they can change:
+  - days holding another copy of a messageId that arrived on a given day (which copy is
+    the first arrival can move): `messages_changed`, the days whose stg_events rows are
+    merged again;
+  - every day of a user whose identity component changed (int_identity_changes: a new link
+    merged it with another, so stitching re-attributes their old events), read from the
+    previous build's int_user_days under the user_key the previous map gave them;
+  - the previous first-seen day of a user whose first event moved earlier, or whose
+    component changed (new_users), read from the previous build's dim_users; and every
+    day of a user whose first-seen day holds an older copy of an arriving messageId (if
+    the new copy wins, their first event moves to a later day, unknown yet).
+  changed_days null, or no previous build: every day (a full rebuild); an empty list: no
+  day. Only the first rule reads history (a probe of raw.events' messageIds); the other
+  two read per-user tables.
 -#}
+{%- set days = eventlake.given_days() -%}
+{%- set old_user_days = eventlake.previous_relation('int_user_days') -%}
+{%- set old_users = eventlake.previous_relation('dim_users') -%}
+-- depends_on: {{ ref('int_identity_changes') }}
 -- depends_on: {{ ref('int_identity_map') }}
-{%- set days = var('changed_days', none) -%}
 
-{% if days is none %}
+{% if days is none or old_user_days is none or old_users is none %}
 
-select distinct event_date as day from {{ source('raw', 'events') }}
+select distinct event_date as day, true as messages_changed
+from {{ source('raw', 'events') }}
 
 {% elif days | length == 0 %}
 
-select cast(null as date) as day from {{ source('raw', 'events') }} where 1 = 0
+select cast(null as date) as day, true as messages_changed
+from {{ source('raw', 'events') }}
+where 1 = 0
 
 {% else %}
 
-with given as (
-    {%- for d in days %}
-    select cast('{{ d }}' as date) as day{% if not loop.last %} union all{% endif %}
-    {%- endfor %}
-),
-
-raw_events as (
-    select event_date, message_id, anonymous_id, user_id, previous_id, type
+with given_rows as (
+    select message_id, event_date, user_id, anonymous_id
     from {{ source('raw', 'events') }}
+    where {{ eventlake.in_days('event_date', days) }}
 ),
 
-dup_days as (
-    select distinct r.event_date as day
-    from raw_events as r
-    where r.message_id in (
-        select message_id from raw_events where event_date in (select day from given)
-    )
+copies as (
+    select event_date, user_id, anonymous_id
+    from {{ source('raw', 'events') }}
+    where message_id in (select message_id from given_rows)
 ),
 
-links as (
-    select event_date, 'a:' || anonymous_id as src, 'u:' || user_id as dst
-    from raw_events
-    where anonymous_id is not null and user_id is not null
-    union all
-    select event_date, 'u:' || previous_id as src, 'u:' || user_id as dst
-    from raw_events
-    where type = 'alias' and previous_id is not null and user_id is not null
+copy_days as (
+    select distinct event_date as day from copies
 ),
 
-new_links as (
-    select src, dst from links where event_date in (select day from given)
-    {{ dbt.except() }}
-    select src, dst from links where event_date not in (select day from given)
-),
-
-affected_keys as (
-    select distinct m.user_key
-    from new_links as l
-    inner join {{ ref('int_identity_map') }} as m on m.node = l.dst
-),
-
-row_keys as (
-    select
-        r.event_date,
-        coalesce(mu.user_key, ma.user_key) as user_key
-    from raw_events as r
-    left join {{ ref('int_identity_map') }} as mu on mu.node = 'u:' || r.user_id
-    left join {{ ref('int_identity_map') }} as ma on ma.node = 'a:' || r.anonymous_id
+touched_keys as (
+    select distinct old_user_key as user_key
+    from {{ ref('int_identity_changes') }}
+    where old_user_key is not null
 ),
 
 identity_days as (
-    select distinct event_date as day
-    from row_keys
-    where user_key in (select user_key from affected_keys)
+    select distinct activity_date as day
+    from {{ old_user_days }}
+    where user_key in (select user_key from touched_keys)
 ),
 
-first_given as (
-    select user_key, min(event_date) as day
-    from row_keys
-    where event_date in (select day from given)
-    group by user_key
-),
-
-first_other as (
-    select user_key, min(event_date) as day
-    from row_keys
-    where event_date not in (select day from given)
-      and user_key in (select user_key from first_given)
-    group by user_key
+given_firsts as (
+    select m.user_key, min(r.event_date) as day
+    from given_rows as r
+    inner join {{ ref('int_identity_map') }} as m
+        on m.node = {{ eventlake.attribution_node('r.user_id', 'r.anonymous_id') }}
+    group by m.user_key
 ),
 
 moved_first_days as (
-    select o.day
-    from first_other as o
-    inner join first_given as g on g.user_key = o.user_key
-    where g.day < o.day
+    select u.first_seen_date as day
+    from {{ old_users }} as u
+    inner join given_firsts as g on g.user_key = u.user_key
+    where g.day < u.first_seen_date
+    union
+    select first_seen_date as day
+    from {{ old_users }}
+    where user_key in (select user_key from touched_keys)
+),
+
+first_day_copies as (
+    select distinct m.user_key
+    from copies as c
+    inner join {{ ref('int_identity_map') }} as m
+        on m.node = {{ eventlake.attribution_node('c.user_id', 'c.anonymous_id') }}
+    inner join {{ old_users }} as u
+        on u.user_key = m.user_key and u.first_seen_date = c.event_date
+    where not ({{ eventlake.in_days('c.event_date', days) }})
+),
+
+moved_later_days as (
+    select distinct activity_date as day
+    from {{ old_user_days }}
+    where user_key in (select user_key from first_day_copies)
+),
+
+all_days as (
+    {%- for d in days %}
+    select {{ eventlake.date_literal(d) }} as day, 1 as messages_changed
+    union all
+    {%- endfor %}
+    select day, 1 as messages_changed from copy_days
+    union all
+    select day, 0 as messages_changed from identity_days
+    union all
+    select day, 0 as messages_changed from moved_first_days
+    union all
+    select day, 0 as messages_changed from moved_later_days
 )
 
-select day from given
-union
-select day from dup_days
-union
-select day from identity_days
-union
-select day from moved_first_days
+select day, max(messages_changed) = 1 as messages_changed
+from all_days
+where day is not null
+group by day
 
 {% endif %}

@@ -1,39 +1,38 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ eventlake.delete_identity_changes() }}"
+) }}
 {#-
-  Identity graph: every anonymousId and userId is a node; an event carrying both ids, and an
-  alias (previousId -> userId), is an edge. Connected components are found by min-label
-  propagation unrolled var('identity_passes') times (portable: no recursive CTE), each pass
-  one hop; the test identity_map_converged fails if a chain is longer than that. A
-  component's user_key is its userId that is never an alias previousId (the end of the
+  Identity graph: node -> connected component -> user_key. Components are found by
+  min-label propagation unrolled var('identity_passes') times (portable: no recursive CTE),
+  each pass one hop; the test identity_map_converged fails if a chain is longer than that.
+  A component's user_key is its userId that is never an alias previousId (the end of the
   alias chain; ties: the smallest), or the anonymousId itself when nobody identified.
+
+  Incremental: only the nodes of int_identity_changes are recomputed (deleted by the
+  pre-hook, inserted again): the components that a new link merged, starting from their
+  previous labels so that a merge takes as many passes as new hops, not as the whole
+  chain. Their edges come from int_identity_ids rows that touch those nodes.
 -#}
 {%- set passes = var('identity_passes', 16) -%}
+{%- set partial = is_incremental() and var('changed_days', none) is not none -%}
 
-with raw_events as (
-    select anonymous_id, user_id, previous_id, type from {{ ref('int_identity_ids') }}
+with changed as (
+    select node, old_component from {{ ref('int_identity_changes') }}
+),
+
+combos as (
+    select anonymous_id, user_id, previous_id, type
+    from {{ ref('int_identity_ids') }}
+    {%- if partial %}
+    where 'a:' || anonymous_id in (select node from changed)
+       or 'u:' || user_id in (select node from changed)
+    {%- endif %}
 ),
 
 links as (
-    select distinct 'a:' || anonymous_id as src, 'u:' || user_id as dst
-    from raw_events
-    where anonymous_id is not null and user_id is not null
-    union
-    select distinct 'u:' || previous_id as src, 'u:' || user_id as dst
-    from raw_events
-    where type = 'alias' and previous_id is not null and user_id is not null
-    union
-    select distinct 'a:' || previous_id as src, 'u:' || user_id as dst
-    from raw_events
-    where type = 'alias' and previous_id is not null and user_id is not null
-),
-
-nodes as (
-    select 'a:' || anonymous_id as node from raw_events where anonymous_id is not null
-    union
-    select 'u:' || user_id as node from raw_events where user_id is not null
-    union
-    select src as node from links
-    union
-    select dst as node from links
+    {{ eventlake.identity_links('combos') }}
 ),
 
 edges as (
@@ -41,11 +40,11 @@ edges as (
     union all
     select dst as a, src as b from links
     union all
-    select node as a, node as b from nodes
+    select node as a, node as b from changed
 ),
 
 label_0 as (
-    select node, node as label from nodes
+    select node, coalesce(old_component, node) as label from changed
 ),
 {% for i in range(1, passes + 1) %}
 label_{{ i }} as (
@@ -57,15 +56,17 @@ label_{{ i }} as (
 {% endfor %}
 
 components as (
-    select node, label from label_{{ passes }}
+    select c.node, l.label
+    from changed as c
+    inner join label_{{ passes }} as l on l.node = c.node
 ),
 
 known_users as (
-    select distinct user_id from raw_events where user_id is not null
+    select distinct user_id from combos where user_id is not null
 ),
 
 alias_sources as (
-    select distinct previous_id from raw_events where type = 'alias' and previous_id is not null
+    select distinct previous_id from combos where type = 'alias' and previous_id is not null
 ),
 
 candidates as (

@@ -4,7 +4,7 @@
     pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
 ) }}
 {#- One row per user and day they were active: the day's attributes (platform, country,
-    host provider of their first event that day) and counts. Every metric with dimensions
+    host provider of their first event that day), first and last event times and counts. Every metric with dimensions
     reads this, so each user-day falls in exactly one dimension combination and the
     measures add up across dimension values. A changed day also rebuilds the next day,
     whose session starts it can change (a session crossing midnight). -#}
@@ -43,6 +43,8 @@ counts as (
     select
         user_key,
         event_date,
+        min(event_at) as first_event_at,
+        max(event_at) as last_event_at,
         count(*) as events,
         sum(is_level_completed) as levels_completed,
         sum(is_guild_join) as guild_joins
@@ -70,6 +72,8 @@ select
     f.platform,
     f.country,
     f.host_provider,
+    c.first_event_at,
+    c.last_event_at,
     c.events,
     coalesce(s.sessions, 0) as sessions,
     c.levels_completed,

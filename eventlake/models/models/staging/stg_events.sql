@@ -1,25 +1,30 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('event_date') }}"
+    pre_hook="{{ eventlake.delete_arrived_messages() }}"
 ) }}
 {#-
   One row per messageId across all history. The first arrival wins, deterministically:
-  ordered by received_at, then bus partition and offset (no time window). Incremental runs
-  rank every copy of the messageIds seen on the rebuilt days (int_changed_days includes the
-  days of the other copies) and keep the winners that fall on those days.
+  ordered by received_at, then bus partition and offset (no time window); `copies` is how
+  many times the messageId arrived. An incremental run merges by messageId: every
+  messageId with a copy on a given day is ranked again over all its copies (they lie on
+  the int_changed_days days with messages_changed) and replaces its previous row (the
+  pre-hook deletes those rows on those days).
 -#}
 {%- set plan = var('tracking_plan', {}) or {} -%}
+{%- set partial = is_incremental() and var('changed_days', none) is not none -%}
+-- depends_on: {{ ref('int_changed_days') }}
 
 with candidates as (
     select *
     from {{ source('raw', 'events') }}
-    {% if is_incremental() %}
-    where message_id in (
-        select message_id from {{ source('raw', 'events') }}
-        where {{ eventlake.changed_days_filter('event_date') }}
-    )
-    {% endif %}
+    {%- if partial %}
+    where {{ eventlake.changed_days_filter('event_date', messages_only=true) }}
+      and message_id in (
+          select message_id from {{ source('raw', 'events') }}
+          where {{ eventlake.given_days_filter('event_date') }}
+      )
+    {%- endif %}
 ),
 
 ranked as (
@@ -28,14 +33,13 @@ ranked as (
         row_number() over (
             partition by message_id
             order by received_at, bus_partition, bus_offset, event_date
-        ) as arrival_rank
+        ) as arrival_rank,
+        count(*) over (partition by message_id) as copies
     from candidates
 ),
 
 winners as (
-    select * from ranked
-    where arrival_rank = 1
-      and {{ eventlake.changed_days_filter('event_date') }}
+    select * from ranked where arrival_rank = 1
 )
 
 select
@@ -68,7 +72,8 @@ select
     traits,
     context,
     bus_partition,
-    bus_offset
+    bus_offset,
+    copies
     {%- set seen = [] %}
     {%- for event_name, event_spec in plan.items() | sort %}
     {%- for prop, prop_spec in ((event_spec or {}).get('properties') or {}).items() | sort %}
