@@ -55,29 +55,34 @@ def guild_joins(events: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return out
 
 
-def write_small_lake(root: Path) -> None:
-    """Commit the small game lake at ``root``."""
-    writer = lakedata.LakeWriter(open_lake(str(root)))
+def small_lake_commits() -> list[tuple[list[dict[str, object]], list[dict[str, object]]]]:
+    """The small game lake's seven commits: (events, quarantined rows) in commit order."""
+    commits: list[tuple[list[dict[str, object]], list[dict[str, object]]]] = []
     for n in range(5):
         day = DAY0 + dt.timedelta(days=n)
         events = lakedata.game_events(day, 6 + n, first_user=n, purchase_price=1.25 + n)
         events += guild_joins(events, n)
-        quarantine = lakedata.quarantine_rows(day, 2, tag=f"d{n}")
-        writer.commit(events, quarantine)
+        commits.append((events, lakedata.quarantine_rows(day, 2, tag=f"d{n}")))
     # late events: day 1 again (new users), received on day 4
-    writer.commit(
-        lakedata.game_events(
-            DAY0 + dt.timedelta(days=1),
-            3,
-            tag="late-",
-            first_user=20,
-            received=DAY0 + dt.timedelta(days=4),
-        )
+    late = lakedata.game_events(
+        DAY0 + dt.timedelta(days=1),
+        3,
+        tag="late-",
+        first_user=20,
+        received=DAY0 + dt.timedelta(days=4),
     )
+    commits.append((late, []))
     # a re-sent batch: the same message ids as day 2's commit
-    writer.commit(
-        lakedata.game_events(DAY0 + dt.timedelta(days=2), 4, first_user=2, purchase_price=3.25)
-    )
+    resent = lakedata.game_events(DAY0 + dt.timedelta(days=2), 4, first_user=2, purchase_price=3.25)
+    commits.append((resent, []))
+    return commits
+
+
+def write_small_lake(root: Path) -> None:
+    """Commit the small game lake at ``root``."""
+    writer = lakedata.LakeWriter(open_lake(str(root)))
+    for events, quarantine in small_lake_commits():
+        writer.commit(events, quarantine or None)
 
 
 @pytest.fixture(scope="session")
@@ -183,6 +188,8 @@ def so() -> SimpleNamespace:
     """This conftest's helpers (tests are imported by path, not as a package)."""
     return SimpleNamespace(
         project_settings=project_settings,
+        small_lake_commits=small_lake_commits,
+        open_lake=open_lake,
         postgres_metrics=postgres_metrics,
         duckdb_metrics=duckdb_metrics,
         assert_same_metrics=assert_same_metrics,
