@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -87,12 +88,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     yield {"settings": settings, "db": db, "result": result, "tmp": tmp}
 
 
-def _copy(built: dict[str, Any], name: str) -> Path:
-    """A copy of the built warehouse under the same file name (the profile, hence dbt's
-    partial parsing, keys on the path: each test restores the original afterwards)."""
+@contextlib.contextmanager
+def _changed(built: dict[str, Any], name: str) -> Iterator[tuple[Settings, Path]]:
+    """(settings, warehouse) for a test that changes the built warehouse: it keeps its file
+    name (the profile, hence dbt's partial parsing, keys on the path) and the original is
+    restored afterwards."""
     backup = built["tmp"] / f"{name}.duckdb"
     shutil.copyfile(built["db"], backup)
-    return backup
+    try:
+        yield built["settings"], built["db"]
+    finally:
+        shutil.move(backup, built["db"])
 
 
 def _execute(db: Path, sql: str) -> None:
@@ -111,10 +117,8 @@ def test_full_build_passes_every_test(built: dict[str, Any]) -> None:
 
 
 def test_a_new_process_reuses_the_partial_parse(built: dict[str, Any]) -> None:
-    settings, db = built["settings"], built["db"]
-    project = settings.resolve(settings.models.dbt_dir) / "project"
-    backup = _copy(built, "partial-parse")
-    try:
+    with _changed(built, "partial-parse") as (settings, db):
+        project = settings.resolve(settings.models.dbt_dir) / "project"
         dbt_build._MANIFESTS.clear()  # what a new process starts with
         result = build_models(settings, db, changed_days=[START + dt.timedelta(days=DAYS - 1)])
         assert result.ok and result.tests_passed > 0
@@ -126,8 +130,6 @@ def test_a_new_process_reuses_the_partial_parse(built: dict[str, Any]) -> None:
         )
         last = log.rsplit("Running with dbt", 2)
         assert "Unable to do partial parsing" not in "".join(last[1:])
-    finally:
-        shutil.move(backup, db)
 
 
 def test_build_writes_no_run_artifacts_but_the_catalog(built: dict[str, Any]) -> None:
@@ -142,10 +144,8 @@ def test_build_writes_no_run_artifacts_but_the_catalog(built: dict[str, Any]) ->
 def test_incremental_run_still_finds_a_duplicate_message_on_another_day(
     built: dict[str, Any],
 ) -> None:
-    settings, db = built["settings"], built["db"]
-    backup = _copy(built, "duplicate")
-    last_day = START + dt.timedelta(days=DAYS - 1)
-    try:
+    with _changed(built, "duplicate") as (settings, db):
+        last_day = START + dt.timedelta(days=DAYS - 1)
         # a row of the first day (not rebuilt below) takes a messageId of the last day
         _execute(
             db,
@@ -162,14 +162,10 @@ def test_incremental_run_still_finds_a_duplicate_message_on_another_day(
             build_models(settings, db, changed_days=[last_day])
         names = [name for name, _ in info.value.failures]
         assert any("stg_events" in n and "unique_key" in n for n in names), names
-    finally:
-        shutil.move(backup, db)
 
 
 def test_incremental_run_finds_a_null_day_in_a_grain(built: dict[str, Any]) -> None:
-    settings, db = built["settings"], built["db"]
-    backup = _copy(built, "null-day")
-    try:
+    with _changed(built, "null-day") as (settings, db):
         _execute(
             db,
             "insert into staging.int_user_days (user_key, activity_date, events) "
@@ -181,8 +177,6 @@ def test_incremental_run_finds_a_null_day_in_a_grain(built: dict[str, Any]) -> N
         # (its row checks, which read dim_users, are skipped: dim_users is built from
         # int_user_days, so dbt does not build it after a failed test)
         assert names == ["int_user_days: test int_user_days_grain"], names
-    finally:
-        shutil.move(backup, db)
 
 
 def _last_invocation_log(settings: Settings) -> str:
@@ -193,10 +187,8 @@ def _last_invocation_log(settings: Settings) -> str:
 
 
 def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) -> None:
-    settings, db = built["settings"], built["db"]
-    backup = _copy(built, "views")
-    last_day = START + dt.timedelta(days=DAYS - 1)
-    try:
+    with _changed(built, "views") as (settings, db):
+        last_day = START + dt.timedelta(days=DAYS - 1)
         build_models(settings, db, changed_days=[last_day])
         assert _last_invocation_log(settings).count("unchanged view kept") == 6
         # a view whose recorded SQL differs (here: its comment) is re-created
@@ -221,17 +213,13 @@ def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) ->
         # a full build re-creates every view
         build_models(settings, db)
         assert "unchanged view kept" not in _last_invocation_log(settings)
-    finally:
-        shutil.move(backup, db)
 
 
 def test_incremental_run_inserts_directly_and_still_fails_on_schema_drift(
     built: dict[str, Any],
 ) -> None:
-    settings, db = built["settings"], built["db"]
-    backup = _copy(built, "schema-drift")
-    last_day = START + dt.timedelta(days=DAYS - 1)
-    try:
+    with _changed(built, "schema-drift") as (settings, db):
+        last_day = START + dt.timedelta(days=DAYS - 1)
         build_models(settings, db, changed_days=[last_day])
         # no temporary table: the rows went straight into the table (macros/incremental_duckdb)
         ran = _compiled_run_sql(settings, "fct_purchases")
@@ -243,8 +231,6 @@ def test_incremental_run_inserts_directly_and_still_fails_on_schema_drift(
         failures = dict(info.value.failures)
         assert "discount (model: none, table: DOUBLE)" in failures["model fct_purchases"]
         assert "--full-refresh" in failures["model fct_purchases"]
-    finally:
-        shutil.move(backup, db)
 
 
 def _compiled_run_sql(settings: Settings, model: str) -> str:
@@ -280,3 +266,53 @@ def test_previous_state_is_only_read_from_models_that_run_later(built: dict[str,
             reads += 1
             assert unique_id in ancestors(f"model.eventlake.{name}"), (node["name"], name)
     assert reads >= 3
+
+
+def test_reconciliation_fails_when_a_raw_row_is_not_counted(built: dict[str, Any]) -> None:
+    with _changed(built, "reconciliation") as (settings, db):
+        last_day = START + dt.timedelta(days=DAYS - 1)
+        # another copy of a first-day message lands in raw, but the run is told only about
+        # the last day: stg_events does not count it, and the sum of copies falls short
+        _execute(
+            db,
+            f"""
+            insert into raw.events
+            select * replace (bus_offset + 100000 as bus_offset)
+            from raw.events where event_date = '{START}' limit 1
+            """,
+        )
+        with pytest.raises(ModelTestsFailedError) as info:
+            build_models(settings, db, changed_days=[last_day])
+        failures = dict(info.value.failures)
+        (message,) = [m for n, m in failures.items() if "reconciles_with_raw" in n]
+        assert "raw_rows=409" in message and "duplicates_removed=8" in message, message
+
+
+def test_copies_tied_on_every_arrival_key_keep_one_row_by_content(
+    built: dict[str, Any],
+) -> None:
+    """The same messageId twice in one bus record (same received_at, partition, offset):
+    one row is kept, the same one on every run (the smallest content), with copies=2."""
+    with _changed(built, "tie") as (settings, db):
+        last_day = START + dt.timedelta(days=DAYS - 1)
+        _execute(
+            db,
+            f"""
+            insert into raw.events
+            select * replace ('{{"a": 0}}' as properties)
+            from raw.events where event_date = '{last_day}'
+              and message_id = (select min(message_id) from raw.events
+                                where event_date = '{last_day}' and bus_offset < 1000)
+            """,
+        )
+        build_models(settings, db, changed_days=[last_day])
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            rows = con.execute(
+                "select s.properties, s.copies from staging.stg_events as s where message_id = "
+                f"(select min(message_id) from raw.events where event_date = '{last_day}' "
+                "and bus_offset < 1000)"
+            ).fetchall()
+        finally:
+            con.close()
+        assert rows == [('{"a": 0}', 2)]

@@ -84,3 +84,5 @@ from counts as c
 inner join firsts as f on f.user_key = c.user_key and f.event_date = c.event_date
 left join purchases as p on p.user_key = c.user_key and p.purchase_date = c.event_date
 left join sessions as s on s.user_key = c.user_key and s.session_date = c.event_date
+-- clustered by day: later runs' day filters skip the other days' row groups
+order by c.event_date

@@ -79,3 +79,5 @@ from sessions as s
 inner join firsts as f
     on f.user_key = s.user_key and f.session_number = s.session_number
 where {{ eventlake.changed_days_filter('f.event_date', 1, 1) }}
+-- clustered by day: later runs' day filters skip the other days' row groups
+order by f.event_date

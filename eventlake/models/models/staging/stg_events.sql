@@ -5,41 +5,105 @@
 ) }}
 {#-
   One row per messageId across all history. The first arrival wins, deterministically:
-  ordered by received_at, then bus partition and offset (no time window); `copies` is how
-  many times the messageId arrived. An incremental run merges by messageId: every
-  messageId with a copy on a given day is ranked again over all its copies (they lie on
-  the int_changed_days days with messages_changed) and replaces its previous row (the
-  pre-hook deletes those rows on those days).
+  ordered by received_at, then bus partition and offset (no time window); copies that tie
+  on all of those (the same messageId twice in one bus record) are told apart by their
+  content. `copies` is how many times the messageId arrived.
+
+  The ranking reads only the key columns; the winning rows are then picked out of
+  raw.events by a join whose probe side is raw.events itself, so they come out in its
+  order, which is by day (the raw layer loads a day at a time): the table stays clustered
+  by event_date, and the day filters of later runs skip the other days' row groups. (The
+  tied winners, rare, are picked by a second join with a tiny build side instead of a
+  window over every row.)
+
+  An incremental run merges by messageId: every messageId with a copy on a given day is
+  ranked again over all its copies (they lie on the int_changed_days days with
+  messages_changed) and replaces its previous row (the pre-hook deletes those rows there).
 -#}
 {%- set plan = var('tracking_plan', {}) or {} -%}
 {%- set partial = is_incremental() and var('changed_days', none) is not none -%}
 -- depends_on: {{ ref('int_changed_days') }}
-
-with candidates as (
-    select *
-    from {{ source('raw', 'events') }}
-    {%- if partial %}
-    where {{ eventlake.changed_days_filter('event_date', messages_only=true) }}
+{%- set copies_filter -%}
+    {%- if partial -%}
+    {{ eventlake.changed_days_filter('event_date', messages_only=true) }}
       and message_id in (
           select message_id from {{ source('raw', 'events') }}
           where {{ eventlake.given_days_filter('event_date') }}
       )
-    {%- endif %}
+    {%- else -%}
+    1 = 1
+    {%- endif -%}
+{%- endset -%}
+{%- set winner_rows -%}
+    from {{ source('raw', 'events') }} as c
+    inner join winners as w
+        on w.message_id = c.message_id
+        and w.received_at = c.received_at
+        and w.bus_partition = coalesce(c.bus_partition, -1)
+        and w.bus_offset = coalesce(c.bus_offset, -1)
+        and w.event_date = c.event_date
+    where {{ eventlake.changed_days_filter('c.event_date', messages_only=true) if partial else '1 = 1' }}
+{%- endset %}
+
+with keys as (
+    select
+        message_id,
+        received_at,
+        coalesce(bus_partition, -1) as bus_partition,
+        coalesce(bus_offset, -1) as bus_offset,
+        event_date
+    from {{ source('raw', 'events') }}
+    where {{ copies_filter }}
 ),
 
 ranked as (
     select
-        *,
-        row_number() over (
-            partition by message_id
-            order by received_at, bus_partition, bus_offset, event_date
-        ) as arrival_rank,
-        count(*) over (partition by message_id) as copies
-    from candidates
+        message_id,
+        received_at,
+        bus_partition,
+        bus_offset,
+        event_date,
+        row_number() over arrival as arrival_rank,
+        count(*) over (partition by message_id) as copies,
+        case
+            when lead(message_id) over arrival is not null
+                and lead(received_at) over arrival = received_at
+                and lead(bus_partition) over arrival = bus_partition
+                and lead(bus_offset) over arrival = bus_offset
+                and lead(event_date) over arrival = event_date
+            then 1 else 0
+        end as tied
+    from keys
+    window arrival as (
+        partition by message_id order by received_at, bus_partition, bus_offset, event_date
+    )
 ),
 
 winners as (
-    select * from ranked where arrival_rank = 1
+    select message_id, received_at, bus_partition, bus_offset, event_date, copies, tied
+    from ranked
+    where arrival_rank = 1
+),
+
+picked as (
+    select c.*, w.copies, 1 as content_rank
+    {{ winner_rows }}
+      and w.tied = 0
+    union all
+    select
+        c.*,
+        w.copies,
+        row_number() over (
+            partition by c.message_id
+            order by c.properties, c.traits, c.context, c.type, c.event, c.name, c.user_id,
+                c.anonymous_id, c.{{ adapter.quote("timestamp") }}, c.sent_at
+        ) as content_rank
+    {{ winner_rows }}
+      and w.tied = 1
+),
+
+winners_rows as (
+    select * from picked where content_rank = 1
 )
 
 select
@@ -90,4 +154,4 @@ select
     {%- endif %}
     {%- endfor %}
     {%- endfor %}
-from winners
+from winners_rows
