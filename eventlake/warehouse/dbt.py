@@ -199,6 +199,11 @@ def _close_duckdb_environment(before_close: Callable[[Any], None] | None = None)
                     DuckDBConnectionManager._ENV = None
 
 
+def _status(result: Any) -> str:
+    """A dbt node result's status as text ('success', 'pass', 'fail', 'error'...)."""
+    return str(getattr(result.status, "value", result.status))
+
+
 #: Rows of a failed test quoted in the error (its first rows: which check, column, value).
 FAILURE_SAMPLE_ROWS = 3
 
@@ -207,10 +212,9 @@ def _failure_samples(cursor: Any, results: Sequence[Any]) -> dict[str, str]:
     """The first rows each failed test returned, as text, by node unique_id."""
     out: dict[str, str] = {}
     for r in results:
-        status = str(getattr(r.status, "value", r.status))
         node = r.node
         sql = getattr(node, "compiled_code", None)
-        if status != "fail" or not sql:
+        if _status(r) != "fail" or not sql:
             continue
         cursor.execute(f"select * from (\n{sql}\n) as failed limit {FAILURE_SAMPLE_ROWS}")
         names = [d[0] for d in cursor.description]
@@ -239,7 +243,7 @@ def _summarise(
     failures: list[tuple[str, str]] = []
     for r in results:
         node = r.node
-        status = str(getattr(r.status, "value", r.status))
+        status = _status(r)
         kind = str(getattr(node.resource_type, "value", node.resource_type))
         if kind == "test":
             if status == "pass":
@@ -323,7 +327,7 @@ def build_models(
 
         def read_before_close(cursor: Any) -> None:
             # on dbt's open connection: no second open of the file
-            if any(str(getattr(r.status, "value", r.status)) == "fail" for r in results):
+            if any(_status(r) == "fail" for r in results):
                 read["samples"] = _failure_samples(cursor, results)
             else:
                 read["types"] = _column_types(cursor)

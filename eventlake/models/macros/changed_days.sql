@@ -77,24 +77,21 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook: delete the days this run rebuilds (every row on a full rebuild). -#}
-{% macro delete_changed_days(column, before=0, after=0) -%}
+{#- Pre-hook of an incremental model: delete the rows matching `condition` (the rows this
+    run rebuilds), every row on a full rebuild, nothing on a first build. -#}
+{% macro delete_where(condition) -%}
     {%- if is_incremental() and var('changed_days', none) is none -%}
         delete from {{ this }}
     {%- elif is_incremental() -%}
-        delete from {{ this }} where {{ eventlake.changed_days_filter(column, before, after) }}
+        delete from {{ this }} where {{ condition }}
     {%- else -%}
         select 1
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook of a model that merges by key: delete every row on a full rebuild. -#}
-{% macro delete_all_on_full_rebuild() -%}
-    {%- if is_incremental() and var('changed_days', none) is none -%}
-        delete from {{ this }}
-    {%- else -%}
-        select 1
-    {%- endif -%}
+{#- Pre-hook: delete the days this run rebuilds. -#}
+{% macro delete_changed_days(column, before=0, after=0) -%}
+    {{ eventlake.delete_where(eventlake.changed_days_filter(column, before, after)) }}
 {%- endmacro %}
 
 {#-
@@ -102,7 +99,8 @@
   when it does not exist yet (and while dbt parses). A model reads it for the state before
   this run without a ref(), so that `name` stays downstream of the reader: dbt then runs
   `name` after the reader, and the reader sees last run's rows. Every such read is listed
-  in docs/models.md and checked by a test on the manifest (tests/unit/warehouse).
+  in docs/models.md and checked by a test on the manifest
+  (tests/integration/warehouse/test_build_checks.py).
 -#}
 {% macro previous_relation(name) -%}
     {%- if not execute -%}
@@ -117,19 +115,8 @@
     {{ return(none) }}
 {%- endmacro %}
 
-{#- Pre-hook of stg_events: delete the rows of every messageId that got a new copy on a
-    given day, looking only on the days holding its copies (all rows on a full rebuild). -#}
-{% macro delete_arrived_messages() -%}
-    {%- if is_incremental() and var('changed_days', none) is none -%}
-        delete from {{ this }}
-    {%- elif is_incremental() -%}
-        delete from {{ this }}
-        where {{ eventlake.changed_days_filter('event_date', messages_only=true) }}
-          and message_id in (
-              select message_id from {{ source('raw', 'events') }}
-              where {{ eventlake.given_days_filter('event_date') }}
-          )
-    {%- else -%}
-        select 1
-    {%- endif -%}
+{#- The messageIds with a copy on a given day (a subquery). -#}
+{% macro arrived_message_ids() -%}
+    select message_id from {{ source('raw', 'events') }}
+    where {{ eventlake.given_days_filter('event_date') }}
 {%- endmacro %}

@@ -93,7 +93,8 @@
 {% endtest %}
 
 {#-
-  Generic test: the row-level checks of a model, one scan of its (rebuilt) rows:
+  Generic test: the row-level checks of a model, one scan of the checked columns of its
+  (rebuilt) rows:
   - `not_null`: columns never null (with `day_column`, that column too);
   - `accepted_values`: {column: [values]}, as dbt's accepted_values (nulls pass);
   - `planned_values`: {column: {event, property}}: the values the tracking plan
@@ -144,8 +145,13 @@
             ~ " where c." ~ ref_check['column'] ~ " is not null and p." ~ ref_check['field']
             ~ " is null group by c." ~ ref_check['column']) %}
     {%- endfor %}
+    {%- set columns = [] %}
+    {%- for column in required + (allowed_lists | map(attribute=1) | list)
+        + (references | map(attribute='column') | list) if column not in columns %}
+        {%- do columns.append(column) %}
+    {%- endfor %}
     with checked as (
-        select *
+        select {{ columns | join(', ') if columns else '1 as no_column' }}
         from {{ model }}
         {{ eventlake.rebuilt_rows_filter(day_column, before, after) }}
     )

@@ -47,15 +47,3 @@
 {% macro attribution_node(user_id, anonymous_id) -%}
     case when {{ user_id }} is not null then 'u:' || {{ user_id }} else 'a:' || {{ anonymous_id }} end
 {%- endmacro %}
-
-{#- Pre-hook of int_identity_map: delete the nodes this run recomputes (all on a full
-    rebuild). -#}
-{% macro delete_identity_changes() -%}
-    {%- if is_incremental() and var('changed_days', none) is none -%}
-        delete from {{ this }}
-    {%- elif is_incremental() -%}
-        delete from {{ this }} where node in (select node from {{ ref('int_identity_changes') }})
-    {%- else -%}
-        select 1
-    {%- endif -%}
-{%- endmacro %}

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 START = dt.date(2026, 5, 4)
 DAYS = 4
+LAST_DAY = START + dt.timedelta(days=DAYS - 1)
 
 
 def _create_raw(db: Path) -> None:
@@ -120,7 +121,7 @@ def test_a_new_process_reuses_the_partial_parse(built: dict[str, Any]) -> None:
     with _changed(built, "partial-parse") as (settings, db):
         project = settings.resolve(settings.models.dbt_dir) / "project"
         dbt_build._MANIFESTS.clear()  # what a new process starts with
-        result = build_models(settings, db, changed_days=[START + dt.timedelta(days=DAYS - 1)])
+        result = build_models(settings, db, changed_days=[LAST_DAY])
         assert result.ok and result.tests_passed > 0
         perf = json.loads((project / "target" / "perf_info.json").read_text(encoding="utf-8"))
         assert perf["is_partial_parse_enabled"] is True
@@ -145,13 +146,12 @@ def test_incremental_run_still_finds_a_duplicate_message_on_another_day(
     built: dict[str, Any],
 ) -> None:
     with _changed(built, "duplicate") as (settings, db):
-        last_day = START + dt.timedelta(days=DAYS - 1)
         # a row of the first day (not rebuilt below) takes a messageId of the last day
         _execute(
             db,
             f"""
             update staging.stg_events set message_id = (
-                select min(message_id) from staging.stg_events where event_date = '{last_day}'
+                select min(message_id) from staging.stg_events where event_date = '{LAST_DAY}'
             )
             where message_id = (
                 select min(message_id) from staging.stg_events where event_date = '{START}'
@@ -159,7 +159,7 @@ def test_incremental_run_still_finds_a_duplicate_message_on_another_day(
             """,
         )
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[last_day])
+            build_models(settings, db, changed_days=[LAST_DAY])
         names = [name for name, _ in info.value.failures]
         assert any("stg_events" in n and "unique_key" in n for n in names), names
 
@@ -188,12 +188,11 @@ def _last_invocation_log(settings: Settings) -> str:
 
 def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) -> None:
     with _changed(built, "views") as (settings, db):
-        last_day = START + dt.timedelta(days=DAYS - 1)
-        build_models(settings, db, changed_days=[last_day])
+        build_models(settings, db, changed_days=[LAST_DAY])
         assert _last_invocation_log(settings).count("unchanged view kept") == 6
         # a view whose recorded SQL differs (here: its comment) is re-created
         _execute(db, "comment on view staging.stg_tracks is 'something else'")
-        result = build_models(settings, db, changed_days=[last_day])
+        result = build_models(settings, db, changed_days=[LAST_DAY])
         assert "stg_tracks" in result.models_built
         assert _last_invocation_log(settings).count("unchanged view kept") == 5
         con = duckdb.connect(str(db), read_only=True)
@@ -219,15 +218,14 @@ def test_incremental_run_inserts_directly_and_still_fails_on_schema_drift(
     built: dict[str, Any],
 ) -> None:
     with _changed(built, "schema-drift") as (settings, db):
-        last_day = START + dt.timedelta(days=DAYS - 1)
-        build_models(settings, db, changed_days=[last_day])
+        build_models(settings, db, changed_days=[LAST_DAY])
         # no temporary table: the rows went straight into the table (macros/incremental_duckdb)
         ran = _compiled_run_sql(settings, "fct_purchases")
         assert 'insert into "warehouse"."marts"."fct_purchases"' in ran and "__dbt_tmp" not in ran
         # a column the model does not produce: on_schema_change=fail names it
         _execute(db, "alter table marts.fct_purchases add column discount double")
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[last_day])
+            build_models(settings, db, changed_days=[LAST_DAY])
         failures = dict(info.value.failures)
         assert "discount (model: none, table: DOUBLE)" in failures["model fct_purchases"]
         assert "--full-refresh" in failures["model fct_purchases"]
@@ -270,7 +268,6 @@ def test_previous_state_is_only_read_from_models_that_run_later(built: dict[str,
 
 def test_reconciliation_fails_when_a_raw_row_is_not_counted(built: dict[str, Any]) -> None:
     with _changed(built, "reconciliation") as (settings, db):
-        last_day = START + dt.timedelta(days=DAYS - 1)
         # another copy of a first-day message lands in raw, but the run is told only about
         # the last day: stg_events does not count it, and the sum of copies falls short
         _execute(
@@ -282,7 +279,7 @@ def test_reconciliation_fails_when_a_raw_row_is_not_counted(built: dict[str, Any
             """,
         )
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[last_day])
+            build_models(settings, db, changed_days=[LAST_DAY])
         failures = dict(info.value.failures)
         (message,) = [m for n, m in failures.items() if "reconciles_with_raw" in n]
         assert "raw_rows=409" in message and "duplicates_removed=8" in message, message
@@ -294,23 +291,22 @@ def test_copies_tied_on_every_arrival_key_keep_one_row_by_content(
     """The same messageId twice in one bus record (same received_at, partition, offset):
     one row is kept, the same one on every run (the smallest content), with copies=2."""
     with _changed(built, "tie") as (settings, db):
-        last_day = START + dt.timedelta(days=DAYS - 1)
         _execute(
             db,
             f"""
             insert into raw.events
             select * replace ('{{"a": 0}}' as properties)
-            from raw.events where event_date = '{last_day}'
+            from raw.events where event_date = '{LAST_DAY}'
               and message_id = (select min(message_id) from raw.events
-                                where event_date = '{last_day}' and bus_offset < 1000)
+                                where event_date = '{LAST_DAY}' and bus_offset < 1000)
             """,
         )
-        build_models(settings, db, changed_days=[last_day])
+        build_models(settings, db, changed_days=[LAST_DAY])
         con = duckdb.connect(str(db), read_only=True)
         try:
             rows = con.execute(
                 "select s.properties, s.copies from staging.stg_events as s where message_id = "
-                f"(select min(message_id) from raw.events where event_date = '{last_day}' "
+                f"(select min(message_id) from raw.events where event_date = '{LAST_DAY}' "
                 "and bus_offset < 1000)"
             ).fetchall()
         finally:

@@ -1,7 +1,8 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_identity_changes() }}"
+    pre_hook="{{ eventlake.delete_where(
+        'node in (select node from ' ~ ref('int_identity_changes') ~ ')') }}"
 ) }}
 {#-
   Identity graph: node -> connected component -> user_key. Components are found by

@@ -11,8 +11,5 @@ select
     e.*
 from {{ ref('stg_events') }} as e
 inner join {{ ref('int_identity_map') }} as m
-    on m.node = case
-        when e.user_id is not null then 'u:' || e.user_id
-        else 'a:' || e.anonymous_id
-    end
+    on m.node = {{ eventlake.attribution_node('e.user_id', 'e.anonymous_id') }}
 where {{ eventlake.changed_days_filter('e.event_date') }}

@@ -1,7 +1,9 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_arrived_messages() }}"
+    pre_hook="{{ eventlake.delete_where(
+        eventlake.changed_days_filter('event_date', messages_only=true)
+        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')') }}"
 ) }}
 {#-
   One row per messageId across all history. The first arrival wins, deterministically:
@@ -23,17 +25,7 @@
 {%- set plan = var('tracking_plan', {}) or {} -%}
 {%- set partial = is_incremental() and var('changed_days', none) is not none -%}
 -- depends_on: {{ ref('int_changed_days') }}
-{%- set copies_filter -%}
-    {%- if partial -%}
-    {{ eventlake.changed_days_filter('event_date', messages_only=true) }}
-      and message_id in (
-          select message_id from {{ source('raw', 'events') }}
-          where {{ eventlake.given_days_filter('event_date') }}
-      )
-    {%- else -%}
-    1 = 1
-    {%- endif -%}
-{%- endset -%}
+{%- set message_days = eventlake.rebuilt_day_list(messages_only=true) if partial -%}
 {%- set winner_rows -%}
     from {{ source('raw', 'events') }} as c
     inner join winners as w
@@ -42,7 +34,7 @@
         and w.bus_partition = coalesce(c.bus_partition, -1)
         and w.bus_offset = coalesce(c.bus_offset, -1)
         and w.event_date = c.event_date
-    where {{ eventlake.changed_days_filter('c.event_date', messages_only=true) if partial else '1 = 1' }}
+    where {{ eventlake.in_days('c.event_date', message_days) if partial else '1 = 1' }}
 {%- endset %}
 
 with keys as (
@@ -53,7 +45,10 @@ with keys as (
         coalesce(bus_offset, -1) as bus_offset,
         event_date
     from {{ source('raw', 'events') }}
-    where {{ copies_filter }}
+    {%- if partial %}
+    where {{ eventlake.in_days('event_date', message_days) }}
+      and message_id in ({{ eventlake.arrived_message_ids() }})
+    {%- endif %}
 ),
 
 ranked as (
