@@ -20,6 +20,7 @@ from eventlake.bus.request_records import (
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land.convert import UNREADABLE, Run, convert_runs
 from eventlake.land.expand import expand_request_table
+from eventlake.spec import MAX_HEADER_CHARS
 
 
 def _json(i: int) -> bytes:
@@ -142,19 +143,27 @@ _event_dicts = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(_event_dicts, min_size=1, max_size=5),
-    st.one_of(st.none(), st.just("2026-03-04T00:00:09.5Z")),
+    st.sampled_from(
+        [None, "2026-03-04T00:00:09.5Z", "1850-01-01T00:00:00Z", "0001-01-01T00:00:00Z"]
+    ),
     st.one_of(st.none(), st.just({"locale": "en-US", "ip": None})),
     st.one_of(st.none(), st.just("198.51.100.7")),
+    st.sampled_from([None, "track", "identify", "alias"]),  # a single-event endpoint's type
+    st.sampled_from([None, "sdk/1", "x" * 5000]),  # stored cut at MAX_HEADER_CHARS
 )
-def test_property_columnar_expansion_equals_the_json_route(events, sent_at, context, ip) -> None:
+def test_property_columnar_expansion_equals_the_json_route(
+    events, sent_at, context, ip, forced, user_agent
+) -> None:
     header = RequestHeader(
         received_at="2026-03-04T05:06:07.000001Z",
         count=len(events),
         source="web",
         host="h",
+        user_agent=user_agent,
         ip=ip,
         sent_at=sent_at,
         context=context,
+        type=forced,
     )
     value = encode_request_record(header, [msgspec.json.encode(e) for e in events])
     table = expand_request_table(value)
@@ -167,6 +176,9 @@ def test_property_columnar_expansion_equals_the_json_route(events, sent_at, cont
         parse_options=pj.ParseOptions(explicit_schema=EVENT_INPUT_SCHEMA),
     )
     assert table.equals(want.cast(EVENT_INPUT_SCHEMA)), (table.to_pylist(), want.to_pylist())
+    if forced is not None:
+        assert set(table.column("type").to_pylist()) == {forced}
+    assert all(len(ua or "") <= MAX_HEADER_CHARS for ua in table.column("user_agent").to_pylist())
 
 
 def test_columnar_expansion_takes_the_common_case() -> None:
