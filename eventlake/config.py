@@ -101,7 +101,8 @@ class CollectConfig(_Section):
     max_inflight_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Bytes of accepted-but-not-yet-durable events held in memory before "
-        "replying 503 with Retry-After (back-pressure).",
+        "replying 503 with Retry-After (back-pressure); a request whose events alone take "
+        "more gets a non-retryable 413.",
     )
     commit_threads: int = Field(
         default=4,
@@ -151,7 +152,8 @@ class BusConfig(_Section):
     max_pending_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Local log: bytes of appends waiting for one process's group commit "
-        "before further appends get BusFullError.",
+        "before further appends get BusFullError; one append larger than this never fits "
+        "(AppendTooLargeError). The collector holds at most this much in flight too.",
     )
     arrow_compression: Literal["lz4", "zstd", "none"] = Field(
         default="lz4",

@@ -38,6 +38,8 @@ __all__ = [
 
 #: uvicorn's ``http=`` import string of the head-bounded protocol.
 HEAD_PROTOCOL = "eventlake.collect.server:HeadBoundedHttpToolsProtocol"
+#: How long a refused connection is drained before it is closed.
+_LINGER_SECONDS = 5.0
 
 
 def headers_too_large(size: int, limit: int) -> HttpError:
@@ -127,8 +129,20 @@ else:
                 self._refuse()
 
         def _refuse(self) -> None:
+            """Answer 431 and end the connection without reading the head any further.
+
+            The rest of what the client sends is read and dropped (nothing is kept) until
+            it closes, or for at most :data:`_LINGER_SECONDS`: closing a socket with unread
+            input makes the kernel send a reset, which can destroy the reply before the
+            client has read it.
+            """
             self._refused = True
             transport: asyncio.Transport = self.transport
-            if not transport.is_closing():
-                transport.write(_refusal(self._head_seen, self._max_head))
+            if transport.is_closing():
+                return
+            transport.write(_refusal(self._head_seen, self._max_head))
+            if transport.can_write_eof():
+                transport.write_eof()
+                self.loop.call_later(_LINGER_SECONDS, transport.close)
+            else:
                 transport.close()
