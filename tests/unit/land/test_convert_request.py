@@ -186,3 +186,32 @@ def test_columnar_expansion_takes_the_common_case() -> None:
     table = expand_request_table(value)
     assert table is not None and table.num_rows == 3
     assert table.schema == EVENT_INPUT_SCHEMA
+
+
+def test_times_outside_the_range_in_a_request_record_never_stop_the_lander() -> None:
+    """Issue 17, finding 1, on the lander's side: the same rules as the collector's."""
+    tp = TopicPartition(EVENTS, 0)
+    bad_header = encode_request_record(
+        RequestHeader(
+            received_at="2026-11-20T10:00:06.000000Z",
+            count=1,
+            sent_at="0001-01-01T00:00:00+01:00",  # year 0 in UTC
+        ),
+        [msgspec.Raw(b'{"type":"identify","userId":"u","messageId":"h"}')],
+    )
+    bad_event = encode_request_record(
+        RequestHeader(received_at="2026-11-20T10:00:06.000000Z", count=2),
+        [
+            msgspec.Raw(
+                b'{"type":"identify","userId":"u","messageId":"e","timestamp":'
+                b'"0001-01-01T00:00:00Z","sentAt":"9999-12-31T23:59:59Z"}'
+            ),
+            msgspec.Raw(b'{"type":"identify","userId":"u","messageId":"ok"}'),
+        ],
+    )
+    (conv,) = convert_runs([_run(tp, 0, [_json(0), bad_header, bad_event, _json(3)])])
+    assert conv.table.column("message_id").to_pylist() == ["m0", "ok", "m3"]
+    bad = conv.bad.to_pylist()
+    assert [b["bus_offset"] for b in bad] == [1, 2]
+    assert "outside the representable range" in bad[0]["reason"]
+    assert "invalid_timestamp" in bad[1]["reason"]
