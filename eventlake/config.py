@@ -86,6 +86,13 @@ class CollectConfig(_Section):
     max_event_bytes: int = Field(
         default=32 * 1024, description="Largest accepted single event (Segment: 32 KB)."
     )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest accepted request head (request line and headers); a larger one "
+        "gets 431 before it is read further. Host and User-Agent are stored with at most "
+        "1,024 characters.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peer addresses or networks (CIDR) whose X-Forwarded-For is believed "
@@ -94,7 +101,8 @@ class CollectConfig(_Section):
     max_inflight_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Bytes of accepted-but-not-yet-durable events held in memory before "
-        "replying 503 with Retry-After (back-pressure).",
+        "replying 503 with Retry-After (back-pressure); a request whose events alone take "
+        "more gets a non-retryable 413.",
     )
     commit_threads: int = Field(
         default=4,
@@ -105,10 +113,10 @@ class CollectConfig(_Section):
     )
     request_records: bool = Field(
         default=True,
-        description="Store a /v1/batch request whose every event is valid as ONE bus record "
-        "(the events as sent plus the request's metadata), expanded by the lander, instead "
-        "of one enriched JSON record per event: several times cheaper per request. Turn "
-        "off if programs other than the lander read the bus and expect JSON event records.",
+        description="Store a request's accepted events as ONE bus record (the events as sent "
+        "plus the request's metadata, once), expanded by the lander, instead of one enriched "
+        "JSON record per event: several times cheaper per request. Turn off if programs "
+        "other than the lander read the bus and expect JSON event records.",
     )
 
 
@@ -144,7 +152,8 @@ class BusConfig(_Section):
     max_pending_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Local log: bytes of appends waiting for one process's group commit "
-        "before further appends get BusFullError.",
+        "before further appends get BusFullError; one append larger than this never fits "
+        "(AppendTooLargeError). The collector holds at most this much in flight too.",
     )
     arrow_compression: Literal["lz4", "zstd", "none"] = Field(
         default="lz4",

@@ -12,6 +12,7 @@ clear line and a non-zero exit, so a traceback always means a bug. Retryable fai
     │   └── TrackingPlanError    the tracking plan file itself is invalid
     ├── BusError                 the durable log failed
     │   ├── BusFullError         (retryable) back-pressure: the bus cannot accept now
+    │   ├── AppendTooLargeError  (terminal) one append bigger than the bus ever accepts
     │   └── BusCorruptError      a segment / record fails its checksum beyond the tail
     ├── LakeError                the Parquet lake (layout, commit records, filesystem)
     │   └── CommitConflictError  another writer already committed this commit id
@@ -29,6 +30,7 @@ clear line and a non-zero exit, so a traceback always means a bug. Retryable fai
 from __future__ import annotations
 
 __all__ = [
+    "AppendTooLargeError",
     "BusCorruptError",
     "BusError",
     "BusFullError",
@@ -77,6 +79,13 @@ class BusError(EventlakeError):
 
 class BusFullError(BusError, RetryableError):
     """Back-pressure: the bus cannot accept records now; retry after a pause."""
+
+
+class AppendTooLargeError(BusError):
+    """One append holds more bytes than the bus accepts in one go, even when idle.
+
+    Terminal: the same records will never fit; split them (the collector answers 413).
+    """
 
 
 class BusCorruptError(BusError):

@@ -55,6 +55,7 @@ __all__ = [
     "Lake",
     "LakeFile",
     "PendingFile",
+    "QUARANTINE_RAW_SCHEMA",
     "QUARANTINE_SCHEMA",
     "QUARANTINE_DIR",
     "SOURCES_DIR",
@@ -97,24 +98,42 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 
+_QUARANTINE_EVENT_FIELDS = [
+    pa.field("message_id", pa.string()),
+    pa.field("type", pa.string()),
+    pa.field("event", pa.string()),
+    pa.field("user_id", pa.string()),
+    pa.field("anonymous_id", pa.string()),
+    pa.field("received_at", _TS, nullable=False),
+    pa.field("source", pa.string()),
+    pa.field("reason_code", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("raw", pa.string(), nullable=False),
+]
+_BUS_FIELDS = [pa.field("bus_partition", pa.int32()), pa.field("bus_offset", pa.int64())]
+
 #: Columns of ``<lake>/quarantine`` (partition key ``received_date``): the event as far as
-#: it could be read, why it was rejected, and the raw JSON it arrived as.
+#: it could be read, why it was rejected, the raw JSON it arrived as, the request's
+#: enrichment (``host``, ``user_agent``, ``ip``, the batch's ``sentAt`` and ``context``)
+#: that a replay re-applies, and where the lander read it. Files written before the
+#: enrichment columns existed lack them; readers by column name get nulls
+#: (``pq.read_table(..., schema=QUARANTINE_SCHEMA)``, DuckDB's ``union_by_name``).
 QUARANTINE_SCHEMA = pa.schema(
     [
-        pa.field("message_id", pa.string()),
-        pa.field("type", pa.string()),
-        pa.field("event", pa.string()),
-        pa.field("user_id", pa.string()),
-        pa.field("anonymous_id", pa.string()),
-        pa.field("received_at", _TS, nullable=False),
-        pa.field("source", pa.string()),
-        pa.field("reason_code", pa.string(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("raw", pa.string(), nullable=False),
-        pa.field("bus_partition", pa.int32()),
-        pa.field("bus_offset", pa.int64()),
+        *_QUARANTINE_EVENT_FIELDS,
+        pa.field("host", pa.string()),
+        pa.field("user_agent", pa.string()),
+        pa.field("ip", pa.string()),
+        pa.field("batch_sent_at", _TS),
+        pa.field("batch_context", pa.string()),
+        *_BUS_FIELDS,
     ]
 )
+
+#: The quarantine columns the warehouse's ``raw.quarantine`` table holds: those of the
+#: first lake layout, so existing warehouses keep loading without a table migration (the
+#: enrichment columns serve replay, which reads the lake).
+QUARANTINE_RAW_SCHEMA = pa.schema([*_QUARANTINE_EVENT_FIELDS, *_BUS_FIELDS])
 
 
 @dataclass(frozen=True, slots=True)

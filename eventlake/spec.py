@@ -27,7 +27,11 @@ What it does to each event (the envelope fields are those of DESIGN.md):
   ``timestamp = receivedAt - (sentAt - originalTimestamp)`` when ``sentAt`` is known
   (the event's own or the batch's), else the client time, else ``receivedAt``;
 - adds ``context.ip`` when the client did not send one and keeps the request's ``Host``,
-  ``User-Agent``, peer address and the source name as columns.
+  ``User-Agent``, peer address and the source name as columns (``Host`` and ``User-Agent``
+  cut at :data:`MAX_HEADER_CHARS` characters: they are repeated in every row of a request);
+- quarantines an event whose times cannot be represented in UTC or whose clock-skew
+  correction leaves the datetime range (``invalid_timestamp``), including an event that
+  inherits a batch ``sentAt`` which cannot be converted to UTC: no timestamp fails a caller.
 
 Output records follow docs/architecture.md exactly: one UTF-8 JSON object per record whose
 keys are the columns of ``lake.EVENT_SCHEMA`` (or ``lake.QUARANTINE_SCHEMA``) minus
@@ -54,6 +58,7 @@ from eventlake.tracking_plan import CompiledPlan, load_tracking_plan
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_HEADER_CHARS",
     "CompiledPlan",
     "Envelope",
     "EventRecord",
@@ -61,6 +66,7 @@ __all__ = [
     "QuarantineRecord",
     "QuarantinedEvent",
     "TrackingPlanError",
+    "clip_header",
     "correct_clock_skew",
     "context_text",
     "format_timestamp",
@@ -134,7 +140,12 @@ class EventRecord(msgspec.Struct):
 
 
 class QuarantineRecord(msgspec.Struct):
-    """One record of topic ``quarantine``: the columns of ``lake.QUARANTINE_SCHEMA``."""
+    """One record of topic ``quarantine``: the columns of ``lake.QUARANTINE_SCHEMA``.
+
+    ``host``, ``user_agent``, ``ip``, ``batch_sent_at`` and ``batch_context`` are the
+    request's enrichment, kept so that ``eventlake quarantine replay`` gives the row the
+    collector would have written (absent = null; older records have none of them).
+    """
 
     message_id: str | None
     type: str | None
@@ -146,6 +157,11 @@ class QuarantineRecord(msgspec.Struct):
     reason_code: str
     reason: str
     raw: str
+    host: str | None = None
+    user_agent: str | None = None
+    ip: str | None = None
+    batch_sent_at: str | None = None
+    batch_context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +180,17 @@ class PreparedBatch:
 
     ``records``/``record_keys`` go to topic ``events``; ``quarantine_records``/
     ``quarantine_keys`` to topic ``quarantine``; ``quarantined`` explains each quarantined
-    event; ``message_ids`` are the accepted events' ids in input order.
+    event; ``message_ids`` are the accepted events' ids in input order, ``accepted`` their
+    positions in the input and ``generated`` the positions whose ``messageId`` was made up
+    here (the client sent none). ``record_keys`` has one key per accepted event even when
+    its records were not encoded (``encode_records=False``).
     """
 
     records: list[bytes] = field(default_factory=list)
     record_keys: list[bytes | None] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
+    accepted: list[int] = field(default_factory=list)
+    generated: list[int] = field(default_factory=list)
     quarantined: list[QuarantinedEvent] = field(default_factory=list)
     quarantine_records: list[bytes] = field(default_factory=list)
     quarantine_keys: list[bytes | None] = field(default_factory=list)
@@ -197,13 +218,17 @@ def parse_timestamp(text: str) -> _dt.datetime:
     """Parse an ISO-8601 / RFC 3339 timestamp into an aware UTC datetime (naive = UTC).
 
     Raises:
-        ValueError: ``text`` is not a timestamp.
+        ValueError: ``text`` is not a timestamp, or its UTC time is outside the datetime
+            range (``0001-01-01T00:00:00+01:00`` is year 0 in UTC).
     """
     try:
         value = _TIMESTAMP_DECODER.decode(msgspec.json.encode(text))
     except msgspec.DecodeError as exc:
         raise ValueError(f"not an ISO-8601 timestamp: {text!r}") from exc
-    return _to_utc(value)
+    try:
+        return _to_utc(value)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp {text!r} is outside the representable range in UTC") from exc
 
 
 def _to_utc(value: _dt.datetime) -> _dt.datetime:
@@ -243,6 +268,19 @@ def correct_clock_skew(
     if sent_at is None:
         return original_timestamp
     return received_at - (sent_at - original_timestamp)
+
+
+#: ``Host`` and ``User-Agent`` are kept with at most this many characters. They are the
+#: request's, repeated in every row it holds (15,000 tiny events of a 500 KB batch): a
+#: 64 KB header would make that 1 GB. No real user agent comes near (a long one is ~400).
+MAX_HEADER_CHARS = 1024
+
+
+def clip_header(value: str | None) -> str | None:
+    """A request header value as it is stored: at most :data:`MAX_HEADER_CHARS` characters."""
+    if value is None or len(value) <= MAX_HEADER_CHARS:
+        return value
+    return value[:MAX_HEADER_CHARS]
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -365,6 +403,7 @@ def prepare_events(
     sent_at: _dt.datetime | None = None,
     force_type: str | None = None,
     batch_context: Mapping[str, Any] | None = None,
+    encode_records: bool = True,
 ) -> PreparedBatch:
     """Validate, enrich and encode raw Segment events as bus records; pure and thread-safe.
 
@@ -373,29 +412,54 @@ def prepare_events(
         received_at: when the events arrived (aware; used for every event).
         source: the source name the write key maps to (the ``source`` column).
         host, user_agent, ip: the request's ``Host``/``User-Agent`` headers and client
-            address (``ip`` also fills ``context.ip`` when the event has none).
+            address (``ip`` also fills ``context.ip`` when the event has none); ``host`` and
+            ``user_agent`` are cut at :data:`MAX_HEADER_CHARS` characters.
         plan: the compiled tracking plan; ``None`` accepts every well-formed event.
         sent_at: the batch's ``sentAt``, used for events that carry none.
         force_type: the call type of a single-event endpoint (``/v1/track`` -> "track").
         batch_context: a batch-level ``context`` merged under each event's own.
+        encode_records: False to validate only: accepted events get their key, id and
+            position but no JSON record (the collector then stores them in one request
+            record); quarantine records are always made.
 
     Returns:
         The events and quarantine records with their keys, and why each quarantined event
         was rejected. Nothing is dropped: every input event is in exactly one of the two.
     """
     out = PreparedBatch()
+    host, user_agent = clip_header(host), clip_header(user_agent)
     received = _to_utc(received_at)
     received_text = format_timestamp(received)
     received_value = _ts(received)
-    batch_sent = _to_utc(sent_at) if sent_at is not None else None
-    batch_sent_value = _ts(batch_sent) if batch_sent is not None else None
+    batch_sent: _dt.datetime | None = None
+    batch_sent_value: _dt.datetime | str | None = None
+    batch_sent_error: str | None = None
+    if sent_at is not None:
+        try:
+            batch_sent = _to_utc(sent_at)
+            batch_sent_value = _ts(batch_sent)
+        except OverflowError:
+            batch_sent_error = (
+                f"the batch's `sentAt` {sent_at.isoformat()} is outside the representable "
+                "range in UTC"
+            )
+    qmeta = _QuarantineMeta(
+        received_text,
+        source,
+        force_type,
+        host,
+        user_agent,
+        ip,
+        format_timestamp(batch_sent) if batch_sent is not None else None,
+        msgspec.json.encode(batch_context).decode() if batch_context else None,
+    )
     ip_prefix = '{"ip":' + msgspec.json.encode(ip).decode()
     check_track = (
         plan.check_track
         if plan is not None and (plan.validators or plan.unplanned_events != "allow")
         else None
     )
-    records, keys, ids = out.records, out.record_keys, out.message_ids
+    records, keys, ids, accepted = out.records, out.record_keys, out.message_ids, out.accepted
     for index, event in enumerate(events):
         data = _as_buffer(event)
         try:
@@ -426,7 +490,10 @@ def prepare_events(
                 raise _Reject("missing_id", "the event has neither `userId` nor `anonymousId`")
             message_id = env.messageId
             if type(message_id) is not str or not message_id:
-                message_id = _id(message_id) or str(uuid.uuid4())
+                message_id = _id(message_id)
+                if message_id is None:
+                    message_id = str(uuid.uuid4())
+                    out.generated.append(index)
             group_id = _id(env.groupId) if env.groupId is not None else None
             previous_id = _id(env.previousId) if env.previousId is not None else None
             if etype == "track":
@@ -462,6 +529,8 @@ def prepare_events(
                 if env.sentAt is not None:
                     sent = _to_utc(env.sentAt)
                     sent_value = _ts(sent)
+                elif batch_sent_error is not None:
+                    raise _Reject("invalid_timestamp", batch_sent_error)
                 else:
                     sent, sent_value = batch_sent, batch_sent_value
                 # correct_clock_skew, inlined: this runs for every event
@@ -478,39 +547,59 @@ def prepare_events(
                         timestamp = _ts(received - (sent - original))
             except (OverflowError, ValueError) as exc:
                 raise _Reject(
-                    "invalid_timestamp", f"clock-skew correction overflowed: {exc}"
+                    "invalid_timestamp",
+                    f"a time is outside the representable range in UTC, or the clock-skew "
+                    f"correction leaves it: {exc}",
                 ) from exc
-            records.append(
-                _ENCODE(
-                    EventRecord(
-                        message_id,
-                        etype,
-                        env.event,
-                        env.name,
-                        user_id,
-                        anonymous_id,
-                        group_id,
-                        previous_id,
-                        timestamp,
-                        original_value,
-                        sent_value,
-                        received_value,
-                        properties,
-                        traits,
-                        context,
-                        integrations,
-                        source,
-                        host,
-                        user_agent,
-                        ip,
+            if encode_records:
+                records.append(
+                    _ENCODE(
+                        EventRecord(
+                            message_id,
+                            etype,
+                            env.event,
+                            env.name,
+                            user_id,
+                            anonymous_id,
+                            group_id,
+                            previous_id,
+                            timestamp,
+                            original_value,
+                            sent_value,
+                            received_value,
+                            properties,
+                            traits,
+                            context,
+                            integrations,
+                            source,
+                            host,
+                            user_agent,
+                            ip,
+                        )
                     )
                 )
-            )
             keys.append((user_id or anonymous_id or "").encode())
             ids.append(message_id)
+            accepted.append(index)
         except _Reject as rej:
-            _quarantine(out, index, data, rej, received_text, source, force_type)
+            if out.generated and out.generated[-1] == index:
+                out.generated.pop()
+            _quarantine(out, index, data, rej, qmeta)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _QuarantineMeta:
+    """What every quarantine record of one batch shares (the request's enrichment)."""
+
+    received_text: str
+    source: str | None
+    force_type: str | None
+    host: str | None
+    user_agent: str | None
+    ip: str | None
+    batch_sent_at: str | None
+    batch_context: str | None
 
 
 def _quarantine(
@@ -518,9 +607,7 @@ def _quarantine(
     index: int,
     buffer: bytes | msgspec.Raw,
     rej: _Reject,
-    received_text: str,
-    source: str | None,
-    force_type: str | None,
+    meta: _QuarantineMeta,
 ) -> None:
     data = bytes(buffer)
     message_id, etype, event, user_id, anonymous_id = _salvage(data)
@@ -529,15 +616,20 @@ def _quarantine(
         _ENCODE(
             QuarantineRecord(
                 message_id,
-                force_type or etype,
+                meta.force_type or etype,
                 event,
                 user_id,
                 anonymous_id,
-                received_text,
-                source,
+                meta.received_text,
+                meta.source,
                 rej.code,
                 rej.reason,
                 data.decode("utf-8", errors="replace"),
+                meta.host,
+                meta.user_agent,
+                meta.ip,
+                meta.batch_sent_at,
+                meta.batch_context,
             )
         )
     )

@@ -34,7 +34,7 @@ from eventlake.bus.local_layout import (
     segment_path,
     topic_partitions,
 )
-from eventlake.errors import BusError, BusFullError
+from eventlake.errors import AppendTooLargeError, BusError, BusFullError
 
 __all__ = [
     "Chunk",
@@ -195,7 +195,8 @@ class LocalProducer:
         (CRC-32 of the key, see :meth:`partition_for`); records without a key go, per call,
         to the next partition in turn; ``partitions`` (one per value) overrides both, e.g.
         for a columnar record of many users grouped by ``partition_for``. Raises
-        ``BusFullError`` (retryable) when the log or the queue is full.
+        ``BusFullError`` (retryable) when the log or the queue is full, and
+        ``AppendTooLargeError`` (terminal) when this one append is larger than the queue.
         """
         if not values:
             return []
@@ -208,6 +209,11 @@ class LocalProducer:
             if any(not 0 <= p < n for p in partitions):
                 raise BusError(f"append: topic {topic!r} has partitions 0..{n - 1}")
         request = self._build_request(topic, n, values, keys, partitions)
+        if request.nbytes > self.max_pending_bytes:
+            raise AppendTooLargeError(
+                f"an append of {request.nbytes} bytes can never fit the producer's queue "
+                f"(bus.max_pending_bytes = {self.max_pending_bytes}); append fewer records"
+            )
         with self._cond:
             if self._closed:
                 raise BusError("append on a closed producer")

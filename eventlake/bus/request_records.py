@@ -17,10 +17,14 @@ start with either of the latter)::
     header       JSON object (:class:`RequestHeader`): when and from where it came
     events       the events as a JSON array, each exactly as the client sent it
 
-Only events the collector accepted are in a request record: it is written when the whole
-request validated, so the reply listed no quarantined event. The tracking plan is applied
-by the collector; expanding a record does not re-apply it (a plan edited in between must
-not change what was acknowledged).
+Only events the collector accepted are in a request record (its quarantined events, if
+any, are JSON records of topic ``quarantine``); an event whose ``messageId`` the collector
+made up carries it. The tracking plan is applied by the collector; expanding a record does
+not re-apply it (a plan edited in between must not change what was acknowledged). The
+header's ``type``, when present, is the call type of a single-event endpoint
+(``/v1/track``), which overrides each event's own as in ``prepare_events(force_type=...)``.
+Readers cut ``host`` and ``user_agent`` at ``spec.MAX_HEADER_CHARS`` characters as the
+collector does, so a record written before that rule cannot make one huge string per row.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ class RequestHeader(msgspec.Struct, omit_defaults=True):
     """What the collector knew about the request besides its events.
 
     ``received_at`` and ``sent_at`` are ISO-8601 UTC text; ``context`` is the batch-level
-    context merged under each event's own; ``count`` the number of events.
+    context merged under each event's own; ``count`` the number of events; ``type`` the
+    call type forced by a single-event endpoint (absent for a batch).
     """
 
     received_at: str
@@ -66,6 +71,7 @@ class RequestHeader(msgspec.Struct, omit_defaults=True):
     ip: str | None = None
     sent_at: str | None = None
     context: dict[str, Any] | None = None
+    type: str | None = None
 
 
 class RequestRecordError(BusError):
@@ -157,5 +163,6 @@ def expand_request_record(value: bytes | memoryview) -> PreparedBatch:
         ip=header.ip,
         plan=None,
         sent_at=sent,
+        force_type=header.type,
         batch_context=header.context,
     )

@@ -60,6 +60,7 @@ def collect(
     import uvicorn
 
     from eventlake.collect.app import CONFIG_ENV, create_app, tune_gc
+    from eventlake.collect.server import uvicorn_options
 
     settings = pass_settings(ctx)
     host = host or settings.collect.host
@@ -83,6 +84,8 @@ def collect(
         # X-Forwarded-For is honoured by the app, and only from collect.trusted_proxies.
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
+        # request heads over collect.max_header_bytes get 431 before they are read whole
+        **uvicorn_options(settings),
     }
     if workers == 1:
         tune_gc()

@@ -37,13 +37,15 @@ from eventlake.collect.auth import WriteKeys
 from eventlake.collect.body import HttpError, read_limited
 from eventlake.collect.committer import GroupCommitter, OverloadedError
 from eventlake.collect.handler import RequestHandler, RequestMeta
-from eventlake.errors import BusError, BusFullError, ConfigError
+from eventlake.collect.server import head_bytes, headers_too_large
+from eventlake.errors import AppendTooLargeError, BusError, BusFullError, ConfigError
 from eventlake.tracking_plan import CompiledPlan, plan_from_settings
 
 if TYPE_CHECKING:
     from eventlake.config import Settings
 
 __all__ = [
+    "CORS_ALLOW_HEADERS",
     "MAX_LISTED_QUARANTINED",
     "ClientAddress",
     "app_from_environment",
@@ -54,10 +56,31 @@ __all__ = [
 log = logging.getLogger("eventlake.collect")
 _UTC = _dt.UTC
 _ENCODE = msgspec.json.Encoder().encode
+#: Request headers a browser may send cross-origin: those Segment's analytics-next and
+#: RudderStack's JavaScript SDK set (read from their published packages, see
+#: docs/http-api.md). A preflight that leaves one out makes the browser drop the request:
+#: analytics-next adds X-Retry-Count to every retry, so without it a page's events sent
+#: during a collector outage were never delivered.
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Content-Encoding",
+    "Accept",
+    "X-Retry-Count",  # analytics-next, on every retry
+    "AnonymousId",  # RudderStack: base64 of the anonymous id, for event ordering
+    "SentAt",  # RudderStack
+    "Rsa-Recovered",  # RudderStack's retry queue (rsa = RudderStack analytics)
+    "Rsa-Retry-Attempt",
+    "Rsa-Retry-Reason",
+    "Rsa-Since-First-Attempt",
+    "Rsa-Since-Last-Attempt",
+)
 _CORS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "POST, OPTIONS",
-    "access-control-allow-headers": "Authorization, Content-Type, Content-Encoding",
+    "access-control-allow-headers": ", ".join(CORS_ALLOW_HEADERS),
+    # analytics-next reads Retry-After of a 429/503 to pace its retries
+    "access-control-expose-headers": "Retry-After",
     "access-control-max-age": "86400",
 }
 _OK = _ENCODE({"success": True})
@@ -117,12 +140,20 @@ def _error(exc: HttpError) -> Response:
 class _Collector:
     """The request endpoint and the state it shares (one per app)."""
 
-    def __init__(self, handler: RequestHandler, addresses: ClientAddress) -> None:
+    def __init__(
+        self, handler: RequestHandler, addresses: ClientAddress, max_header_bytes: int
+    ) -> None:
         self.handler = handler
         self.addresses = addresses
+        self.max_header_bytes = max_header_bytes
         self.committer: GroupCommitter | None = None
 
     async def collect(self, request: Request) -> Response:
+        head = head_bytes(request.scope)
+        if head > self.max_header_bytes:
+            # The HTTP server refuses such a head before it reaches the app when it is run
+            # with collect/server.py's options; this answers the same behind any server.
+            return _error(headers_too_large(head, self.max_header_bytes))
         if request.method == "OPTIONS":
             return Response(None, 204, _CORS)
         kind: str = request.path_params["kind"]
@@ -149,6 +180,8 @@ class _Collector:
             return _error(exc)
         except ClientDisconnect:  # the client left mid-body: nothing was accepted
             return Response(None, 400)
+        except AppendTooLargeError as exc:  # will never fit: a retry cannot help
+            return _error(HttpError(413, "payload_too_large", str(exc)))
         except OverloadedError as exc:
             return _error(HttpError(503, "overloaded", str(exc), {"retry-after": "1"}))
         except BusFullError as exc:
@@ -215,7 +248,9 @@ def create_app(
         max_event_bytes=cfg.max_event_bytes,
         request_records=cfg.request_records,
     )
-    collector = _Collector(handler, ClientAddress(cfg.trusted_proxies))
+    collector = _Collector(handler, ClientAddress(cfg.trusted_proxies), cfg.max_header_bytes)
+    # No lane's group commit may be more than one producer queues (bus.max_pending_bytes).
+    max_inflight = min(cfg.max_inflight_bytes, settings.bus.max_pending_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -225,7 +260,7 @@ def create_app(
             producers = [producer] * max(1, cfg.commit_threads)
         else:
             producers = [open_producer(settings) for _ in range(max(1, cfg.commit_threads))]
-        committer = GroupCommitter(producers, cfg.max_inflight_bytes)
+        committer = GroupCommitter(producers, max_inflight)
         committer.start()
         collector.committer = committer
         try:

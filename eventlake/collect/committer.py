@@ -14,7 +14,11 @@ their order: one key, one lane.
 Memory is bounded: the bytes of submitted-but-not-yet-durable records may not pass
 ``max_inflight_bytes``; a request that would pass it is refused at once with
 :class:`OverloadedError` (the collector answers 503 with ``Retry-After``), as is one the bus
-refuses with ``BusFullError``.
+refuses with ``BusFullError``. A request whose records alone are larger than
+``max_inflight_bytes`` can never be accepted, so it gets ``AppendTooLargeError`` instead
+(the collector answers a non-retryable 413), never a 503 its client would retry forever.
+The collector passes the smaller of ``collect.max_inflight_bytes`` and
+``bus.max_pending_bytes``, so no lane's group commit is ever too large for its producer.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eventlake.bus.base import EVENTS, QUARANTINE, Producer
-from eventlake.errors import BusError, BusFullError
+from eventlake.errors import AppendTooLargeError, BusError, BusFullError
 from eventlake.spec import PreparedBatch
 
 __all__ = ["GroupCommitter", "OverloadedError"]
@@ -176,6 +180,8 @@ class GroupCommitter:
         """Return once every record of ``batch`` is durable on the bus.
 
         Raises:
+            AppendTooLargeError: the records alone are more than ``max_inflight_bytes``
+                (terminal: they will never fit).
             OverloadedError: too many bytes are already waiting (back-pressure; retry).
             BusFullError: the bus refused the records (retry).
             BusError: the bus failed or the collector is shutting down.
@@ -186,7 +192,14 @@ class GroupCommitter:
         loop = self.loop
         if loop is None:
             raise BusError("the group committer is not started")
-        if self.inflight_bytes and self.inflight_bytes + nbytes > self.max_inflight_bytes:
+        if nbytes > self.max_inflight_bytes:
+            raise AppendTooLargeError(
+                f"the request's events take {nbytes} bytes on the bus, more than the "
+                f"collector ever holds at once ({self.max_inflight_bytes} bytes: the smaller "
+                "of collect.max_inflight_bytes and bus.max_pending_bytes); send fewer events "
+                "per request"
+            )
+        if self.inflight_bytes + nbytes > self.max_inflight_bytes:
             raise OverloadedError(
                 f"{self.inflight_bytes} bytes are waiting for the bus "
                 f"(collect.max_inflight_bytes = {self.max_inflight_bytes}); retry shortly"

@@ -1,18 +1,27 @@
-"""The collector's fast path: a clean ``/v1/batch`` becomes one request record.
+"""Request records on the collector: a request's accepted events become ONE bus record.
 
-Most batches are entirely valid. For those, the collector does not need to build one
-enriched JSON record per event (what :func:`eventlake.spec.prepare_events` does, about
-4 us/event in Python): it checks the events with one typed ``msgspec`` decode of the whole
-array (in C: field types, timestamps, nested objects) plus a short loop for the rules a type
-cannot say (an id present, ``event`` on a track, the tracking plan), and stores the events
-as they came in one request record (``eventlake/bus/request_records.py``); the lander later
-expands it with ``prepare_events`` itself, so the lake rows are identical.
+The request's metadata (``receivedAt``, source, ``Host``, ``User-Agent``, address, the
+batch's ``sentAt`` and ``context``) is stored once, in the record's header, and the events
+as the client sent them; the lander expands the record with the rules of
+:func:`eventlake.spec.prepare_events` (``land/expand.py``), so the lake rows are identical to
+what one enriched JSON record per event would give, without repeating the metadata per event
+on the bus or in the collector's memory.
 
-Anything unusual sends the whole request down the general path instead: a field of another
-type (an integer ``userId`` is valid Segment but rare), a missing ``messageId`` (the general
-path makes one), an event for the quarantine, text that is not UTF-8, a timestamp outside
-1900..2200 (so the skew correction cannot overflow later). The fast path is an optimisation
-only: it never decides that an event is invalid, and the general path gives the answer.
+Two ways in:
+
+- :func:`fast_prepare`, the fast path of a clean ``/v1/batch``: one typed ``msgspec`` decode
+  of the whole array (in C: field types, timestamps, nested objects) plus a short loop for
+  the rules a type cannot say (an id present, ``event`` on a track, the tracking plan),
+  instead of ``prepare_events``' Python work per event (about 4 us). Anything unusual
+  returns ``None``: a field of another type (an integer ``userId`` is valid Segment but
+  rare), a missing ``messageId``, an event for the quarantine, text that is not UTF-8, a
+  timestamp outside 1900..2200. It never decides that an event is invalid.
+- :func:`pack_accepted`, after the general path (``prepare_events`` with
+  ``encode_records=False``) has sorted a request's events into accepted and quarantined:
+  the accepted ones go into a request record, each ``messageId`` the collector made up
+  written into its event so that every expansion gives the same id; the quarantined ones
+  stay JSON records of topic ``quarantine``. A single-event endpoint's call type goes in
+  the header (``type``).
 """
 
 from __future__ import annotations
@@ -24,9 +33,9 @@ from typing import Any, Literal
 import msgspec
 
 from eventlake.bus.request_records import RequestHeader, encode_request_record
-from eventlake.spec import CompiledPlan, PreparedBatch, format_timestamp
+from eventlake.spec import CompiledPlan, PreparedBatch, clip_header, format_timestamp
 
-__all__ = ["fast_prepare"]
+__all__ = ["fast_prepare", "pack_accepted", "request_header"]
 
 
 class _Object(msgspec.Struct, gc=False):
@@ -125,15 +134,15 @@ def fast_prepare(
     for name, raws in to_check.items():
         if not planned[name](b"[" + b",".join(raws) + b"]"):
             return None
-    header = RequestHeader(
-        received_at=format_timestamp(received_at),
-        count=len(envs),
+    header = request_header(
+        len(envs),
+        received_at=received_at,
         source=source,
         host=host,
         user_agent=user_agent,
         ip=ip,
-        sent_at=format_timestamp(sent_at) if sent_at is not None else None,
-        context=dict(batch_context) if batch_context else None,
+        sent_at=sent_at,
+        batch_context=batch_context,
     )
     first = envs[0]
     key = (first.userId or first.anonymousId or "").encode()
@@ -141,4 +150,96 @@ def fast_prepare(
     out.records.append(encode_request_record(header, events))
     out.record_keys.append(key)
     out.message_ids.extend(env.messageId for env in envs)
+    out.accepted.extend(range(len(envs)))
     return out
+
+
+def request_header(
+    count: int,
+    *,
+    received_at: _dt.datetime,
+    source: str | None,
+    host: str | None,
+    user_agent: str | None,
+    ip: str | None,
+    sent_at: _dt.datetime | None,
+    batch_context: Mapping[str, Any] | None,
+    force_type: str | None = None,
+) -> RequestHeader:
+    """The header of a request record.
+
+    A ``sent_at`` that cannot be represented in UTC is left out: ``prepare_events`` has
+    quarantined every event that would inherit it.
+    """
+    try:
+        sent_text = format_timestamp(sent_at) if sent_at is not None else None
+    except OverflowError:
+        sent_text = None
+    return RequestHeader(
+        received_at=format_timestamp(received_at),
+        count=count,
+        source=source,
+        host=clip_header(host),
+        user_agent=clip_header(user_agent),
+        ip=ip,
+        sent_at=sent_text,
+        context=dict(batch_context) if batch_context else None,
+        type=force_type,
+    )
+
+
+_JSON_SPACE = b" \t\r\n"
+_ENCODE = msgspec.json.encode
+
+
+def _with_message_id(event: bytes, message_id: str) -> bytes:
+    """``event`` (an accepted JSON object) with ``messageId`` set to ``message_id``.
+
+    Appended as the LAST member: a decoder keeps the last of duplicate keys, so this wins
+    over a ``null`` or empty ``messageId`` the client sent.
+    """
+    text = event.strip(_JSON_SPACE)
+    return text[:-1] + b',"messageId":' + _ENCODE(message_id) + b"}"
+
+
+def pack_accepted(
+    batch: PreparedBatch,
+    events: Sequence[msgspec.Raw] | Sequence[bytes],
+    *,
+    received_at: _dt.datetime,
+    source: str | None,
+    host: str | None,
+    user_agent: str | None,
+    ip: str | None,
+    sent_at: _dt.datetime | None,
+    batch_context: Mapping[str, Any] | None,
+    force_type: str | None,
+) -> PreparedBatch:
+    """``batch`` (made with ``encode_records=False`` from ``events``) with its accepted
+    events as one request record; its quarantine records are kept as they are.
+    """
+    if not batch.accepted:
+        batch.records, batch.record_keys = [], []
+        return batch
+    generated = dict(zip(batch.accepted, batch.message_ids, strict=True))
+    made_up = set(batch.generated)
+    kept = [
+        _with_message_id(bytes(events[i]), generated[i])
+        if i in made_up
+        else bytes(events[i]).strip(_JSON_SPACE)
+        for i in batch.accepted
+    ]
+    header = request_header(
+        len(kept),
+        received_at=received_at,
+        source=source,
+        host=host,
+        user_agent=user_agent,
+        ip=ip,
+        sent_at=sent_at,
+        batch_context=batch_context,
+        force_type=force_type,
+    )
+    batch.records = [encode_request_record(header, kept)]
+    batch.record_keys = [batch.record_keys[0]]
+    return batch

@@ -3,9 +3,17 @@
 :class:`RequestHandler` does everything between "the body has been read" and "these records
 must become durable": content decoding, JSON parsing (a malformed body is a 400 that names
 the line, column and byte), write-key authentication (401), Segment's size limits (413),
-and :func:`eventlake.spec.prepare_events` (validation, enrichment, quarantine). It does no
-I/O, so it can be driven by the ASGI app, a test or a fuzzer alike; every refusal is an
+removing the write key from the events it keeps (``collect/redact.py``), and
+:func:`eventlake.spec.prepare_events` (validation, enrichment, quarantine). It does no I/O,
+so it can be driven by the ASGI app, a test or a fuzzer alike; every refusal is an
 :class:`~eventlake.collect.body.HttpError` with a 4xx status.
+
+With ``collect.request_records`` (the default) a request's accepted events become ONE
+request record whatever path validated them (``collect/fastpath.py``), so the request's
+metadata is on the bus once, not once per event. A request whose rows would take more than
+:data:`EXPANSION_FACTOR` times ``collect.max_batch_bytes`` once its batch ``context`` and
+``Host``/``User-Agent`` headers are repeated in each of its events is refused with 413: the
+lander (and, with request records off, the collector) would hold all of that in memory.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ import msgspec
 
 from eventlake.collect.auth import WriteKeys, basic_username
 from eventlake.collect.body import HttpError, inflate, too_large
-from eventlake.collect.fastpath import fast_prepare
-from eventlake.spec import CompiledPlan, PreparedBatch, prepare_events
+from eventlake.collect.fastpath import fast_prepare, pack_accepted
+from eventlake.collect.redact import remove_write_key
+from eventlake.spec import CompiledPlan, PreparedBatch, clip_header, prepare_events
 
-__all__ = ["BATCH_KINDS", "SINGLE_KINDS", "RequestHandler", "RequestMeta"]
+__all__ = ["BATCH_KINDS", "EXPANSION_FACTOR", "SINGLE_KINDS", "RequestHandler", "RequestMeta"]
 
 #: ``/v1/<kind>`` of one event -> its call type (short forms are analytics.js's).
 SINGLE_KINDS = {
@@ -56,8 +65,12 @@ class _SingleBody(msgspec.Struct):
 
 _BATCH = msgspec.json.Decoder(_BatchBody)
 _SINGLE = msgspec.json.Decoder(_SingleBody)
-_ANY = msgspec.json.Decoder(dict[str, Any])
 _BYTE_POS = re.compile(r"\(byte (\d+)\)")
+_WRITE_KEY = b"writeKey"
+#: A request may expand to at most this many times ``collect.max_batch_bytes`` once its
+#: batch ``context``, ``Host`` and ``User-Agent`` are counted once per event (4 MB by
+#: default; an SDK batch of real events with a real user agent stays under 2x).
+EXPANSION_FACTOR = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,22 +167,19 @@ class RequestHandler:
         body = inflate(body, meta.content_encoding, limit, setting)
         if len(body) > limit:
             raise too_large(limit, setting, "the request body")
+        context_bytes = 0
         if force_type is not None:
             try:
                 single = _SINGLE.decode(body)
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise _json_error(body, exc) from None
             source = self._source(header_key, single.writeKey)
-            events: list[bytes] | list[msgspec.Raw] = [body]
-            if single.writeKey is not None:
-                # The key is a secret: keep it out of the quarantine's raw copy of the event.
-                try:
-                    event = _ANY.decode(body)
-                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-                    pass  # unreadable: prepare_events quarantines it with the reason
-                else:
-                    event.pop("writeKey", None)
-                    events = [msgspec.json.encode(event)]
+            # The key is a secret: cut it out of the event before anything keeps a copy
+            # (the quarantine's raw text, a request record), even from a body that is not
+            # UTF-8 or cannot be decoded for another reason.
+            events: list[bytes] | list[msgspec.Raw] = [
+                remove_write_key(body) if single.writeKey is not None else body
+            ]
             sent_at = None
             context = None
         else:
@@ -187,20 +197,50 @@ class RequestHandler:
                         raise too_large(
                             self.max_event_bytes, "max_event_bytes", f"event #{index} of the batch"
                         )
+            if _WRITE_KEY in body:  # Segment's browser SDK repeats it in every event
+                events = [
+                    remove_write_key(raw) if _WRITE_KEY in raw else raw
+                    for raw in map(bytes, events)
+                ]
             sent_at = parsed.sentAt
             context = parsed.context
+            if context:
+                context_bytes = len(msgspec.json.encode(context))
+        host, user_agent = clip_header(meta.host), clip_header(meta.user_agent)
+        self._check_expansion(
+            len(body), len(events), context_bytes + len(host or "") + len(user_agent or "")
+        )
         request: dict[str, Any] = {
             "received_at": received_at,
             "source": source,
-            "host": meta.host,
-            "user_agent": meta.user_agent,
+            "host": host,
+            "user_agent": user_agent,
             "ip": meta.ip,
-            "plan": self.plan,
             "sent_at": sent_at,
             "batch_context": context,
         }
-        if self.request_records and force_type is None:
-            fast = fast_prepare(events, **request)
+        if not self.request_records:
+            return prepare_events(events, force_type=force_type, plan=self.plan, **request)
+        if force_type is None:
+            fast = fast_prepare(events, plan=self.plan, **request)
             if fast is not None:
                 return fast
-        return prepare_events(events, force_type=force_type, **request)
+        batch = prepare_events(
+            events, force_type=force_type, plan=self.plan, encode_records=False, **request
+        )
+        return pack_accepted(batch, events, force_type=force_type, **request)
+
+    def _check_expansion(self, body_bytes: int, events: int, per_event: int) -> None:
+        """413 when the request's rows would take more than the expansion limit."""
+        limit = EXPANSION_FACTOR * self.max_batch_bytes
+        expanded = body_bytes + events * per_event
+        if expanded > limit:
+            raise HttpError(
+                413,
+                "payload_too_large",
+                f"the request's {events} events would take {expanded} bytes once the batch "
+                f"`context` and the Host and User-Agent headers ({per_event} bytes) are "
+                f"repeated in each, more than the {limit}-byte limit ({EXPANSION_FACTOR} x "
+                "collect.max_batch_bytes): send fewer events per request or a smaller batch "
+                "context",
+            )

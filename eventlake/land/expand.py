@@ -8,10 +8,12 @@ the same rows as columns instead: one typed decode of the events in C (the envel
 of ``spec.prepare_events``), the per-field rules of ``spec`` (``object_text``,
 ``context_text``), clock-skew correction on int64 microseconds with numpy.
 
-It handles the records the collector's fast path writes: every id a non-empty string or
-absent, every event valid. For anything else it returns ``None`` and the caller uses the
-JSON route, which applies ``prepare_events`` in full (and quarantines with reasons). The
-unit tests compare both routes on random batches.
+It handles the records the collector writes in the common case: every id a non-empty string
+or absent, every ``messageId`` present, every time within 1900..2200 (so the int64 clock-skew
+arithmetic stays where ``prepare_events``' datetime arithmetic is defined), every event
+valid. For anything else it returns ``None`` and the caller uses the JSON route, which
+applies ``prepare_events`` in full (and quarantines with reasons). The unit tests compare
+both routes on random batches.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from eventlake.bus.request_records import (
     RequestRecordError,
     split_request_record,
 )
-from eventlake.spec import EVENT_TYPES, Envelope, context_text, object_text, parse_timestamp
+from eventlake.spec import (
+    EVENT_TYPES,
+    Envelope,
+    clip_header,
+    context_text,
+    object_text,
+    parse_timestamp,
+)
 
 __all__ = ["RequestColumns", "expand_request_table"]
 
@@ -108,7 +117,7 @@ class RequestColumns:
             raise RequestRecordError(
                 f"request record holds {len(envs)} events, its header says {header.count}"
             )
-        if not envs:
+        if not envs or not _time_ok(batch_sent):
             return False
         try:
             rows = _rows(envs, header)
@@ -167,7 +176,7 @@ def expand_request_table(value: bytes | memoryview) -> pa.Table | None:
 
 def _rows(envs: list[Envelope], header: RequestHeader) -> dict[str, list[object]]:
     """The text columns of one record's events (raises ``_Fallback``)."""
-    n, ip = len(envs), header.ip
+    n, ip, forced = len(envs), header.ip, header.type
     message_ids: list[object] = []
     types: list[object] = []
     user_ids: list[object] = []
@@ -176,7 +185,7 @@ def _rows(envs: list[Envelope], header: RequestHeader) -> dict[str, list[object]
     previous_ids: list[object] = []
     for env in envs:
         mid = env.messageId
-        etype = env.type
+        etype = forced or env.type
         if type(mid) is not str or not mid or etype not in _TYPES:
             raise _Fallback
         uid, aid = _str_id(env.userId), _str_id(env.anonymousId)
@@ -230,7 +239,7 @@ def _rows(envs: list[Envelope], header: RequestHeader) -> dict[str, list[object]
         "context": contexts,
         "integrations": integrations,
         "source": [header.source] * n,
-        "host": [header.host] * n,
-        "user_agent": [header.user_agent] * n,
+        "host": [clip_header(header.host)] * n,
+        "user_agent": [clip_header(header.user_agent)] * n,
         "ip": [ip] * n,
     }

@@ -2,10 +2,15 @@
 
 Quarantined events live in ``<lake>/quarantine/received_date=.../`` (the lander writes them
 from the bus topic ``quarantine``). ``replay`` runs each one's raw JSON through
-:func:`eventlake.spec.prepare_events` with the *current* tracking plan, appends the ones
-that now pass to the bus topic ``events`` (the lander then lands them as usual), and writes
-a ledger commit (lake stream ``quarantine_replay``) naming the quarantine rows it replayed,
-so a second replay skips them. Still-invalid events stay where they are.
+:func:`eventlake.spec.prepare_events` with the *current* tracking plan and the original
+request's enrichment kept in its row (``received_at``, ``source``, ``host``,
+``user_agent``, ``ip``, the batch's ``sentAt`` and ``context``, and the call type a
+single-event endpoint forced), so a replayed event lands as the collector would have landed
+it: same host provider, same address, same clock-skew correction. Rows written before the
+enrichment columns existed replay with what they have. It appends the ones that now pass to
+the bus topic ``events`` (the lander then lands them as usual), and writes a ledger commit
+(lake stream ``quarantine_replay``) naming the quarantine rows it replayed, so a second
+replay skips them. Still-invalid events stay where they are.
 
 Order and crash safety: the bus append is durable before the ledger is written. A crash
 between the two makes the next replay append those events again *with the same
@@ -114,6 +119,31 @@ class ReplayResult:
         }
 
 
+#: The columns of a quarantine row that describe its request: rows replay in groups that
+#: share them (one ``prepare_events`` call per original request, roughly).
+_REQUEST_COLUMNS = (
+    "received_at",
+    "source",
+    "host",
+    "user_agent",
+    "ip",
+    "batch_sent_at",
+    "batch_context",
+    "type",
+)
+
+
+def _context(text: str | None) -> dict[str, Any] | None:
+    """The batch context of a quarantine row (JSON text), or None."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _pinned(raw: str, message_id: str | None) -> bytes:
     """The raw event with its messageId pinned to the quarantine row's (stable on retry)."""
     try:
@@ -146,22 +176,31 @@ def replay_quarantine(
     table = read_quarantine(lake, reason=reason, date=date)
     plan = plan_from_settings(settings)
     result = ReplayResult()
-    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in table.to_pylist():
         if row["replayed"]:
             result.already_replayed += 1
         elif row["reason_code"] == UNREADABLE or row["bus_partition"] is None:
             result.not_replayable += 1
         else:
-            groups.setdefault((row["received_at"], row["source"]), []).append(row)
+            groups.setdefault(tuple(row[c] for c in _REQUEST_COLUMNS), []).append(row)
     values: list[bytes] = []
     keys: list[bytes | None] = []
     replayed: list[tuple[int, int]] = []
-    for (received_at, source), rows in groups.items():
+    for request, rows in groups.items():
+        meta = dict(zip(_REQUEST_COLUMNS, request, strict=True))
         batch = prepare_events(
             [_pinned(r["raw"], r["message_id"]) for r in rows],
-            received_at=received_at,
-            source=source,
+            received_at=meta["received_at"],
+            source=meta["source"],
+            host=meta["host"],
+            user_agent=meta["user_agent"],
+            ip=meta["ip"],
+            sent_at=meta["batch_sent_at"],
+            batch_context=_context(meta["batch_context"]),
+            # the call type of a single-event endpoint is the row's type; for a batch
+            # event it is the event's own type anyway
+            force_type=meta["type"],
             plan=plan,
         )
         bad = {q.index for q in batch.quarantined}

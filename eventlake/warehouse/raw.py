@@ -35,7 +35,7 @@ from eventlake.lake import (
     EVENT_SCHEMA,
     EVENTS_DIR,
     QUARANTINE_DIR,
-    QUARANTINE_SCHEMA,
+    QUARANTINE_RAW_SCHEMA,
     CommitRecord,
     Lake,
 )
@@ -73,7 +73,7 @@ class RawTable:
 #: The raw tables this module loads, by name (``raw.<name>``).
 RAW_TABLES: dict[str, RawTable] = {
     "events": RawTable("events", EVENTS_DIR, "event_date", EVENT_SCHEMA),
-    "quarantine": RawTable("quarantine", QUARANTINE_DIR, "received_date", QUARANTINE_SCHEMA),
+    "quarantine": RawTable("quarantine", QUARANTINE_DIR, "received_date", QUARANTINE_RAW_SCHEMA),
 }
 
 

@@ -203,7 +203,8 @@ def test_a_full_in_flight_buffer_is_503_with_retry_after(start_collector) -> Non
     import os
     import threading
 
-    collector = start_collector(max_inflight_bytes=1)
+    # one such request is a ~260-byte request record: one fits, two do not
+    collector = start_collector(max_inflight_bytes=400)
     with collector.client() as client:
         assert client.post("/v1/track", json=GOOD, auth=AUTH).status_code == 200
     bus = collector.settings.resolve(collector.settings.bus.path)

@@ -12,7 +12,7 @@ from eventlake.bus import EVENTS, TopicPartition, open_consumer, open_producer
 from eventlake.bus.local import LocalConsumer, LocalProducer, list_segments, partition_dir
 from eventlake.bus.local_admin import compact, status
 from eventlake.config import load_config
-from eventlake.errors import BusCorruptError, BusFullError, ConfigError
+from eventlake.errors import AppendTooLargeError, BusCorruptError, BusFullError, ConfigError
 
 TP0 = TopicPartition(EVENTS, 0)
 
@@ -84,10 +84,14 @@ def test_disk_cap_raises_bus_full(tmp_path: Path) -> None:
     p.close()
 
 
-def test_pending_queue_cap_raises_bus_full(tmp_path: Path) -> None:
+def test_an_append_larger_than_the_pending_cap_is_terminal_not_bus_full(tmp_path: Path) -> None:
     p = LocalProducer(tmp_path, partitions=1, max_pending_bytes=10)
-    with pytest.raises(BusFullError):
+    # it can never fit, even with nothing pending: not the retryable BusFullError
+    with pytest.raises(AppendTooLargeError) as info:
         p.append(EVENTS, [b"x" * 100])
+    assert not isinstance(info.value, BusFullError)
+    assert "bus.max_pending_bytes = 10" in str(info.value)
+    assert p.append(EVENTS, [b"x" * 10]) == [(0, 0)]
     p.close()
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from eventlake.bus.local import LocalConsumer, LocalProducer
 from eventlake.collect.committer import GroupCommitter, OverloadedError
-from eventlake.errors import BusFullError
+from eventlake.errors import AppendTooLargeError, BusFullError
 from eventlake.spec import PreparedBatch, prepare_events
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -98,3 +98,23 @@ def test_a_bus_error_reaches_every_request_of_the_group(tmp_path: Path) -> None:
     results = asyncio.run(main())
     producer.close()
     assert all(isinstance(r, BusFullError) for r in results)
+
+
+def test_a_request_bigger_than_the_in_flight_bound_is_terminal_not_overloaded(
+    tmp_path: Path,
+) -> None:
+    """Issue 17: a request that can never fit got a retryable 503 ("0 bytes pending")."""
+    producer = LocalProducer(tmp_path, partitions=1)
+    big = batch(50, "big")
+
+    async def main() -> None:
+        committer = GroupCommitter([producer], max_inflight_bytes=big.size - 1)
+        committer.start()
+        with pytest.raises(AppendTooLargeError) as info:
+            await committer.submit(big)  # even with nothing in flight
+        assert not isinstance(info.value, BusFullError)
+        await committer.submit(batch(5, "small"))
+        await asyncio.to_thread(committer.close)
+
+    asyncio.run(main())
+    assert count(tmp_path, "events") == 5

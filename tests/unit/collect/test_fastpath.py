@@ -1,9 +1,10 @@
-"""The collector's fast path: same lake rows as the general path, or it steps aside.
+"""Request records: same lake rows as one JSON record per event, whatever path wrote them.
 
-Every batch is prepared twice, with ``request_records`` on and off. With it on, a clean
-batch must become ONE request record whose expansion is byte for byte the general path's
-records; anything the fast path does not vouch for must give exactly the general path's
-output (quarantine reasons included).
+Every batch is prepared twice, with ``request_records`` on and off. With it on, the
+accepted events become ONE request record whose expansion is byte for byte the records of
+``request_records = false`` (ids the collector made up aside); a clean batch takes the fast
+path, and anything the fast path does not vouch for is validated by ``prepare_events`` and
+packed all the same, with exactly the same quarantine reasons.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from eventlake.bus.request_records import expand_request_record, is_request_record
 from eventlake.collect.auth import WriteKeys
+from eventlake.collect.fastpath import fast_prepare
 from eventlake.collect.handler import RequestHandler, RequestMeta
 from eventlake.spec import PreparedBatch
 from eventlake.tracking_plan import load_tracking_plan, parse_tracking_plan
@@ -58,6 +60,37 @@ def _expanded(batch: PreparedBatch) -> PreparedBatch:
     assert len(batch.records) == 1 and is_request_record(batch.records[0])
     assert not batch.quarantine_records
     return expand_request_record(batch.records[0])
+
+
+def _lands(batch: PreparedBatch) -> list[bytes]:
+    """The JSON event records ``batch`` stands for (a request record expanded)."""
+    if batch.records and is_request_record(batch.records[0]):
+        (record,) = batch.records
+        return expand_request_record(record).records
+    return batch.records
+
+
+def _fast_vouches(body: dict[str, Any] | bytes, plan: Any = PLAN) -> bool:
+    raw = body if isinstance(body, bytes) else msgspec.json.encode(body)
+
+    class Body(msgspec.Struct):
+        batch: list[msgspec.Raw]
+
+    events = msgspec.json.decode(raw, type=Body).batch
+    return (
+        fast_prepare(
+            events,
+            received_at=NOW,
+            source="web",
+            host=META.host,
+            user_agent=META.user_agent,
+            ip=META.ip,
+            plan=plan,
+            sent_at=None,
+            batch_context=None,
+        )
+        is not None
+    )
 
 
 def _masked(records: list[bytes], sent_ids: set[str]) -> list[dict[str, Any]]:
@@ -141,10 +174,12 @@ def test_anything_unusual_takes_the_general_path_with_the_same_answer(
     event: dict[str, Any], why: str
 ) -> None:
     body = {"batch": [_event(1), event, _event(2)]}
+    assert not _fast_vouches(body), why
     fast, slow = _both(body)
-    assert len(fast.records) > 1 or fast.quarantined, why  # not a request record
+    assert len(fast.records) == 1 and is_request_record(fast.records[0]), why
     sent = {"m-0", "m-1", "m-2"}
-    assert _masked(fast.records, sent) == _masked(slow.records, sent), why
+    assert _masked(_lands(fast), sent) == _masked(slow.records, sent), why
+    assert fast.message_ids == [json.loads(r)["message_id"] for r in _lands(fast)], why
     assert [(q.index, q.reason_code, q.reason) for q in fast.quarantined] == [
         (q.index, q.reason_code, q.reason) for q in slow.quarantined
     ], why
@@ -154,9 +189,10 @@ def test_invalid_utf8_inside_a_skipped_object_is_not_vouched_for() -> None:
     good = msgspec.json.encode(_event(1))
     bad = good.replace(b'"fr-FR"', b'"fr-\xff"')
     body = b'{"batch": [' + good + b"," + bad + b"]}"
+    assert not _fast_vouches(body)
     fast, slow = _both(body)
     assert [q.reason_code for q in fast.quarantined] == ["invalid_encoding"]
-    assert fast.records == slow.records and len(fast.records) == 1
+    assert _lands(fast) == slow.records and len(slow.records) == 1
 
 
 def test_unplanned_events_under_a_quarantine_policy_are_left_to_the_general_path() -> None:
@@ -165,9 +201,10 @@ def test_unplanned_events_under_a_quarantine_policy_are_left_to_the_general_path
     )
     fast, slow = _handlers(plan)
     body = {"batch": [_event(0), _event(1, event="Other")]}
+    assert not _fast_vouches(body, plan)
     got, want = _both(body, fast, slow)
     assert [q.reason_code for q in got.quarantined] == ["unplanned_event"]
-    assert got.records == want.records
+    assert _lands(got) == want.records
     ok, ok_slow = _both({"batch": [_event(0), _event(1)]}, fast, slow)
     assert _expanded(ok).records == ok_slow.records
 
@@ -226,11 +263,12 @@ def test_property_the_fast_path_never_changes_what_lands(
     if sent_at is not None and sent_at != "soon":
         body["sentAt"] = sent_at
     fast, slow = _both(body)
-    if fast.records and is_request_record(fast.records[0]):
-        assert not slow.quarantined
-        assert _expanded(fast).records == slow.records
-        return
-    # the general path ran: identical except the random ids it makes for missing messageIds
+    assert len(fast.records) <= 1
+    assert all(is_request_record(r) for r in fast.records)
     assert [q.reason for q in fast.quarantined] == [q.reason for q in slow.quarantined]
+    # identical except the random ids the collector makes for missing messageIds, and those
+    # are the ids the reply's messageIds name
     sent = {str(e.get("messageId")) for e in events}
-    assert _masked(fast.records, sent) == _masked(slow.records, sent)
+    landed = _lands(fast)
+    assert _masked(landed, sent) == _masked(slow.records, sent)
+    assert fast.message_ids == [json.loads(r)["message_id"] for r in landed]

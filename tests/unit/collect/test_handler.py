@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventlake.bus.request_records import expand_request_record
 from eventlake.collect.auth import WriteKeys
 from eventlake.collect.body import HttpError
 from eventlake.collect.handler import RequestHandler, RequestMeta
@@ -72,7 +73,8 @@ def test_unknown_kind_is_404() -> None:
 
 def test_meta_is_passed_to_the_records() -> None:
     batch = prepare("page", b'{"userId": "u"}', host="h", user_agent="ua", ip="1.2.3.4")
-    record = msgspec.json.decode(batch.records[0])
+    (request,) = batch.records  # the request's metadata once, in one request record
+    record = msgspec.json.decode(expand_request_record(request).records[0])
     assert (record["host"], record["user_agent"], record["ip"], record["source"]) == (
         "h",
         "ua",

@@ -20,6 +20,7 @@ from eventlake.bus.request_records import (
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land.convert import UNREADABLE, Run, convert_runs
 from eventlake.land.expand import expand_request_table
+from eventlake.spec import MAX_HEADER_CHARS
 
 
 def _json(i: int) -> bytes:
@@ -142,19 +143,27 @@ _event_dicts = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(_event_dicts, min_size=1, max_size=5),
-    st.one_of(st.none(), st.just("2026-03-04T00:00:09.5Z")),
+    st.sampled_from(
+        [None, "2026-03-04T00:00:09.5Z", "1850-01-01T00:00:00Z", "0001-01-01T00:00:00Z"]
+    ),
     st.one_of(st.none(), st.just({"locale": "en-US", "ip": None})),
     st.one_of(st.none(), st.just("198.51.100.7")),
+    st.sampled_from([None, "track", "identify", "alias"]),  # a single-event endpoint's type
+    st.sampled_from([None, "sdk/1", "x" * 5000]),  # stored cut at MAX_HEADER_CHARS
 )
-def test_property_columnar_expansion_equals_the_json_route(events, sent_at, context, ip) -> None:
+def test_property_columnar_expansion_equals_the_json_route(
+    events, sent_at, context, ip, forced, user_agent
+) -> None:
     header = RequestHeader(
         received_at="2026-03-04T05:06:07.000001Z",
         count=len(events),
         source="web",
         host="h",
+        user_agent=user_agent,
         ip=ip,
         sent_at=sent_at,
         context=context,
+        type=forced,
     )
     value = encode_request_record(header, [msgspec.json.encode(e) for e in events])
     table = expand_request_table(value)
@@ -167,6 +176,9 @@ def test_property_columnar_expansion_equals_the_json_route(events, sent_at, cont
         parse_options=pj.ParseOptions(explicit_schema=EVENT_INPUT_SCHEMA),
     )
     assert table.equals(want.cast(EVENT_INPUT_SCHEMA)), (table.to_pylist(), want.to_pylist())
+    if forced is not None:
+        assert set(table.column("type").to_pylist()) == {forced}
+    assert all(len(ua or "") <= MAX_HEADER_CHARS for ua in table.column("user_agent").to_pylist())
 
 
 def test_columnar_expansion_takes_the_common_case() -> None:
@@ -174,3 +186,32 @@ def test_columnar_expansion_takes_the_common_case() -> None:
     table = expand_request_table(value)
     assert table is not None and table.num_rows == 3
     assert table.schema == EVENT_INPUT_SCHEMA
+
+
+def test_times_outside_the_range_in_a_request_record_never_stop_the_lander() -> None:
+    """Issue 17, finding 1, on the lander's side: the same rules as the collector's."""
+    tp = TopicPartition(EVENTS, 0)
+    bad_header = encode_request_record(
+        RequestHeader(
+            received_at="2026-11-20T10:00:06.000000Z",
+            count=1,
+            sent_at="0001-01-01T00:00:00+01:00",  # year 0 in UTC
+        ),
+        [msgspec.Raw(b'{"type":"identify","userId":"u","messageId":"h"}')],
+    )
+    bad_event = encode_request_record(
+        RequestHeader(received_at="2026-11-20T10:00:06.000000Z", count=2),
+        [
+            msgspec.Raw(
+                b'{"type":"identify","userId":"u","messageId":"e","timestamp":'
+                b'"0001-01-01T00:00:00Z","sentAt":"9999-12-31T23:59:59Z"}'
+            ),
+            msgspec.Raw(b'{"type":"identify","userId":"u","messageId":"ok"}'),
+        ],
+    )
+    (conv,) = convert_runs([_run(tp, 0, [_json(0), bad_header, bad_event, _json(3)])])
+    assert conv.table.column("message_id").to_pylist() == ["m0", "ok", "m3"]
+    bad = conv.bad.to_pylist()
+    assert [b["bus_offset"] for b in bad] == [1, 2]
+    assert "outside the representable range" in bad[0]["reason"]
+    assert "invalid_timestamp" in bad[1]["reason"]

@@ -302,3 +302,132 @@ def test_arbitrary_bytes_never_raise(events: list[bytes]) -> None:
     assert len(batch.records) + len(batch.quarantined) == len(events)
     for q in batch.quarantine_records:
         msgspec.json.decode(q)  # always valid JSON
+
+
+# -- issue 17: any timestamp is input ---------------------------------------------------------
+
+
+def test_parse_timestamp_says_value_error_for_a_time_outside_the_utc_range() -> None:
+    for text in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        with pytest.raises(ValueError, match="outside the representable range"):
+            parse_timestamp(text)
+    assert parse_timestamp("0001-01-01T00:00:00Z").year == 1
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    [
+        dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=-1))),
+    ],
+)
+def test_a_batch_sent_at_outside_the_utc_range_quarantines_the_events_that_inherit_it(
+    sent_at: dt.datetime,
+) -> None:
+    events = [
+        {"type": "identify", "userId": "u", "messageId": "inherits"},
+        {"type": "identify", "userId": "u", "messageId": "own", "sentAt": "2026-01-01T00:00:00Z"},
+    ]
+    batch = prepare(events, sent_at=sent_at)
+    assert batch.message_ids == ["own"] and batch.accepted == [1]
+    (q,) = batch.quarantined
+    assert (q.index, q.message_id, q.reason_code) == (0, "inherits", "invalid_timestamp")
+    record = msgspec.json.decode(batch.quarantine_records[0])
+    assert record["batch_sent_at"] is None  # not representable: not kept
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T23:59:59Z"},
+        {"timestamp": "0001-01-01T00:30:00+01:00"},
+        {"originalTimestamp": "9999-12-31T23:59:59.5-00:01"},
+        {"sentAt": "0001-01-01T00:00:00+00:01", "timestamp": "2026-01-01T00:00:00Z"},
+    ],
+)
+def test_event_times_outside_the_range_are_invalid_timestamp(event: dict[str, str]) -> None:
+    batch = prepare([{"type": "identify", "userId": "u", **event}])
+    assert [q.reason_code for q in batch.quarantined] == ["invalid_timestamp"]
+
+
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 1),
+        max_value=dt.datetime(9999, 12, 31, 23, 59, 59),
+        timezones=st.sampled_from(
+            [dt.UTC, dt.timezone(dt.timedelta(hours=14)), dt.timezone(dt.timedelta(hours=-12))]
+        ),
+    ),
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 1),
+        max_value=dt.datetime(9999, 12, 31, 23, 59, 59),
+        timezones=st.just(dt.timezone(dt.timedelta(hours=-3, minutes=-30))),
+    ),
+)
+@settings(max_examples=300, deadline=None)
+def test_property_any_pair_of_times_is_accepted_or_quarantined_never_raised(
+    original: dt.datetime, sent: dt.datetime
+) -> None:
+    event = {"type": "identify", "userId": "u", "timestamp": original.isoformat()}
+    for batch in (
+        prepare([dict(event, sentAt=sent.isoformat())]),
+        prepare([event], sent_at=sent),
+    ):
+        assert len(batch.records) + len(batch.quarantined) == 1
+        assert {q.reason_code for q in batch.quarantined} <= {"invalid_timestamp"}
+
+
+# -- issue 17: request metadata is bounded; issue 15: quarantine keeps the enrichment --------
+
+
+def test_host_and_user_agent_are_stored_cut_at_max_header_chars() -> None:
+    from eventlake.spec import MAX_HEADER_CHARS
+
+    batch = prepare(
+        [{"type": "identify", "userId": "u"}, {"type": "track", "userId": "u"}],
+        host="h" * 5000,
+        user_agent="ü" * 5000,
+    )
+    record = msgspec.json.decode(batch.records[0])
+    quarantined = msgspec.json.decode(batch.quarantine_records[0])
+    for row in (record, quarantined):
+        assert row["host"] == "h" * MAX_HEADER_CHARS
+        assert row["user_agent"] == "ü" * MAX_HEADER_CHARS
+
+
+def test_quarantine_records_carry_the_requests_enrichment() -> None:
+    batch = prepare(
+        [{"type": "track", "userId": "u"}],
+        host="comcast.net",
+        user_agent="ua/1",
+        ip="203.0.113.7",
+        sent_at=dt.datetime(2026, 11, 25, 11, 59, tzinfo=dt.UTC),
+        batch_context={"library": {"name": "x"}},
+    )
+    record = msgspec.json.decode(batch.quarantine_records[0])
+    assert record["received_at"] == "2026-11-25T12:00:00.250000Z"
+    assert (record["source"], record["host"], record["user_agent"], record["ip"]) == (
+        "web",
+        "comcast.net",
+        "ua/1",
+        "203.0.113.7",
+    )
+    assert record["batch_sent_at"] == "2026-11-25T11:59:00.000000Z"
+    assert json.loads(record["batch_context"]) == {"library": {"name": "x"}}
+
+
+def test_validate_only_keeps_keys_ids_and_positions_and_marks_made_up_ids() -> None:
+    events = [
+        {"type": "identify", "userId": "u1", "messageId": "m1"},
+        {"type": "identify"},  # quarantined: no id
+        {"type": "identify", "anonymousId": "a3"},  # messageId made up here
+        {"type": "identify", "userId": "u4", "messageId": ""},  # empty: made up too
+    ]
+    full = prepare(events)
+    lean = prepare(events, encode_records=False)
+    assert lean.records == [] and len(full.records) == 3
+    assert lean.accepted == full.accepted == [0, 2, 3]
+    assert lean.generated == [2, 3]
+    assert lean.record_keys == full.record_keys == [b"u1", b"a3", b"u4"]
+    assert lean.message_ids[0] == "m1" and len(set(lean.message_ids)) == 3
+    assert lean.quarantine_records and [q.index for q in lean.quarantined] == [1]
