@@ -21,7 +21,12 @@ __all__ = ["BadParameter", "MetricQuery", "parse_metric_query", "RESERVED_PARAMS
 RESERVED_PARAMS = ("start", "end", "limit", "offset", "sort", "group_by")
 
 DEFAULT_LIMIT = 10_000
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+# ASCII digits only: ``str.isdigit``, ``\d`` and ``int()`` also take other scripts' digits
+# ('²' is a digit that ``int`` refuses; '٣' is one it accepts), so they never decide alone.
+_WHOLE = re.compile(r"[0-9]{1,12}")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAX_VALUES = 500
 _MAX_VALUE_LEN = 512
 
@@ -52,7 +57,7 @@ class MetricQuery:
 
 
 def _parse_int(param: str, raw: str, low: int, high: int) -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    if not _WHOLE.fullmatch(raw):
         raise BadParameter(param, f"{param} must be a whole number, got {raw[:40]!r}")
     value = int(raw)
     if not low <= value <= high:
@@ -62,7 +67,7 @@ def _parse_int(param: str, raw: str, low: int, high: int) -> int:
 
 def _parse_date(param: str, raw: str) -> dt.date:
     try:
-        if len(raw) != 10:
+        if not _DATE.fullmatch(raw):
             raise ValueError
         return dt.date.fromisoformat(raw)
     except ValueError:
@@ -74,11 +79,11 @@ def _parse_value(param: str, column: Column, raw: str) -> Any:
         raise BadParameter(param, f"{param} value is longer than {_MAX_VALUE_LEN} characters")
     kind = column.kind
     if kind == "integer":
-        if not re.fullmatch(r"-?\d{1,18}", raw):
+        if not _INTEGER.fullmatch(raw):
             raise BadParameter(param, f"{param} must be an integer, got {raw[:40]!r}")
         return int(raw)
     if kind == "number":
-        if not _NUMBER.match(raw):
+        if not _NUMBER.fullmatch(raw):
             raise BadParameter(param, f"{param} must be a number, got {raw[:40]!r}")
         return float(raw)
     if kind in ("date", "timestamp"):
