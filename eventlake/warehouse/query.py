@@ -242,19 +242,18 @@ def _decode_tree(text: str) -> Any:
         return _decode_deep(text)
 
 
-# One JSON token after optional whitespace: open, close, a string's opening quote, a
+# One JSON token after optional whitespace: open, close, a string, a
 # number, a literal. Commas and colons carry no information for well-formed input.
 _JSON_TOKEN = re.compile(
-    r'[\s,:]*(?:([\[{])|([\]}])|(")|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
-    r"|(true|false|null))"
+    r'[\s,:]*(?:([\[{])|([\]}])|("(?:[^"\\]|\\.)*")'
+    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|(true|false|null))",
+    re.DOTALL,
 )
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
 
 def _decode_deep(text: str) -> Any:
     """Decode well-formed JSON (DuckDB's own output) without recursion."""
-    from json.decoder import scanstring
-
     stack: list[Any] = []  # the containers being filled, innermost last
     keys: list[str | None] = []  # per container: the key waiting for its value
     pos = 0
@@ -263,7 +262,7 @@ def _decode_deep(text: str) -> Any:
         if match is None:
             raise QueryRefusedError("query does not parse: DuckDB's syntax tree is not JSON")
         pos = match.end()
-        opened, closed, quote, number, literal = match.groups()
+        opened, closed, string, number, literal = match.groups()
         value: Any
         if opened:
             container: Any = {} if opened == "{" else []
@@ -275,8 +274,8 @@ def _decode_deep(text: str) -> Any:
                 raise QueryRefusedError("query does not parse: DuckDB's syntax tree is not JSON")
             value = stack.pop()
             keys.pop()
-        elif quote:
-            value, pos = scanstring(text, pos)
+        elif string:
+            value = json.loads(string)  # a flat string: no recursion
             if stack and isinstance(stack[-1], dict) and keys[-1] is None:
                 keys[-1] = value
                 continue
