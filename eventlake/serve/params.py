@@ -23,12 +23,13 @@ RESERVED_PARAMS = ("start", "end", "limit", "offset", "sort", "group_by")
 DEFAULT_LIMIT = 10_000
 # ASCII digits only: ``str.isdigit``, ``\d`` and ``int()`` also take other scripts' digits
 # ('²' is a digit that ``int`` refuses; '٣' is one it accepts), so they never decide alone.
-_WHOLE = re.compile(r"[0-9]{1,12}")
+_WHOLE = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 _NUMBER = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_MAX_VALUES = 500
-_MAX_VALUE_LEN = 512
+MAX_VALUES = 500
+MAX_VALUE_LEN = 512
+MAX_OFFSET = 10**9
 
 
 class BadParameter(ValueError):
@@ -59,6 +60,8 @@ class MetricQuery:
 def _parse_int(param: str, raw: str, low: int, high: int) -> int:
     if not _WHOLE.fullmatch(raw):
         raise BadParameter(param, f"{param} must be a whole number, got {raw[:40]!r}")
+    if len(raw.lstrip("0")) > len(str(high)):  # never int() a 5,000-digit string
+        raise BadParameter(param, f"{param} must be between {low} and {high}, got {raw[:40]}")
     value = int(raw)
     if not low <= value <= high:
         raise BadParameter(param, f"{param} must be between {low} and {high}, got {value}")
@@ -75,8 +78,8 @@ def _parse_date(param: str, raw: str) -> dt.date:
 
 
 def _parse_value(param: str, column: Column, raw: str) -> Any:
-    if len(raw) > _MAX_VALUE_LEN:
-        raise BadParameter(param, f"{param} value is longer than {_MAX_VALUE_LEN} characters")
+    if len(raw) > MAX_VALUE_LEN:
+        raise BadParameter(param, f"{param} value is longer than {MAX_VALUE_LEN} characters")
     kind = column.kind
     if kind == "integer":
         if not _INTEGER.fullmatch(raw):
@@ -129,7 +132,7 @@ def parse_metric_query(
         elif name == "limit":
             limit = _parse_int(name, raw, 0, max_limit)
         elif name == "offset":
-            offset = _parse_int(name, raw, 0, 10**9)
+            offset = _parse_int(name, raw, 0, MAX_OFFSET)
         elif name == "sort":
             sorts.append(raw)
         elif name == "group_by":
@@ -145,8 +148,8 @@ def parse_metric_query(
             dim_col = metric.column(name)
             assert dim_col is not None
             values = filters.setdefault(name, [])
-            if len(values) >= _MAX_VALUES:
-                raise BadParameter(name, f"{name}: at most {_MAX_VALUES} values")
+            if len(values) >= MAX_VALUES:
+                raise BadParameter(name, f"{name}: at most {MAX_VALUES} values")
             values.append(_parse_value(name, dim_col, raw))
         else:
             accepted = [*RESERVED_PARAMS, *metric.dimensions]
