@@ -109,7 +109,7 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_example_config_written_by_init_loads(tmp_path: Path) -> None:
-    from eventlake.cli.init import write_example_project
+    from eventlake.project import write_example_project
 
     written = write_example_project(tmp_path)
     assert {p.name for p in written} == {"eventlake.toml", "tracking-plan.yaml"}
