@@ -20,6 +20,7 @@ misspelled section is otherwise ignored without a word).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import threading
@@ -509,7 +510,12 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
     except SettingsError as exc:
         # pydantic-settings could not decode a variable (a dict or list that is not JSON).
         match = re.search(r'field "([^"]+)"', str(exc))
-        variables = _variables_for((match.group(1),) if match else (), os.environ)
+        section = ENV_PREFIX + (match.group(1).upper() if match else "")
+        variables = sorted(
+            k
+            for k, v in os.environ.items()
+            if (k.upper() == section or k.upper().startswith(section + "__")) and not _is_json(v)
+        )
         raise ConfigError(
             f"cannot read {', '.join(variables) or 'an EVENTLAKE_* variable'}: dicts and "
             'lists are JSON, e.g. EVENTLAKE_COLLECT__WRITE_KEYS=\'{"key": "web"}\''
@@ -557,6 +563,14 @@ def settings_reference() -> list[tuple[str, str, str]]:
 
     walk(Settings, "")
     return out
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _variables_for(loc: tuple[str, ...], environ: Mapping[str, str]) -> list[str]:

@@ -23,25 +23,65 @@ from eventlake.errors import EventlakeError
 
 __all__ = ["main", "cli", "COMMANDS", "log_level_option", "pass_settings"]
 
-# verb -> "module:attribute" of a click.Command; help text shown without importing it.
+# verb -> ("module:attribute" of a click.Command, its help's first line), so that
+# `eventlake --help` lists the verbs without importing them (a test keeps the texts equal).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("eventlake.cli.init:init_cmd", "Write an example eventlake.toml and tracking plan."),
-    "collect": ("eventlake.cli.collect:collect", "Run the Segment-compatible HTTP collector."),
-    "bus": ("eventlake.cli.bus:bus", "Inspect and compact the durable log."),
-    "land": ("eventlake.cli.land:land", "Land events from the bus into the Parquet lake."),
-    "quarantine": ("eventlake.cli.quarantine:quarantine", "List and replay quarantined events."),
-    "build": ("eventlake.cli.pipeline:build", "Build the dbt models and run their tests."),
+    "init": (
+        "eventlake.cli.init:init_cmd",
+        "Write a commented example eventlake.toml and tracking-plan.yaml into DIRECTORY.",
+    ),
+    "collect": (
+        "eventlake.cli.collect:collect",
+        "Run the Segment-compatible HTTP collector.",
+    ),
+    "bus": (
+        "eventlake.cli.bus:bus",
+        'Inspect and compact the local durable log (bus.backend = "local").',
+    ),
+    "land": (
+        "eventlake.cli.land:land",
+        "Land events from the bus into <lake>/events and <lake>/quarantine, exactly once.",
+    ),
+    "quarantine": (
+        "eventlake.cli.quarantine:quarantine",
+        "Events rejected by the collector or the lander, kept with their reason.",
+    ),
+    "build": (
+        "eventlake.cli.pipeline:build",
+        "Load new lake commits into the raw layer, then build the dbt models and run their tests.",
+    ),
     "run": (
         "eventlake.cli.pipeline:run",
-        "Land the bus, load the lake, rebuild the days that got new rows, test.",
+        "Land what is on the bus, load the lake, rebuild every day that got new rows, test.",
     ),
-    "backfill": ("eventlake.cli.pipeline:backfill", "Run every day of a date range."),
-    "status": ("eventlake.cli.pipeline:status", "Show each stage's counts, lag and last run."),
-    "query": ("eventlake.cli.pipeline:query", "Run a read-only SQL query on the warehouse."),
-    "generate": ("eventlake.cli.generate:generate", "Generate synthetic game events."),
-    "demo": ("eventlake.cli.demo:demo", "One command from nothing to a live dashboard."),
-    "serve": ("eventlake.cli.serve:serve", "Serve the data API and dashboard."),
-    "sources": ("eventlake.cli.sources:sources", "Pull sources: CSV drop folders, REST APIs."),
+    "backfill": (
+        "eventlake.cli.pipeline:backfill",
+        "Reload and rebuild every event day from --start to --end, one day at a time.",
+    ),
+    "status": (
+        "eventlake.cli.pipeline:status",
+        "Show each stage's counts, whether they reconcile, the last run and the lag.",
+    ),
+    "query": (
+        "eventlake.cli.pipeline:query",
+        "Run one read-only SQL statement on the published warehouse.",
+    ),
+    "generate": (
+        "eventlake.cli.generate:generate",
+        "Generate a synthetic game world's events (deterministic for --seed).",
+    ),
+    "demo": (
+        "eventlake.cli.demo:demo",
+        "Generate a game's events, land them, build the models and serve the dashboard.",
+    ),
+    "serve": (
+        "eventlake.cli.serve:serve",
+        "Serve the data API (/api/metrics), the dashboards (/) and the API docs (/docs).",
+    ),
+    "sources": (
+        "eventlake.cli.sources:sources",
+        "Pull sources that land batches directly in the lake and the warehouse.",
+    ),
 }
 
 
