@@ -501,7 +501,9 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        variables = _variables_for(tuple(str(p) for p in first["loc"]), os.environ)
+        variables = _variables_for(
+            tuple(str(p) for p in first["loc"]), os.environ, missing=first["type"] == "missing"
+        )
         if variables:
             where = f" from the environment ({', '.join(variables)})"
         else:
@@ -573,22 +575,24 @@ def _is_json(text: str) -> bool:
     return True
 
 
-def _variables_for(loc: tuple[str, ...], environ: Mapping[str, str]) -> list[str]:
+def _variables_for(
+    loc: tuple[str, ...], environ: Mapping[str, str], *, missing: bool = False
+) -> list[str]:
     """The environment variables that set the setting at ``loc`` or a section holding it.
 
     ``("collect", "port")`` -> ``EVENTLAKE_COLLECT__PORT`` if set, else ``EVENTLAKE_COLLECT``
-    (the section as JSON) if set; an entry built from several variables
-    (``EVENTLAKE_SOURCES__CSV__S1__INPUT_DIR``) names them all. Names compare without case,
-    like pydantic-settings does.
+    (the section as JSON) if set. A ``missing`` field of an entry built from variables
+    (``EVENTLAKE_SOURCES__CSV__S1__INPUT_DIR`` without ``..._SCHEMA_FILE``) names those
+    variables. Names compare without case, like pydantic-settings does.
     """
     upper = {k.upper(): k for k in environ if k.upper().startswith(ENV_PREFIX)}
     for depth in range(len(loc), 0, -1):
         name = ENV_PREFIX + "__".join(loc[:depth]).upper()
         if name in upper:
             return [upper[name]]
-        below = sorted(orig for key, orig in upper.items() if key.startswith(name + "__"))
-        if below and depth < len(loc):
-            return below
+    if missing and len(loc) > 1:
+        entry = ENV_PREFIX + "__".join(loc[:-1]).upper() + "__"
+        return sorted(orig for key, orig in upper.items() if key.startswith(entry))
     return []
 
 

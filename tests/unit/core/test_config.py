@@ -148,6 +148,17 @@ def test_an_invalid_environment_value_names_the_variable_not_the_file(
     assert "eventlake.toml" not in message
 
 
+def test_a_bad_file_value_is_blamed_on_the_file_even_with_variables_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "eventlake.toml"
+    cfg.write_text('[collect]\nport = "eighty"\n')
+    monkeypatch.setenv("EVENTLAKE_COLLECT__WRITE_KEYS", '{"k": "web"}')
+    with pytest.raises(ConfigError, match=r"collect\.port.*in .*eventlake\.toml") as info:
+        load_config(cfg)
+    assert "EVENTLAKE_" not in str(info.value)
+
+
 def test_a_lower_case_variable_is_named_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("eventlake_bus__partitions", "many")
     with pytest.raises(ConfigError, match="eventlake_bus__partitions"):
