@@ -17,14 +17,14 @@ $(BIN)/eventlake: pyproject.toml constraints.txt
 
 setup: $(BIN)/eventlake ## create .venv and install eventlake
 
-setup-test: setup ## install test dependencies (pip extras, Chromium, PostgreSQL)
+setup-test: setup ## install test dependencies: pip extras, then Chromium, PostgreSQL, Java via apt if missing (needs root or sudo; says what and why first)
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	bash scripts/install-system-deps.sh
 
 demo: setup ## set up and run `eventlake demo` (collector, generator, lake, models, dashboard)
 	$(BIN)/eventlake demo
 
-test: setup-test ## set up and run the whole test suite (unit, integration, browser, slow)
+test: setup-test lint typecheck ## what CI runs (.ci/run): setup-test, lint, typecheck, then every test (unit, integration, browser, slow)
 	DBT_SEND_ANONYMOUS_USAGE_STATS=false $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: ## ruff check + format check

@@ -199,6 +199,8 @@ def _raw(
 def _start_server(project: Path, cache_entries: int | None) -> tuple[subprocess.Popen[bytes], int]:
     """``eventlake serve`` on the project; ``cache_entries`` None keeps the default."""
     port = _free_port()
+    # A project folder (`eventlake serve` refuses to run outside one); paths come from env.
+    (project / "eventlake.toml").touch()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
     env.update(
         EVENTLAKE_WAREHOUSE__PATH=str(project / "warehouse.duckdb"),

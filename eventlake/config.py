@@ -5,24 +5,35 @@ and a ``description`` (its help text; a test fails when one is missing). Values 
 rising priority, from the defaults, the TOML file, and ``EVENTLAKE_<SECTION>__<KEY>``
 environment variables (``EVENTLAKE_COLLECT__PORT=9000``; dicts and lists as JSON).
 
-Relative paths are relative to the directory holding the config file (or the working
-directory when there is none), so a project folder can be moved as a whole. Nothing reads
-configuration at import time: build a ``Settings`` with :func:`load_config` and pass it (or
-the section a stage needs) explicitly.
+The project is found the way git finds a repository: ``$EVENTLAKE_CONFIG`` if set, else
+``eventlake.toml`` in the working directory, then in each parent directory
+(:func:`find_config_file`). Relative paths are relative to the directory holding the config
+file (or the working directory when there is none), so a project folder can be moved as a
+whole. Nothing reads configuration at import time: build a ``Settings`` with
+:func:`load_config` and pass it (or the section a stage needs) explicitly.
+
+A bad value names where it came from: the environment variable, else the file.
+:func:`unknown_environment_variables` lists ``EVENTLAKE_*`` variables that set nothing (a
+misspelled section is otherwise ignored without a word).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -44,10 +55,25 @@ __all__ = [
     "load_config",
     "find_config_file",
     "settings_reference",
+    "unknown_environment_variables",
     "CONFIG_FILE_NAME",
+    "ENV_PREFIX",
+    "NON_SETTING_VARIABLES",
 ]
 
 CONFIG_FILE_NAME = "eventlake.toml"
+ENV_PREFIX = "EVENTLAKE_"
+
+#: ``EVENTLAKE_*`` variables that are not settings but are read on purpose: the config file
+#: (``EVENTLAKE_CONFIG``) and what the example game API and tracker scripts take.
+NON_SETTING_VARIABLES = frozenset(
+    {
+        "EVENTLAKE_CONFIG",
+        "EVENTLAKE_WRITE_KEY",
+        "EVENTLAKE_COLLECTOR_URL",
+        "EVENTLAKE_TRACKER_BUFFER",
+    }
+)
 
 
 class _Section(BaseModel):
@@ -443,12 +469,20 @@ _LOAD_LOCK = threading.Lock()
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
-    """Return the config file named by EVENTLAKE_CONFIG, or ./eventlake.toml if present."""
+    """The project's config file, found the way git finds a repository.
+
+    ``$EVENTLAKE_CONFIG`` if set; else ``eventlake.toml`` in ``start`` (default: the working
+    directory), then in each parent directory up to the filesystem root; else None.
+    """
     env = os.environ.get("EVENTLAKE_CONFIG")
     if env:
         return Path(env).expanduser()
-    candidate = (start or Path.cwd()) / CONFIG_FILE_NAME
-    return candidate if candidate.is_file() else None
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        path = candidate / CONFIG_FILE_NAME
+        if path.is_file():
+            return path
+    return None
 
 
 def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -476,8 +510,27 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        where = f" in {file}" if file else ""
+        variables = _variables_for(
+            tuple(str(p) for p in first["loc"]), os.environ, missing=first["type"] == "missing"
+        )
+        if variables:
+            where = f" from the environment ({', '.join(variables)})"
+        else:
+            where = f" in {file}" if file else ""
         raise ConfigError(f"invalid setting {loc!r}{where}: {first['msg']}") from exc
+    except SettingsError as exc:
+        # pydantic-settings could not decode a variable (a dict or list that is not JSON).
+        match = re.search(r'field "([^"]+)"', str(exc))
+        section = ENV_PREFIX + (match.group(1).upper() if match else "")
+        variables = sorted(
+            k
+            for k, v in os.environ.items()
+            if (k.upper() == section or k.upper().startswith(section + "__")) and not _is_json(v)
+        )
+        raise ConfigError(
+            f"cannot read {', '.join(variables) or 'an EVENTLAKE_* variable'}: dicts and "
+            'lists are JSON, e.g. EVENTLAKE_COLLECT__WRITE_KEYS=\'{"key": "web"}\''
+        ) from exc
     except Exception as exc:  # tomllib.TOMLDecodeError and friends
         raise ConfigError(f"cannot read config {file}: {exc}") from exc
     if "base_dir" not in overrides and "EVENTLAKE_BASE_DIR" not in os.environ:
@@ -520,4 +573,101 @@ def settings_reference() -> list[tuple[str, str, str]]:
             out.append((key, default, info.description or ""))
 
     walk(Settings, "")
+    return out
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _variables_for(
+    loc: tuple[str, ...], environ: Mapping[str, str], *, missing: bool = False
+) -> list[str]:
+    """The environment variables that set the setting at ``loc`` or a section holding it.
+
+    ``("collect", "port")`` -> ``EVENTLAKE_COLLECT__PORT`` if set, else ``EVENTLAKE_COLLECT``
+    (the section as JSON) if set. A ``missing`` field of an entry built from variables
+    (``EVENTLAKE_SOURCES__CSV__S1__INPUT_DIR`` without ``..._SCHEMA_FILE``) names those
+    variables. Names compare without case, like pydantic-settings does.
+    """
+    upper = {k.upper(): k for k in environ if k.upper().startswith(ENV_PREFIX)}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(loc[:depth]).upper()
+        if name in upper:
+            return [upper[name]]
+    if missing and len(loc) > 1:
+        entry = ENV_PREFIX + "__".join(loc[:-1]).upper() + "__"
+        return sorted(orig for key, orig in upper.items() if key.startswith(entry))
+    return []
+
+
+def _setting_patterns() -> tuple[re.Pattern[str], list[str]]:
+    """A regex matching every ``EVENTLAKE_*`` name that sets something, and the concrete
+    names among them (for did-you-mean suggestions).
+
+    A section may be given whole as JSON (``EVENTLAKE_COLLECT``), a key on its own
+    (``EVENTLAKE_COLLECT__PORT``), a dict key by key (``EVENTLAKE_COLLECT__WRITE_KEYS__K1``)
+    and a named entry field by field (``EVENTLAKE_SOURCES__CSV__S1__INPUT_DIR``).
+    """
+    free = "(?:(?!__).)+"  # a name the user chooses (a dict key, a sources.csv entry)
+    patterns: list[str] = []
+    names: list[str] = []
+
+    def walk(model: type[BaseModel], parts: list[str], concrete: bool) -> None:
+        for field_name, info in model.model_fields.items():
+            path = [*parts, re.escape(field_name.upper())]
+            joined = "__".join(path)
+            patterns.append(joined)
+            if concrete:
+                names.append(ENV_PREFIX + "__".join(parts + [field_name.upper()]))
+            ann = info.annotation
+            optional = [a for a in get_args(ann) if a is not type(None)]
+            if get_origin(ann) is not dict and len(optional) == 1:
+                ann = optional[0]  # X | None -> X
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, path, concrete)
+            elif get_origin(ann) is dict:
+                entry = get_args(ann)[-1] if get_args(ann) else None
+                patterns.append(f"{joined}__{free}")
+                if isinstance(entry, type) and issubclass(entry, BaseModel):
+                    walk(entry, [*path, free], False)
+
+    walk(Settings, [], True)
+    regex = re.compile(re.escape(ENV_PREFIX) + "(?:" + "|".join(patterns) + ")", re.IGNORECASE)
+    return regex, sorted(set(names))
+
+
+def unknown_environment_variables(
+    environ: Mapping[str, str] | None = None,
+) -> list[tuple[str, str | None]]:
+    """``EVENTLAKE_*`` variables that set no setting, each with a likely intended name.
+
+    Settings ignore a variable whose section does not exist (``EVENTLAKE_COLECT__PORT``), so
+    a typo would otherwise go unnoticed. Not reported: :data:`NON_SETTING_VARIABLES`, and
+    single-part names that look like no setting (``EVENTLAKE_MY_API_TOKEN``, say, for a REST
+    source's ``auth.env``): only names with a ``__`` section separator, or close to a
+    section's name, are meant as settings.
+    """
+    env = os.environ if environ is None else environ
+    regex, names = _setting_patterns()
+    sections = [n for n in names if "__" not in n]
+    out: list[tuple[str, str | None]] = []
+    for key in sorted(env):
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_VARIABLES:
+            continue
+        if regex.fullmatch(key):
+            continue
+        meant_as_setting = "__" in upper or bool(
+            difflib.get_close_matches(upper, sections, n=1, cutoff=0.8)
+        )
+        if not meant_as_setting:
+            continue
+        close = difflib.get_close_matches(upper, names, n=1, cutoff=0.6)
+        hint = close[0] if close and not upper.startswith(close[0] + "__") else None
+        out.append((key, hint))
     return out

@@ -1,7 +1,7 @@
 """`eventlake demo` as a library function: from an empty folder to built models and answers.
 
 :func:`run_demo` only sequences the stages, each through its own public API: write the
-example project (``cli.init``), start the collector (``collect``) on 127.0.0.1, generate a
+example project (``project``), start the collector (``collect``) on 127.0.0.1, generate a
 game world (``generate``) whose bulk goes straight to the bus and whose latest events go
 live over HTTP through the tracker SDK, land and build (``pipeline.run``), then read the
 summary back from the warehouse and the reconciliation from ``pipeline.collect_status``.
@@ -72,6 +72,8 @@ class DemoResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     summary: DemoSummary | None = None
     notes: list[str] = field(default_factory=list)
+    #: the port the demo's collector listened on (None when the world was reused)
+    collector_port: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +94,38 @@ def _check_writable(directory: Path) -> None:
             f"demo folder {directory} is not writable ({exc.strerror or exc}); "
             "choose another with `eventlake demo DIR`"
         ) from exc
+
+
+def _collector_socket(host: str, wanted: int | None, default: int) -> tuple[Any, list[str]]:
+    """A listening socket for the demo's collector, bound now, and what to tell the user.
+
+    ``wanted`` (an explicit port) must be free. Without one the configured port is tried and,
+    when another program holds it, a free port is picked instead: the demo's collector
+    lives only as long as the demo, so any port does.
+
+    Raises:
+        PortInUseError: ``wanted`` is taken.
+    """
+    from eventlake.errors import PortInUseError
+    from eventlake.serve.server import bind_socket
+
+    if wanted is not None:
+        try:
+            return bind_socket(host, wanted), []
+        except PortInUseError as exc:
+            raise PortInUseError(
+                f"the demo collector's port {host}:{wanted} is already in use: stop the other "
+                "server or choose another collector port"
+            ) from exc
+    try:
+        return bind_socket(host, default), []
+    except PortInUseError:
+        sock = bind_socket(host, 0)
+        port = sock.getsockname()[1]
+        return sock, [
+            f"port {default} (collect.port) is in use, so the demo's collector listened on "
+            f"{host}:{port} instead"
+        ]
 
 
 class _CollectorThread:
@@ -147,7 +181,8 @@ def run_demo(
     Args:
         directory: the demo project folder (created; reused when it holds the same world).
         users, days, seed, start: the world (``start`` defaults to ``days`` days ago).
-        collector_port: port of the collector on 127.0.0.1 (default: ``collect.port``).
+        collector_port: port of the collector on 127.0.0.1; None: ``collect.port``, or a
+            free port (named in the result's notes) when that one is taken.
         live_events: how many of the latest events go over HTTP through the tracker SDK
             (the rest goes straight to the bus).
         workers: processes writing the bulk to the bus.
@@ -155,20 +190,17 @@ def run_demo(
 
     Raises:
         ConfigError: the folder is not writable.
-        PortInUseError: the collector port is taken.
+        PortInUseError: the ``collector_port`` given is taken.
     """
-    from eventlake.cli.init import write_example_project
     from eventlake.config import load_config
+    from eventlake.project import write_example_project
 
     started = time.perf_counter()
     hook = stage or _no_progress
     directory = directory.expanduser().resolve()
     _check_writable(directory)
     write_example_project(directory)
-    overrides: dict[str, Any] = {}
-    if collector_port is not None:
-        overrides["collect"] = {"port": collector_port}
-    settings = load_config(directory / "eventlake.toml", **overrides)
+    settings = load_config(directory / "eventlake.toml")
     first = start or (_dt.datetime.now(_dt.UTC).date() - _dt.timedelta(days=days))
     world_id = {"users": users, "days": days, "seed": seed, "start": first.isoformat()}
     data_dir = settings.resolve("data")
@@ -193,35 +225,80 @@ def run_demo(
             summary,
             ["reused the world already in this folder (delete data/ to start over)"],
         )
+    # Bound now, so a taken port fails before the data folder is touched or anything built.
+    host = "127.0.0.1"
+    collector_sock, notes = _collector_socket(host, collector_port, settings.collect.port)
+    port = int(collector_sock.getsockname()[1])
     if data_dir.exists():
         shutil.rmtree(data_dir)  # another world, or an interrupted run: start clean
+    from eventlake.generate import WorldConfig
 
-    from eventlake.cli.collect import check_port_free
+    world = WorldConfig(users=users, days=days, start=first, seed=seed)
+    with collector_sock:
+        generated, live, to_bus = _generate_and_build(
+            settings, world, collector_sock, live_events, workers, hook, stages, notes
+        )
+    with _timed(stages, "summary"):
+        summary = read_summary(settings)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps(
+            {"world": world_id, "generated": generated, "sent_live": live, "sent_to_bus": to_bus}
+        )
+    )
+    return DemoResult(
+        str(directory),
+        users,
+        days,
+        seed,
+        first.isoformat(),
+        generated,
+        live,
+        to_bus,
+        False,
+        round(time.perf_counter() - started, 2),
+        stages,
+        summary,
+        notes,
+        collector_port=port,
+    )
+
+
+def _generate_and_build(
+    settings: Any,
+    world_config: Any,
+    collector_sock: Any,
+    live_events: int,
+    workers: int,
+    hook: StageHook,
+    stages: dict[str, float],
+    notes: list[str],
+) -> tuple[int, int, int]:
+    """Simulate, bulk to the bus, the latest events live over HTTP, land and build.
+
+    Returns (events generated, sent live, written to the bus).
+    """
+    import numpy as np
+
     from eventlake.collect import create_app
-    from eventlake.generate import WorldConfig, generate, send_http, write_bus_parallel
+    from eventlake.generate import generate, send_http, write_bus_parallel
     from eventlake.pipeline import run as pipeline_run
-    from eventlake.serve.server import bind_socket
     from eventlake.tracking_plan import plan_from_settings
 
-    host, port = "127.0.0.1", settings.collect.port
-    check_port_free(host, port)
+    host, port = collector_sock.getsockname()[:2]
     keys = settings.write_keys()
     write_key = sorted(keys)[0]
     source = keys[write_key]
-
     with _timed(stages, "simulate"):
-        advance = hook("simulating the game world", None)
-        world, frame = generate(WorldConfig(users=users, days=days, start=first, seed=seed))
+        advance = hook("simulating the world", None)
+        world, frame = generate(world_config)
         advance(1)
     n = len(frame)
     live = min(live_events, n // 10)
-    import numpy as np
-
     bulk_rows = np.arange(0, n - live, dtype=np.int64)
     live_rows = np.arange(n - live, n, dtype=np.int64)
-
     with _timed(stages, "bus"):
-        advance = hook("bulk events -> bus", len(bulk_rows))
+        advance = hook("bulk -> bus", len(bulk_rows))
         bulk = write_bus_parallel(
             world,
             frame,
@@ -232,10 +309,9 @@ def run_demo(
             workers=workers,
             progress=advance,
         )
-    notes: list[str] = []
     with _timed(stages, "live"):
-        advance = hook(f"live events -> collector :{port} (tracker SDK)", live)
-        server = _CollectorThread(create_app(settings), bind_socket(host, port))
+        advance = hook(f"live -> collector :{port} (SDK)", live)
+        server = _CollectorThread(create_app(settings), collector_sock)
         server.start()
         try:
             sent = send_http(
@@ -246,30 +322,10 @@ def run_demo(
         if sent.errors:
             notes.append(f"{sent.errors} live events were refused by the collector")
     with _timed(stages, "land+build"):
-        advance = hook("landing and building the models", None)
+        advance = hook("land + build models", None)
         pipeline_run(settings)
         advance(1)
-    with _timed(stages, "summary"):
-        summary = read_summary(settings)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        json.dumps({"world": world_id, "generated": n, "sent_live": live, "sent_to_bus": bulk.rows})
-    )
-    return DemoResult(
-        str(directory),
-        users,
-        days,
-        seed,
-        first.isoformat(),
-        n,
-        live,
-        bulk.rows,
-        False,
-        round(time.perf_counter() - started, 2),
-        stages,
-        summary,
-        notes,
-    )
+    return n, live, int(bulk.rows)
 
 
 def read_summary(settings: Any) -> DemoSummary:

@@ -445,16 +445,21 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
-def open_lake(uri: str, storage_options: Mapping[str, Any] | None = None) -> Lake:
+def open_lake(
+    uri: str, storage_options: Mapping[str, Any] | None = None, *, create: bool = True
+) -> Lake:
     """Open the lake at a local path or URI (``s3://bucket/prefix``, ``memory://``...).
 
     Local paths use pyarrow's native filesystem; URIs with ``storage_options`` go through
-    fsspec (e.g. s3fs with ``endpoint_url``) wrapped for pyarrow.
+    fsspec (e.g. s3fs with ``endpoint_url``) wrapped for pyarrow. ``create=False`` leaves a
+    missing local root missing (read-only commands create nothing); reading it finds no
+    commits.
     """
     if "://" not in uri or uri.startswith("file://"):
         local = uri[len("file://") :] if uri.startswith("file://") else uri
         root = os.path.abspath(local)
-        os.makedirs(root, exist_ok=True)
+        if create:
+            os.makedirs(root, exist_ok=True)
         return Lake(pafs.LocalFileSystem(), root, root)
     try:
         import fsspec

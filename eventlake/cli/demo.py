@@ -31,15 +31,15 @@ __all__ = ["demo", "print_result"]
 @click.option("--no-serve", is_flag=True, help="Stop after the summary (scripts, CI).")
 @click.option(
     "--port",
-    type=int,
+    type=click.IntRange(0, 65535),
     default=None,
-    help="Port of the dashboard and API (default: serve.port, 8000).",
+    help="Port of the dashboard and API (default: serve.port, 8000, or a free one if taken).",
 )
 @click.option(
     "--collector-port",
-    type=int,
+    type=click.IntRange(0, 65535),
     default=None,
-    help="Port of the demo's collector (default: collect.port, 8088).",
+    help="Port of the demo's collector (default: collect.port, 8088, or a free one if taken).",
 )
 @click.option(
     "--live-events",
@@ -67,32 +67,30 @@ def demo(
     latest sent live through the tracker SDK, the bulk straight to the bus), lands them as
     Parquet, builds the dbt models, prints a summary and the reconciliation, then serves the
     dashboard and API until Ctrl-C. Re-running with the same world reuses it.
+
+    A port given with --port or --collector-port must be free; without them the configured
+    ports are used, or free ones (the output says which) when other programs hold them.
     """
-    from eventlake.config import load_config
     from eventlake.demo import run_demo
-    from eventlake.serve.server import bind_socket
+    from eventlake.errors import PortInUseError
 
-    serve_sock = None
-    if not no_serve:
-        # Bind first: a taken port fails now, not after the whole build.
-        from eventlake.cli.init import write_example_project
-
-        write_example_project(directory.expanduser())
-        settings = load_config(directory.expanduser() / "eventlake.toml")
-        host = settings.serve.host
-        serve_port = port if port is not None else settings.serve.port
-        serve_sock = bind_socket(host, serve_port)
+    serve_sock, port_note = (None, None) if no_serve else _serve_socket(directory, port)
     try:
         with _stages(disabled=as_json) as hook:
-            result = run_demo(
-                directory,
-                users=users,
-                days=days,
-                seed=seed,
-                collector_port=collector_port,
-                live_events=live_events,
-                stage=hook,
-            )
+            try:
+                result = run_demo(
+                    directory,
+                    users=users,
+                    days=days,
+                    seed=seed,
+                    collector_port=collector_port,
+                    live_events=live_events,
+                    stage=hook,
+                )
+            except PortInUseError as exc:
+                raise PortInUseError(f"{exc} (--collector-port)") from exc
+        if port_note:
+            result.notes.append(port_note)
         if as_json:
             click.echo(json.dumps(result.to_dict()))
         else:
@@ -102,6 +100,34 @@ def demo(
     finally:
         if serve_sock is not None:
             serve_sock.close()
+
+
+def _serve_socket(directory: Path, port: int | None) -> tuple[Any, str | None]:
+    """The dashboard's socket, bound before the build so a taken --port fails at once."""
+    from eventlake.config import load_config
+    from eventlake.errors import PortInUseError
+    from eventlake.project import write_example_project
+    from eventlake.serve.server import bind_socket
+
+    write_example_project(directory.expanduser())
+    settings = load_config(directory.expanduser() / "eventlake.toml")
+    host = settings.serve.host
+    if port is not None:
+        try:
+            return bind_socket(host, port), None
+        except PortInUseError as exc:
+            raise PortInUseError(
+                f"the dashboard's port {host}:{port} is already in use: stop the other server "
+                "or choose another with --port"
+            ) from exc
+    try:
+        return bind_socket(host, settings.serve.port), None
+    except PortInUseError:
+        sock = bind_socket(host, 0)
+        return sock, (
+            f"port {settings.serve.port} (serve.port) is in use, so the dashboard is served on "
+            f"{host}:{sock.getsockname()[1]} instead"
+        )
 
 
 class _Stages:
@@ -117,15 +143,21 @@ class _Stages:
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
+        # On a narrow terminal the label gives way (ellipsis), never the counts.
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn(
+                "{task.description}",
+                table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+            ),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(table_column=Column(no_wrap=True, justify="right")),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             disable=disabled,
+            expand=True,
         )
         self.last: Any = None
 
@@ -165,12 +197,18 @@ def print_result(result: Any) -> None:
 
     console = Console()
     s = result.summary
-    head = (
+    world = (
         f"[bold]eventlake demo[/bold] in {result.directory}: {result.users:,} players, "
         f"{result.days} days from {result.start}, seed {result.seed}; "
-        f"{result.generated:,} events generated ({result.sent_live:,} live over HTTP, "
-        f"{result.sent_to_bus:,} straight to the bus) in {result.seconds:.1f} s"
     )
+    split = f"{result.sent_live:,} live over HTTP, {result.sent_to_bus:,} straight to the bus"
+    if result.reused:
+        head = (
+            f"{world}reused the {result.generated:,} events an earlier run generated "
+            f"({split}); nothing generated now, summary read in {result.seconds:.1f} s"
+        )
+    else:
+        head = f"{world}{result.generated:,} events generated ({split}) in {result.seconds:.1f} s"
     console.print(head)
     if result.stage_seconds:
         console.print(

@@ -132,7 +132,8 @@ def generate(
     from eventlake.generate import WorldConfig
     from eventlake.generate import generate as make
 
-    settings = pass_settings(ctx)
+    # Only the bus is the project's: a collector URL or a .jsonl file works from anywhere.
+    settings = pass_settings(ctx, project=target == "bus")
     first = start.date() if start else _dt.datetime.now(_dt.UTC).date() - _dt.timedelta(days)
     try:
         config = WorldConfig(

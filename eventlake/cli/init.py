@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import click
 
-from eventlake.errors import ConfigError
+from eventlake.project import EXAMPLE_WRITE_KEY, write_example_project
 
-_FILES = {"eventlake.toml": "eventlake.toml", "tracking-plan.yaml": "tracking-plan.yaml"}
-
-
-def write_example_project(directory: Path, *, force: bool = False) -> list[Path]:
-    """Write eventlake.toml and tracking-plan.yaml into ``directory``; return what was written.
-
-    Existing files are kept unless ``force``.
-    """
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {directory}: {exc}") from exc
-    written = []
-    templates = resources.files("eventlake") / "templates"
-    for target_name, template in _FILES.items():
-        target = directory / target_name
-        if target.exists() and not force:
-            continue
-        try:
-            target.write_text((templates / template).read_text(encoding="utf-8"), "utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot write {target}: {exc}") from exc
-        written.append(target)
-    return written
+__all__ = ["init_cmd", "write_example_project"]
 
 
 @click.command("init")
@@ -41,10 +17,17 @@ def write_example_project(directory: Path, *, force: bool = False) -> list[Path]
 def init_cmd(directory: Path, force: bool) -> None:
     """Write a commented example eventlake.toml and tracking-plan.yaml into DIRECTORY.
 
-    Existing files are left alone unless --force. Edit them, then `eventlake collect`.
+    Existing files are left alone unless --force. The example accepts events sent with the
+    write key `dev-write-key`. Edit the files, then `eventlake collect`.
     """
     written = write_example_project(directory, force=force)
     if not written:
         click.echo(f"{directory}: eventlake.toml and tracking-plan.yaml already exist (--force)")
     for path in written:
         click.echo(f"wrote {path}")
+    if written:
+        where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+        click.echo(
+            f"next: {where}eventlake collect  (events sent with the write key "
+            f"{EXAMPLE_WRITE_KEY} are accepted; see the README's 'Using it')"
+        )

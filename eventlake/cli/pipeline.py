@@ -44,12 +44,16 @@ def build(ctx: click.Context, full_refresh: bool, select: tuple[str, ...], as_js
 
     Incremental by default (only days with new rows are rebuilt); --full-refresh rebuilds
     everything. A failing model or test names itself, exits 1, and leaves the previously
-    published warehouse in place.
+    published warehouse in place. On a terminal each stage shows as it runs.
     """
+    from eventlake.cli.progress import StageProgress
     from eventlake.pipeline import build as build_pipeline
 
     settings = pass_settings(ctx)
-    result = build_pipeline(settings, full_refresh=full_refresh, select=list(select) or None)
+    with StageProgress(enabled=not as_json) as on_stage:
+        result = build_pipeline(
+            settings, full_refresh=full_refresh, select=list(select) or None, on_stage=on_stage
+        )
     _emit(as_json, result.to_dict(), result.summary())
 
 
@@ -63,11 +67,16 @@ def run(ctx: click.Context, day: str | None, no_land: bool, as_json: bool) -> No
 
     Late events are handled: an event landing today for a day last week makes that day's
     facts and metrics rebuild, and only those. --date D rebuilds day D even without new rows.
+    On a terminal each stage (land, load, build) shows as it runs; piped or with --json
+    only the result is printed.
     """
+    from eventlake.cli.progress import StageProgress
     from eventlake.pipeline import run as run_pipeline
 
     settings = pass_settings(ctx)
-    result = run_pipeline(settings, day=_date(day, "--date"), land=not no_land)
+    rebuild = _date(day, "--date")
+    with StageProgress(enabled=not as_json) as on_stage:
+        result = run_pipeline(settings, day=rebuild, land=not no_land, on_stage=on_stage)
     _emit(as_json, result.to_dict(), result.summary())
 
 
@@ -161,8 +170,11 @@ def query(ctx: click.Context, sql: str, as_csv: bool, as_json: bool, limit: int)
 
     The connection is opened read-only with file access disabled, and the statement is
     parsed first: writes, ATTACH, COPY, INSTALL/LOAD, SET and file-reading functions
-    (read_csv, read_parquet, glob, ...) are refused with the reason. Example:
+    (read_csv, read_parquet, glob, ...) are refused with the reason. The tables live in
+    schemas (raw, staging, marts, metrics): `SHOW TABLES` lists them all. Example:
 
+    \b
+        eventlake query "SHOW TABLES"
         eventlake query "SELECT * FROM metrics.daily_active_users ORDER BY 1 DESC LIMIT 7"
     """
     from eventlake.warehouse.query import run_query
@@ -171,7 +183,7 @@ def query(ctx: click.Context, sql: str, as_csv: bool, as_json: bool, limit: int)
         raise click.UsageError("choose one of --csv and --json")
     result = run_query(pass_settings(ctx), sql, limit)
     if as_json:
-        click.echo(json.dumps(result.records(), indent=2, default=str))
+        click.echo(_json_rows(result.records()))
     elif as_csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -182,6 +194,15 @@ def query(ctx: click.Context, sql: str, as_csv: bool, as_json: bool, limit: int)
         click.echo(_table(result.columns, result.rows))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+
+
+def _json_rows(records: list[dict[str, Any]]) -> str:
+    """Rows as a JSON array, encoded like the data API: decimals are numbers (not "4.990000"
+    strings), dates and timestamps ISO strings, NaN null; anything else as its text."""
+    import msgspec
+
+    encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=str)
+    return msgspec.json.format(encoder.encode(records), indent=2).decode("utf-8")
 
 
 def _table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -25,11 +26,19 @@ def quarantine() -> None:
 def list_cmd(
     ctx: click.Context, reason: str | None, date: str | None, limit: int, as_json: bool
 ) -> None:
-    """Show quarantined events, oldest first, with their reason and whether replayed."""
-    from eventlake.land.quarantine import read_quarantine, settings_lake
+    """Show quarantined events, oldest first, with their reason and whether replayed.
+
+    On a terminal: a table. Piped or redirected: a header line and one tab-separated line
+    per event (the count goes to stderr); --json prints one JSON object per line.
+    """
+    from eventlake.lake import open_lake
+    from eventlake.land.quarantine import read_quarantine
 
     _check_date(date)
-    table = read_quarantine(settings_lake(pass_settings(ctx)), reason=reason, date=date)
+    settings = pass_settings(ctx)
+    # Read-only: a project with no lake yet lists nothing and creates nothing.
+    lake = open_lake(settings.lake_uri(), settings.lake.storage_options, create=False)
+    table = read_quarantine(lake, reason=reason, date=date)
     total = table.num_rows
     if limit:
         table = table.slice(0, limit)
@@ -39,15 +48,10 @@ def list_cmd(
             row["received_at"] = row["received_at"].isoformat().replace("+00:00", "Z")
             click.echo(json.dumps(row))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     shown = f", first {len(rows)}" if len(rows) < total else ""
-    out = Table(title=f"quarantine: {total} event(s){shown}")
-    for col in ("received_at", "message_id", "event", "reason_code", "reason", "replayed"):
-        out.add_column(col, overflow="fold")
-    for row in rows:
-        out.add_row(
+    title = f"quarantine: {total} event(s){shown}"
+    cells = [
+        (
             row["received_at"].strftime("%Y-%m-%d %H:%M:%S"),
             row["message_id"] or "-",
             row["event"] or row["type"] or "-",
@@ -55,7 +59,32 @@ def list_cmd(
             row["reason"],
             "yes" if row["replayed"] else "",
         )
+        for row in rows
+    ]
+    if not sys.stdout.isatty():
+        # Piped or redirected: one plain line per event, tab-separated, never wrapped, so
+        # message IDs and reasons stay whole for grep, cut and sort.
+        click.echo(title, err=True)
+        click.echo("\t".join(_COLUMNS))
+        for line in cells:
+            click.echo("\t".join(_one_line(v) for v in line))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title=title)
+    for col in _COLUMNS:
+        out.add_column(col, overflow="fold")
+    for line in cells:
+        out.add_row(*line)
     Console().print(out)
+
+
+_COLUMNS = ("received_at", "message_id", "event", "reason_code", "reason", "replayed")
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split()) if any(c in value for c in "\t\r\n") else value
 
 
 @quarantine.command("replay")

@@ -55,6 +55,7 @@ def load_and_build_remote(
     build_models: Callable[..., Any],
     skip_if_unchanged: bool = True,
     build_counts: Callable[[Any], tuple[int, int]],
+    on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """What :func:`eventlake.pipeline.run.load_and_build` does, on a server warehouse."""
     from eventlake.lake import open_lake
@@ -72,6 +73,7 @@ def load_and_build_remote(
         build_models=build_models,
         skip_if_unchanged=skip_if_unchanged,
         build_counts=build_counts,
+        on_stage=on_stage,
     )
 
 

@@ -28,6 +28,7 @@ from eventlake.pipeline.state import PipelineState
 
 __all__ = [
     "BuildModels",
+    "OnStage",
     "backfill",
     "build",
     "load_and_build",
@@ -38,6 +39,15 @@ __all__ = [
 
 #: ``build_models(settings, db_path, *, changed_days, full_refresh, select) -> BuildResult``
 BuildModels = Callable[..., Any]
+
+#: ``on_stage(name)`` is called as each stage starts: "land", "load" (the lake's new
+#: commits into the raw layer), "build" (the models and their tests). How the CLI shows a
+#: run's progress; it never changes what runs.
+OnStage = Callable[[str], None]
+
+
+def _no_stage(name: str) -> None:
+    return None
 
 
 def _now() -> str:
@@ -87,6 +97,7 @@ def load_and_build(
     select: Sequence[str] | None = None,
     build_models: BuildModels | None = None,
     skip_if_unchanged: bool = True,
+    on_stage: OnStage | None = None,
 ) -> dict[str, Any]:
     """Load the raw layer and build the changed days in one published warehouse change.
 
@@ -120,6 +131,7 @@ def load_and_build(
             build_models=build_models,
             skip_if_unchanged=skip_if_unchanged,
             build_counts=_build_counts,
+            on_stage=on_stage,
         )
     if settings.warehouse.backend != "duckdb":
         raise WarehouseError(
@@ -139,6 +151,7 @@ def load_and_build(
             build_models=build_models,
             skip_if_unchanged=skip_if_unchanged,
             build_counts=_build_counts,
+            on_stage=on_stage,
         )
 
 
@@ -154,6 +167,7 @@ def load_raw_then_build(
     build_models: Callable[..., Any],
     skip_if_unchanged: bool,
     build_counts: Callable[[Any], tuple[int, int]],
+    on_stage: OnStage | None = None,
 ) -> dict[str, Any]:
     """The body of :func:`load_and_build` on one warehouse, local or remote.
 
@@ -162,6 +176,8 @@ def load_raw_then_build(
     """
     from eventlake.warehouse.raw import load_raw, open_raw_backend
 
+    stage = on_stage or _no_stage
+    stage("load")
     backend = open_raw_backend(settings, target)
     try:
         raw = load_raw(backend, lake, reload_days=reload_days)
@@ -179,6 +195,7 @@ def load_raw_then_build(
         # Nothing new anywhere: the published models and their tests still hold.
         out.update(models_built=0, tests_passed=0, skipped_build=True)
         return out
+    stage("build")
     result = build_models(
         settings,
         target if target is not None else settings.resolve(settings.warehouse.path),
@@ -217,11 +234,13 @@ def build(
     full_refresh: bool = False,
     select: Sequence[str] | None = None,
     build_models: BuildModels | None = None,
+    on_stage: OnStage | None = None,
 ) -> RunResult:
     """Load new lake commits and build the models (all of them with ``full_refresh``).
 
     ``build_models`` replaces the dbt build (same signature as
-    ``eventlake.warehouse.dbt.build_models``), as in :func:`run` and :func:`backfill`.
+    ``eventlake.warehouse.dbt.build_models``), as in :func:`run` and :func:`backfill`;
+    ``on_stage`` hears each stage start (:data:`OnStage`).
 
     Raises:
         EventlakeError: the build failed (recorded in the run history first).
@@ -235,6 +254,7 @@ def build(
             select=select,
             build_models=build_models,
             skip_if_unchanged=False,
+            on_stage=on_stage,
         )
     except EventlakeError as exc:
         _record(state, "build", started, {"full_refresh": full_refresh}, exc)
@@ -256,6 +276,7 @@ def run(
     day: dt.date | None = None,
     land: bool = True,
     build_models: BuildModels | None = None,
+    on_stage: OnStage | None = None,
 ) -> RunResult:
     """Land, load the raw layer, rebuild every changed day (and ``day``), test.
 
@@ -263,6 +284,7 @@ def run(
         settings: eventlake Settings.
         day: an event day to rebuild even if no new rows arrived for it.
         land: land what waits on the bus first (``False``: only load and build).
+        on_stage: hears each stage start: "land", "load", "build" (:data:`OnStage`).
 
     Raises:
         EventlakeError: a stage failed; the run is recorded as failed, the previously
@@ -273,9 +295,15 @@ def run(
     counts: dict[str, Any] = {}
     try:
         if land:
+            (on_stage or _no_stage)("land")
             counts["landed"], counts["quarantined"] = _land(settings)
         counts.update(
-            load_and_build(settings, reload_days=[day] if day else (), build_models=build_models)
+            load_and_build(
+                settings,
+                reload_days=[day] if day else (),
+                build_models=build_models,
+                on_stage=on_stage,
+            )
         )
     except EventlakeError as exc:
         _record(state, "run", started, counts, exc)
@@ -291,13 +319,15 @@ def backfill(
     restart: bool = False,
     on_day: Callable[[dt.date, RunResult | None], None] | None = None,
     build_models: BuildModels | None = None,
+    on_stage: OnStage | None = None,
 ) -> BackfillResult:
     """Rebuild every day of ``start``..``end``, one published warehouse change per day.
 
     Each day reloads its raw rows from the lake and rebuilds its models, so it is idempotent;
     progress is durable after each day, so re-running the same command after a crash or a
     failure resumes at the first day not done (``restart`` starts over).
-    ``on_day(day, result)`` is called after each day (``result`` None when skipped).
+    ``on_day(day, result)`` is called after each day (``result`` None when skipped);
+    ``on_stage`` hears each day's "load" and "build" start.
     """
     state = PipelineState.for_settings(settings)
     days = days_between(start, end)
@@ -315,7 +345,9 @@ def backfill(
             continue
         started = _now()
         try:
-            counts = load_and_build(settings, reload_days=[day], build_models=build_models)
+            counts = load_and_build(
+                settings, reload_days=[day], build_models=build_models, on_stage=on_stage
+            )
         except EventlakeError as exc:
             runs.append(
                 _record(state, "backfill", started, {"changed_days": (day.isoformat(),)}, exc)

@@ -160,7 +160,7 @@ def collect_status(settings: Any) -> StatusReport:
 
     notes: list[str] = []
     wh = _warehouse_counts(settings)
-    lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
+    lake = open_lake(settings.lake_uri(), settings.lake.storage_options, create=False)
     unloaded_events = unloaded_quarantine = 0
     for stream, cid in pending_commits(lake, wh["loaded_commits"]):
         for f in lake.read_commit(stream, cid).files:

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _MAX_DIMENSION_VALUES = 2000
+#: Largest POST /api/query body: a statement, not a data upload.
+MAX_QUERY_BODY = 1024 * 1024
 
 
 def json_response(
@@ -284,6 +286,19 @@ def _run_sql(state: ServeState, sql: str, limit: int, fmt: str) -> bytes:
     )
 
 
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 async def run_sql(request: Request) -> Response:
     """POST /api/query: read-only SQL, off by default, behind ``serve.query_token``."""
     import duckdb
@@ -304,13 +319,22 @@ async def run_sql(request: Request) -> Response:
             401,
             {"WWW-Authenticate": 'Bearer realm="eventlake-query"'},
         )
-    body = await request.body()
+    body = await _read_body(request, MAX_QUERY_BODY)
+    if body is None:
+        return json_response(
+            {"error": f"body larger than {MAX_QUERY_BODY} bytes", "parameter": "body"}, 413
+        )
     try:
         import json
 
         payload = json.loads(body or b"null")
     except ValueError:
         return json_response({"error": "body must be JSON", "parameter": "body"}, 400)
+    except RecursionError:
+        return json_response(
+            {"error": 'body nested too deeply: send {"sql": "SELECT ..."}', "parameter": "body"},
+            400,
+        )
     if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
         return json_response(
             {"error": 'body must be {"sql": "SELECT ...", "limit": N}', "parameter": "sql"}, 400

@@ -16,7 +16,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-__all__ = ["COOKIE_NAME", "TokenAuth", "bearer_token", "tokens_equal"]
+__all__ = ["COOKIE_NAME", "TokenAuth", "bearer_token", "safe_next", "tokens_equal"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -76,11 +76,30 @@ def _cookie_token(scope: Scope) -> str | None:
     return unquote(morsel.value) if morsel is not None else None
 
 
-def _safe_next(value: str) -> str:
-    # Only same-site paths: never redirect to another origin after sign-in.
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+# Characters kept as they are in a redirect target; everything else is percent-encoded, so
+# the Location header is plain ASCII and a browser cannot read the path as a host.
+_NEXT_KEEP = "/?&=%-._~!$'()*+,;:@"
+_MAX_NEXT = 2048
+
+
+def safe_next(value: str) -> str:
+    """``value`` if it is a path on this site, else ``/``: where to go after signing in.
+
+    Browsers drop tabs and newlines anywhere in a URL and read a backslash as a slash, so
+    ``/\t/evil.example`` and ``/\\evil.example`` mean ``//evil.example``, another site.
+    Accepted: a path starting with one ``/`` and holding no control character, backslash
+    or DEL; it comes back percent-encoded where needed (spaces, non-ASCII), so it is also
+    a valid header value (a CR, LF or NUL there used to drop the connection).
+    """
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or len(value) > _MAX_NEXT
+        or "\\" in value
+        or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+    ):
+        return "/"
+    return quote(value, safe=_NEXT_KEEP)
 
 
 def _html_escape(text: str) -> str:
@@ -124,12 +143,15 @@ class TokenAuth:
             and not scope["path"].startswith("/api/")
         )
         if wants_html:
-            target = scope["path"]
+            # The path as the browser sent it (still percent-encoded): coming back to it
+            # after sign-in asks for the same page, and encoded bytes stay encoded.
+            raw_path = scope.get("raw_path")
+            target = bytes(raw_path).decode("latin-1") if raw_path else quote(scope["path"])
             if scope.get("query_string"):
                 target += "?" + bytes(scope["query_string"]).decode("latin-1")
             body = _LOGIN_PAGE.format(
                 message=_html_escape(message or "This dashboard needs a token."),
-                next=_html_escape(_safe_next(target)),
+                next=_html_escape(safe_next(target)),
             ).encode("utf-8")
             ctype = b"text/html; charset=utf-8"
         else:
@@ -160,10 +182,17 @@ class TokenAuth:
                 break
         form = parse_qs(body.decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0]
-        target = _safe_next((form.get("next") or ["/"])[0])
+        target = safe_next((form.get("next") or ["/"])[0])
         assert self.token is not None
         if not tokens_equal(token, self.token):
-            scope = {**scope, "method": "GET", "path": target.split("?")[0], "query_string": b""}
+            path, _, query = target.partition("?")
+            scope = {
+                **scope,
+                "method": "GET",
+                "path": path,
+                "raw_path": path.encode("ascii"),
+                "query_string": query.encode("ascii"),
+            }
             await self._deny(scope, send, "Wrong token, try again.", html=True)
             return
         secure = "; Secure" if scope.get("scheme") == "https" else ""
@@ -173,7 +202,7 @@ class TokenAuth:
                 "type": "http.response.start",
                 "status": 303,
                 "headers": [
-                    (b"location", target.encode("utf-8")),
+                    (b"location", target.encode("ascii")),
                     (b"set-cookie", cookie.encode("latin-1")),
                     (b"content-length", b"0"),
                     (b"cache-control", b"no-store"),

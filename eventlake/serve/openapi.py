@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from eventlake.serve.catalog import Catalog, Column, Metric
+from eventlake.serve.params import MAX_OFFSET, MAX_VALUE_LEN, MAX_VALUES
 
 if TYPE_CHECKING:
     from eventlake.serve.state import ServeState
@@ -19,26 +20,58 @@ if TYPE_CHECKING:
 __all__ = ["docs_html", "openapi_document"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_JSON_ERROR = {"application/json": {"schema": _ERROR}}
+
+# What the data API enforces (serve/params.py), stated in the document so a client (and the
+# schemathesis suite) knows what is valid.
+_DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_INTEGER_PATTERN = "^-?[0-9]{1,18}$"
+_NUMBER_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
 
 
 def _json_type(col: Column) -> dict[str, Any]:
+    """The JSON Schema of a column's values in a JSON response (NULL is null)."""
+    raw = col.type.upper()
+    if raw in ("BOOLEAN", "BOOL"):
+        return {"type": ["boolean", "null"]}
+    if raw.endswith("]") or raw.startswith(("STRUCT", "MAP", "UNION", "JSON", "LIST")):
+        return {}  # nested values: any JSON
     kind = col.kind
     if kind == "integer":
         return {"type": ["integer", "null"]}
-    if kind == "number":
+    if kind == "number":  # NaN and infinities are encoded as null
         return {"type": ["number", "null"]}
     if kind == "date":
         return {"type": ["string", "null"], "format": "date"}
-    if kind == "timestamp":
+    if kind == "timestamp" and ("TIME ZONE" in raw or raw == "TIMESTAMPTZ"):
         return {"type": ["string", "null"], "format": "date-time"}
     return {"type": ["string", "null"]}
 
 
+def _value_pattern(col: Column) -> dict[str, Any]:
+    """The schema of one filter value for a dimension column (as the API parses it)."""
+    kind = col.kind
+    if kind == "integer":
+        return {"type": "string", "pattern": _INTEGER_PATTERN}
+    if kind == "number":
+        return {"type": "string", "pattern": _NUMBER_PATTERN}
+    if kind in ("date", "timestamp"):
+        return {"type": "string", "format": "date", "pattern": _DATE_PATTERN}
+    return {"type": "string", "maxLength": MAX_VALUE_LEN}
+
+
 def _param(
-    name: str, where: str, description: str, schema: dict[str, Any], many: bool = False
+    name: str,
+    where: str,
+    description: str,
+    schema: dict[str, Any],
+    many: bool = False,
+    max_items: int | None = None,
 ) -> dict[str, Any]:
     if many:
         schema = {"type": "array", "items": schema}
+        if max_items is not None:
+            schema["maxItems"] = max_items
     return {
         "name": name,
         "in": where,
@@ -49,7 +82,26 @@ def _param(
     }
 
 
-def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
+def _responses(ok: dict[str, Any], *codes: str, protected: bool) -> dict[str, Any]:
+    """The documented answers: ``ok`` for 200 plus the error codes named, all JSON."""
+    described = {
+        "304": "Not modified (If-None-Match matched the ETag).",
+        "400": "A bad parameter (named in 'parameter').",
+        "401": "Missing or wrong bearer token.",
+        "404": "Unknown name or format (the answer lists the known ones).",
+        "413": "Body too large.",
+        "503": "No warehouse yet, or it does not match the catalog: the answer says what to run.",
+    }
+    out: dict[str, Any] = {"200": ok}
+    for code in (*codes, *(("401",) if protected else ())):
+        if code == "304":
+            out[code] = {"description": described[code]}
+        else:
+            out[code] = {"description": described[code], "content": _JSON_ERROR}
+    return out
+
+
+def _metric_path(metric: Metric, max_limit: int, protected: bool) -> dict[str, Any]:
     params = [
         _param("format", "path", "Response format.", {"type": "string", "enum": ["json", "csv"]})
     ]
@@ -59,8 +111,9 @@ def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
                 _param(
                     name,
                     "query",
-                    f"The {word} day included ({metric.date_column}).",
-                    {"type": "string", "format": "date"},
+                    f"The {word} day included ({metric.date_column}), YYYY-MM-DD"
+                    + ("; not after `end`." if name == "start" else "."),
+                    {"type": "string", "format": "date", "pattern": _DATE_PATTERN},
                 )
             )
     for dim in metric.dimensions:
@@ -71,8 +124,9 @@ def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
                 dim,
                 "query",
                 f"Keep rows whose {dim} is any of these values.",
-                {k: v for k, v in _json_type(col).items() if k != "type"} | {"type": "string"},
+                _value_pattern(col),
                 many=True,
+                max_items=MAX_VALUES,
             )
         )
     groupable = ([metric.date_column] if metric.date_column else []) + list(metric.dimensions)
@@ -87,7 +141,8 @@ def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
         _param(
             "sort",
             "query",
-            "Sort by a column; prefix '-' for descending.",
+            "Sort by a column of the answer; prefix '-' for descending. With `group_by`, "
+            "only the grouped columns and the measures.",
             {"type": "string", "enum": [p + c for c in metric.column_names for p in ("", "-")]},
             many=True,
         ),
@@ -97,7 +152,12 @@ def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
             f"Rows returned (default 10000, at most {max_limit}).",
             {"type": "integer", "minimum": 0, "maximum": max_limit},
         ),
-        _param("offset", "query", "Rows skipped.", {"type": "integer", "minimum": 0}),
+        _param(
+            "offset",
+            "query",
+            "Rows skipped.",
+            {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+        ),
     ]
     row = {
         "type": "object",
@@ -105,6 +165,33 @@ def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
             c.name: {**_json_type(c), "description": c.description} for c in metric.columns
         },
     }
+    ok = {
+        "description": "Rows (JSON) or CSV with a header row.",
+        "headers": {"ETag": {"schema": {"type": "string"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["metric", "columns", "rows", "count", "limit", "offset"],
+                    "properties": {
+                        "metric": {"type": "string", "const": metric.name},
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "rows": {"type": "array", "items": row},
+                        "count": {"type": "integer", "minimum": 0},
+                        "limit": {"type": "integer", "minimum": 0},
+                        "offset": {"type": "integer", "minimum": 0},
+                        "has_more": {"type": "boolean"},
+                    },
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+    responses = _responses(ok, "304", "400", "404", "503", protected=protected)
+    # The HTTP server itself (uvicorn) refuses a request line over 64 KB before the API
+    # sees it, with a plain-text 400; many long filter values can add up to that.
+    responses["400"]["description"] += " A URL longer than 64 KB: plain text."
+    responses["400"]["content"] = {**_JSON_ERROR, "text/plain": {"schema": {"type": "string"}}}
     return {
         "get": {
             "operationId": f"metric_{metric.name}",
@@ -112,110 +199,255 @@ def _metric_path(metric: Metric, max_limit: int) -> dict[str, Any]:
             "description": metric.description,
             "tags": ["metrics"],
             "parameters": params,
-            "responses": {
-                "200": {
-                    "description": "Rows (JSON) or CSV with a header row.",
-                    "headers": {"ETag": {"schema": {"type": "string"}}},
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "metric": {"type": "string"},
-                                    "columns": {"type": "array", "items": {"type": "string"}},
-                                    "rows": {"type": "array", "items": row},
-                                    "count": {"type": "integer"},
-                                    "limit": {"type": "integer"},
-                                    "offset": {"type": "integer"},
-                                    "has_more": {"type": "boolean"},
-                                },
-                            }
-                        },
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                "304": {"description": "Not modified (If-None-Match matched the ETag)."},
-                "400": {
-                    "description": "A bad parameter (named in 'parameter').",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-                "503": {
-                    "description": "No warehouse yet.",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-            },
+            "responses": responses,
         }
     }
 
 
-def _simple(summary: str, description: str, tag: str = "service") -> dict[str, Any]:
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     return {
-        "get": {
-            "summary": summary,
-            "description": description,
-            "tags": [tag],
-            "responses": {"200": {"description": "OK"}},
-        }
+        "type": "object",
+        "required": required if required is not None else list(properties),
+        "properties": properties,
     }
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_COLUMN = _object(
+    {"name": {"type": "string"}, "type": {"type": "string"}, "description": {"type": "string"}}
+)
+
+
+def _get(
+    summary: str,
+    description: str,
+    tag: str,
+    ok: dict[str, Any],
+    *codes: str,
+    protected: bool,
+    parameters: list[dict[str, Any]] | None = None,
+    open_route: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": description,
+        "tags": [tag],
+        "responses": _responses(ok, *codes, protected=protected and not open_route),
+    }
+    if parameters:
+        op["parameters"] = parameters
+    if open_route:
+        op["security"] = []
+    return {"get": op}
+
+
+def _json_ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def openapi_document(catalog: Catalog, state: ServeState) -> dict[str, Any]:
     """The OpenAPI document for the current catalog."""
+    protected = bool(state.token)
+    metric_entry = _object(
+        {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "relation": {"type": "string"},
+            "date_column": {"type": ["string", "null"]},
+            "dimensions": _STRINGS,
+            "measures": _STRINGS,
+            "columns": {"type": "array", "items": _COLUMN},
+        },
+        required=["name", "columns", "dimensions"],
+    )
     paths: dict[str, Any] = {
-        "/api/metrics": _simple(
+        "/api/metrics": _get(
             "List metrics",
             "Every metric model with its description, columns, date column and dimensions.",
             "metrics",
+            _json_ok(
+                "The catalog.",
+                _object(
+                    {
+                        "metrics": {"type": "array", "items": metric_entry},
+                        "warehouse_ready": {"type": "boolean"},
+                        "catalog_error": {"type": ["string", "null"]},
+                    }
+                ),
+            ),
+            "304",
+            protected=protected,
         ),
-        "/api/dimensions": _simple(
+        "/api/dimensions": _get(
             "List dimensions",
             "Each dimension and the metrics that accept it as a filter.",
             "metrics",
+            _json_ok(
+                "Dimension name -> metrics.",
+                _object({"dimensions": {"type": "object", "additionalProperties": _STRINGS}}),
+            ),
+            protected=protected,
         ),
-        "/api/dimensions/{name}/values": _simple(
-            "Dimension values", "Distinct values of a dimension across its metrics.", "metrics"
+        "/api/dimensions/{name}/values": _get(
+            "Dimension values",
+            "Distinct values of a dimension across its metrics (at most 2000). Takes no "
+            "query parameter.",
+            "metrics",
+            _json_ok(
+                "The values, as text.",
+                _object(
+                    {
+                        "dimension": {"type": "string"},
+                        "values": _STRINGS,
+                        "truncated": {"type": "boolean"},
+                        "metrics": _STRINGS,
+                    }
+                ),
+            ),
+            "304",
+            "400",
+            "404",
+            "503",
+            protected=protected,
+            parameters=[
+                _param(
+                    "name",
+                    "path",
+                    "A dimension declared by a metric.",
+                    {"type": "string", "enum": list(catalog.dimensions())}
+                    if catalog.dimensions()
+                    else {"type": "string"},
+                )
+            ],
         ),
-        "/api/dashboards": _simple("List dashboards", "Dashboards declared in YAML.", "dashboards"),
-        "/healthz": _simple("Health", "200 while the process serves; what is ready."),
-        "/metrics": _simple(
+        "/api/dashboards": _get(
+            "List dashboards",
+            "Dashboards declared in YAML.",
+            "dashboards",
+            _json_ok(
+                "Each dashboard's slug, title, source file and error.",
+                _object(
+                    {
+                        "dashboards": {
+                            "type": "array",
+                            "items": _object(
+                                {
+                                    "slug": {"type": "string"},
+                                    "title": {"type": "string"},
+                                    "source": {"type": ["string", "null"]},
+                                    "error": {"type": ["string", "null"]},
+                                }
+                            ),
+                        }
+                    }
+                ),
+            ),
+            protected=protected,
+        ),
+        "/healthz": _get(
+            "Health",
+            "200 while the process serves; what is ready. Never needs a token.",
+            "service",
+            _json_ok(
+                "Status.",
+                _object(
+                    {
+                        "status": {"type": "string", "const": "ok"},
+                        "warehouse": {"type": "boolean"},
+                        "metrics": {"type": "integer", "minimum": 0},
+                        "catalog_error": {"type": ["string", "null"]},
+                    }
+                ),
+            ),
+            protected=protected,
+            open_route=True,
+        ),
+        "/metrics": _get(
             "Prometheus metrics",
             "Requests, latency, events received, "
             "landed and quarantined, in the Prometheus text format.",
+            "service",
+            {
+                "description": "Prometheus text exposition.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            protected=protected,
         ),
     }
     for metric in catalog.metrics.values():
-        paths[f"/api/metrics/{metric.name}.{{format}}"] = _metric_path(metric, state.max_limit)
+        paths[f"/api/metrics/{metric.name}.{{format}}"] = _metric_path(
+            metric, state.max_limit, protected
+        )
+    query_responses = _responses(
+        {
+            "description": "Rows as JSON, or CSV with a header row.",
+            "content": {
+                "application/json": {
+                    "schema": _object(
+                        {
+                            "columns": _STRINGS,
+                            "types": _STRINGS,
+                            "rows": {"type": "array", "items": {"type": "array"}},
+                            "count": {"type": "integer", "minimum": 0},
+                            "truncated": {"type": "boolean"},
+                        }
+                    )
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        "400",
+        "401",
+        "404",
+        "413",
+        "503",
+        protected=False,
+    )
+    query_responses["400"]["description"] = (
+        "The body is not as described, or the statement was refused or failed "
+        "('parameter' says which)."
+    )
+    query_responses["404"]["description"] = "The endpoint is disabled on this server."
+    query_responses["401"]["description"] = "Missing or wrong query token."
     paths["/api/query"] = {
         "post": {
             "summary": "Read-only SQL",
             "description": "One read-only statement, checked by the same guard as "
             "`eventlake query`. Off unless serve.query_enabled; needs "
-            "`Authorization: Bearer <serve.query_token>`."
+            "`Authorization: Bearer <serve.query_token>`. Body at most 1 MB."
             + ("" if state.query_enabled else " (disabled on this server)"),
             "tags": ["query"],
+            "security": [{"query_token": []}],
             "requestBody": {
+                "required": True,
                 "content": {
                     "application/json": {
                         "schema": {
                             "type": "object",
                             "required": ["sql"],
+                            "additionalProperties": False,
                             "properties": {
-                                "sql": {"type": "string"},
-                                "limit": {"type": "integer", "default": 1000},
+                                "sql": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "examples": [
+                                        "SHOW TABLES",
+                                        "SELECT * FROM metrics.daily_active_users LIMIT 5",
+                                    ],
+                                },
+                                "limit": {
+                                    "type": "integer",
+                                    "minimum": 0,
+                                    "maximum": state.max_limit,
+                                    "default": 1000,
+                                },
                                 "format": {"type": "string", "enum": ["json", "csv"]},
                             },
                         }
                     }
-                }
-            },
-            "responses": {
-                "200": {"description": "Rows"},
-                "400": {
-                    "description": "Refused or failed",
-                    "content": {"application/json": {"schema": _ERROR}},
                 },
-                "401": {"description": "Missing or wrong query token"},
             },
+            "responses": query_responses,
         }
     }
     doc: dict[str, Any] = {
@@ -230,10 +462,18 @@ def openapi_document(catalog: Catalog, state: ServeState) -> dict[str, Any]:
             "schemas": {
                 "Error": {
                     "type": "object",
+                    "required": ["error"],
                     "properties": {"error": {"type": "string"}, "parameter": {"type": "string"}},
                 }
             },
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "query_token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "serve.query_token, a separate secret.",
+                },
+            },
         },
     }
     if state.token:

@@ -21,9 +21,15 @@ __all__ = ["BadParameter", "MetricQuery", "parse_metric_query", "RESERVED_PARAMS
 RESERVED_PARAMS = ("start", "end", "limit", "offset", "sort", "group_by")
 
 DEFAULT_LIMIT = 10_000
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-_MAX_VALUES = 500
-_MAX_VALUE_LEN = 512
+# ASCII digits only: ``str.isdigit``, ``\d`` and ``int()`` also take other scripts' digits
+# ('²' is a digit that ``int`` refuses; '٣' is one it accepts), so they never decide alone.
+_WHOLE = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_VALUES = 500
+MAX_VALUE_LEN = 512
+MAX_OFFSET = 10**9
 
 
 class BadParameter(ValueError):
@@ -52,8 +58,10 @@ class MetricQuery:
 
 
 def _parse_int(param: str, raw: str, low: int, high: int) -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    if not _WHOLE.fullmatch(raw):
         raise BadParameter(param, f"{param} must be a whole number, got {raw[:40]!r}")
+    if len(raw.lstrip("0")) > len(str(high)):  # never int() a 5,000-digit string
+        raise BadParameter(param, f"{param} must be between {low} and {high}, got {raw[:40]}")
     value = int(raw)
     if not low <= value <= high:
         raise BadParameter(param, f"{param} must be between {low} and {high}, got {value}")
@@ -62,7 +70,7 @@ def _parse_int(param: str, raw: str, low: int, high: int) -> int:
 
 def _parse_date(param: str, raw: str) -> dt.date:
     try:
-        if len(raw) != 10:
+        if not _DATE.fullmatch(raw):
             raise ValueError
         return dt.date.fromisoformat(raw)
     except ValueError:
@@ -70,15 +78,15 @@ def _parse_date(param: str, raw: str) -> dt.date:
 
 
 def _parse_value(param: str, column: Column, raw: str) -> Any:
-    if len(raw) > _MAX_VALUE_LEN:
-        raise BadParameter(param, f"{param} value is longer than {_MAX_VALUE_LEN} characters")
+    if len(raw) > MAX_VALUE_LEN:
+        raise BadParameter(param, f"{param} value is longer than {MAX_VALUE_LEN} characters")
     kind = column.kind
     if kind == "integer":
-        if not re.fullmatch(r"-?\d{1,18}", raw):
+        if not _INTEGER.fullmatch(raw):
             raise BadParameter(param, f"{param} must be an integer, got {raw[:40]!r}")
         return int(raw)
     if kind == "number":
-        if not _NUMBER.match(raw):
+        if not _NUMBER.fullmatch(raw):
             raise BadParameter(param, f"{param} must be a number, got {raw[:40]!r}")
         return float(raw)
     if kind in ("date", "timestamp"):
@@ -124,7 +132,7 @@ def parse_metric_query(
         elif name == "limit":
             limit = _parse_int(name, raw, 0, max_limit)
         elif name == "offset":
-            offset = _parse_int(name, raw, 0, 10**9)
+            offset = _parse_int(name, raw, 0, MAX_OFFSET)
         elif name == "sort":
             sorts.append(raw)
         elif name == "group_by":
@@ -140,8 +148,8 @@ def parse_metric_query(
             dim_col = metric.column(name)
             assert dim_col is not None
             values = filters.setdefault(name, [])
-            if len(values) >= _MAX_VALUES:
-                raise BadParameter(name, f"{name}: at most {_MAX_VALUES} values")
+            if len(values) >= MAX_VALUES:
+                raise BadParameter(name, f"{name}: at most {MAX_VALUES} values")
             values.append(_parse_value(name, dim_col, raw))
         else:
             accepted = [*RESERVED_PARAMS, *metric.dimensions]

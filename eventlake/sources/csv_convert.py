@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventlake.sources.csv_clean import FileRejected, PreparedFile, Problem
+from eventlake.sources.csv_clean import FileRejected, PreparedFile, Problem, has_blank_lines
 from eventlake.sources.csv_schema import ColumnSpec, CsvSchema
 
 __all__ = ["ConvertedFile", "MAX_PROBLEMS", "convert_file"]
@@ -39,6 +39,16 @@ class ConvertedFile:
 
     table: pa.Table
     empty_rows: int
+
+
+def _blank_lines(pf: PreparedFile) -> int:
+    """Blank lines of the body outside quoted values: pyarrow skips them without a record,
+    so they are counted here (a whitespace-only line is a record, counted elsewhere)."""
+    if not has_blank_lines(pf):
+        return 0
+    text = bytes(pf.body()).decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=pf.delimiter)
+    return sum(1 for record in reader if not record)
 
 
 def _record_lines(pf: PreparedFile) -> list[int]:
@@ -154,7 +164,9 @@ def convert_file(pf: PreparedFile, schema: CsvSchema) -> ConvertedFile:
         return lines[record - 1] if 0 < record <= len(lines) else None
 
     problems: list[tuple[int, int, Problem]] = []
-    empty_rows = 0
+    # Every entirely empty row is counted: blank lines (no record at all), whitespace-only
+    # lines (one field) and rows of empty cells.
+    empty_rows = _blank_lines(pf)
     width = len(pf.header)
     for n, text, actual in invalid:
         if not text.strip():

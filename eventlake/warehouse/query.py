@@ -11,7 +11,12 @@ gap in one is caught by the other:
    PRAGMA other than a few that only show things; a table function outside a small
    allow-list (so ``read_csv``, ``read_parquet``, ``read_json``, ``glob``, ``query`` and
    every reader added by an extension are refused); functions that read the environment
-   (``getenv``); and tables named like files (``FROM '/etc/passwd'``, a replacement scan).
+   (``getenv``); catalog views and functions that show where the warehouse file lives
+   (``duckdb_databases``, ``PRAGMA database_list``, settings); and tables named like files
+   (``FROM '/etc/passwd'``, a replacement scan). ``SHOW TABLES`` is answered with every
+   schema's tables (DuckDB's own lists only the default schema, where the warehouse keeps
+   none). The syntax tree is read without recursion, so a statement nested as deep as
+   DuckDB's parser allows is checked, never a crash.
 2. :func:`run_query` runs the statement on a private connection where the warehouse is
    attached ``READ_ONLY``, external access is disabled (except the lake's ``sources/``
    folder, which batch-source views read) and the configuration locked, so even a
@@ -21,6 +26,7 @@ gap in one is caught by the other:
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +49,6 @@ _READ_ONLY_PRAGMAS = frozenset(
         "show_tables_expanded",
         "table_info",
         "show",
-        "database_list",
         "database_size",
         "version",
         "platform",
@@ -64,7 +69,6 @@ _ALLOWED_TABLE_FUNCTIONS = frozenset(
         "repeat",
         "duckdb_columns",
         "duckdb_constraints",
-        "duckdb_databases",
         "duckdb_dependencies",
         "duckdb_functions",
         "duckdb_indexes",
@@ -88,10 +92,30 @@ _REFUSED_FUNCTIONS = frozenset(
     {"getenv", "current_setting", "duckdb_secrets", "which_secret", "read_text", "read_blob"}
 )
 
+# Catalog views that show the warehouse file's absolute path (duckdb_databases.path,
+# pragma_database_list.file) or settings holding paths (pg_settings): a client of the data
+# API has no business knowing where the file lives. Refused wherever they are named.
+_PATH_REVEALING_RELATIONS = frozenset(
+    {"duckdb_databases", "pragma_database_list", "pg_settings", "duckdb_settings"}
+)
+
 # A table name containing one of these is a file path (DuckDB's replacement scans).
 _PATH_CHARS = frozenset("/\\.:*?~")
 
 _WRITE_HINT = "eventlake query only reads the warehouse"
+
+_SHOW_TABLES = re.compile(r"\s*show\s+tables\s*;?\s*", re.IGNORECASE)
+
+# `SHOW TABLES` lists the default schema only, where the warehouse keeps no table: the
+# obvious first command would answer "(0 rows)". This lists every schema's tables instead.
+SHOW_TABLES_SQL = (
+    'SELECT table_schema AS "schema", table_name AS name, '
+    "CASE table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END AS type "
+    "FROM information_schema.tables "
+    "WHERE table_catalog = current_database() "
+    "AND table_schema NOT IN ('information_schema', 'pg_catalog') "
+    "ORDER BY 1, 2"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +140,8 @@ def check_read_only(sql: str) -> str:
         sql: one SQL statement (a trailing semicolon is fine).
 
     Returns:
-        The statement's text as DuckDB split it.
+        The statement to run: its text as DuckDB split it, except ``SHOW TABLES``, which
+        becomes :data:`SHOW_TABLES_SQL` (every schema's tables and views).
 
     Raises:
         QueryRefusedError: the text is empty, holds several statements, does not parse,
@@ -150,6 +175,8 @@ def check_read_only(sql: str) -> str:
             f"{_describe(kind, text)} refused: {_WRITE_HINT}; "
             "use one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE)"
         )
+    if _SHOW_TABLES.fullmatch(text):
+        return SHOW_TABLES_SQL
     for problem in _scan_tree(_serialize(text)):
         raise QueryRefusedError(f"{problem} refused: {_WRITE_HINT}, never files or settings")
     return text
@@ -159,6 +186,11 @@ def _check_pragma(text: str) -> None:
     body = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
     name = body.replace("(", " ").replace("=", " ").split(None, 1)
     pragma = name[0].strip(" ;").lower() if name else ""
+    if pragma == "database_list":
+        raise QueryRefusedError(
+            "PRAGMA database_list refused: it shows where the warehouse file is; "
+            "list the tables with SHOW TABLES"
+        )
     if "=" in body or pragma not in _READ_ONLY_PRAGMAS:
         raise QueryRefusedError(
             f"PRAGMA {pragma or '?'} refused: only PRAGMAs that show things are allowed "
@@ -188,38 +220,118 @@ def _serialize(text: str) -> Any:
         raw = conn.execute("SELECT json_serialize_sql(?::VARCHAR)", [text]).fetchall()[0]
     finally:
         conn.close()
-    tree = json.loads(raw[0]) if raw else {"error": True, "error_message": "no parse"}
+    tree = _decode_tree(raw[0]) if raw else {"error": True, "error_message": "no parse"}
+    if not isinstance(tree, dict):
+        raise QueryRefusedError("query does not parse: DuckDB returned no syntax tree")
     if tree.get("error"):
         raise QueryRefusedError(f"query does not parse: {tree.get('error_message', '?')}")
     return tree
 
 
-def _scan_tree(node: Any) -> Iterator[str]:
-    """Yield a description of each thing in a serialized SELECT that is not allowed."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _scan_tree(item)
-        return
-    if not isinstance(node, dict):
-        return
+def _decode_tree(text: str) -> Any:
+    """The serialized syntax tree as Python values, however deep.
+
+    ``json.loads`` recurses once per nesting level and gives up around Python's recursion
+    limit, while DuckDB's parser accepts expressions 1,000 levels deep (three JSON levels
+    each): ``SELECT 1+1+...+1`` with 401 terms is enough. Such trees are decoded by
+    :func:`_decode_deep`, which keeps its own stack.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return _decode_deep(text)
+
+
+# One JSON token after optional whitespace: open, close, a string, a
+# number, a literal. Commas and colons carry no information for well-formed input.
+_JSON_TOKEN = re.compile(
+    r'[\s,:]*(?:([\[{])|([\]}])|("(?:[^"\\]|\\.)*")'
+    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|(true|false|null))",
+    re.DOTALL,
+)
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
+def _decode_deep(text: str) -> Any:
+    """Decode well-formed JSON (DuckDB's own output) without recursion."""
+    stack: list[Any] = []  # the containers being filled, innermost last
+    keys: list[str | None] = []  # per container: the key waiting for its value
+    pos = 0
+    while True:
+        match = _JSON_TOKEN.match(text, pos)
+        if match is None:
+            raise QueryRefusedError("query does not parse: DuckDB's syntax tree is not JSON")
+        pos = match.end()
+        opened, closed, string, number, literal = match.groups()
+        value: Any
+        if opened:
+            container: Any = {} if opened == "{" else []
+            stack.append(container)
+            keys.append(None)
+            continue
+        if closed:
+            if not stack:
+                raise QueryRefusedError("query does not parse: DuckDB's syntax tree is not JSON")
+            value = stack.pop()
+            keys.pop()
+        elif string:
+            value = json.loads(string)  # a flat string: no recursion
+            if stack and isinstance(stack[-1], dict) and keys[-1] is None:
+                keys[-1] = value
+                continue
+        elif number:
+            value = float(number) if any(c in number for c in ".eE") else int(number)
+        else:
+            value = _LITERALS[literal]
+        if not stack:
+            return value
+        top = stack[-1]
+        if isinstance(top, list):
+            top.append(value)
+        else:
+            top[keys[-1]] = value
+            keys[-1] = None
+
+
+def _scan_tree(root: Any) -> Iterator[str]:
+    """Yield a description of each thing in a serialized SELECT that is not allowed.
+
+    Depth first, in document order, with an explicit stack (the tree may be 3,000 levels
+    deep).
+    """
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        yield from _node_problems(node)
+        pending.extend(v for v in reversed(node.values()) if isinstance(v, dict | list))
+
+
+def _node_problems(node: dict[str, Any]) -> Iterator[str]:
     node_type = node.get("type")
     if node_type == "TABLE_FUNCTION":
         func = node.get("function") or {}
         name = str(func.get("function_name", "")).lower()
-        if name not in _ALLOWED_TABLE_FUNCTIONS:
+        if name in _PATH_REVEALING_RELATIONS:
+            yield f"table function {name}() (shows where the warehouse file is)"
+        elif name not in _ALLOWED_TABLE_FUNCTIONS:
             yield f"table function {name}() (reads files or runs other SQL)"
-    elif node_type == "BASE_TABLE":
+    elif node_type in ("BASE_TABLE", "SHOW_REF"):
         names = [node.get("catalog_name", ""), node.get("schema_name", ""), node.get("table_name")]
         for name in names:
             if name and _PATH_CHARS & set(str(name)):
                 yield f"table {str(name)!r} (looks like a file path)"
+        table = str(node.get("table_name") or "").strip('"').lower()
+        if table in _PATH_REVEALING_RELATIONS:
+            yield f"{table} (shows where the warehouse file is)"
     if "function_name" in node:
         name = str(node["function_name"]).lower()
         if name in _REFUSED_FUNCTIONS:
             yield f"function {name}() (reads the environment or files)"
-    for value in node.values():
-        if isinstance(value, dict | list):
-            yield from _scan_tree(value)
 
 
 def _discard_pending(conn: Any) -> None:

@@ -9,6 +9,14 @@ Run it (see README.md)::
 
     EVENTLAKE_WRITE_KEY=dev-write-key EVENTLAKE_COLLECTOR_URL=http://127.0.0.1:8088 \\
         uvicorn examples.game_api.app:app --port 9000
+
+The tracker sends every player's events from this server, so the collector sees this
+server as the client of every request. Each event therefore carries the player's own
+address as ``context.ip``, which the collector keeps (it fills ``context.ip`` only when an
+event has none) and the models use. Behind a load balancer or reverse proxy, start uvicorn
+with ``--forwarded-allow-ips <the proxies' addresses>`` so that ``request.client`` is the
+player from ``X-Forwarded-For`` (uvicorn believes that header from 127.0.0.1 only, by
+default).
 """
 
 from __future__ import annotations
@@ -39,7 +47,11 @@ GUILDS = {"g001": "Iron Wolves", "g002": "Iron Dragons", "g003": "Crimson Ravens
 
 
 def _context(request: Request) -> dict[str, Any]:
-    """What the server knows about the player's client, in Segment's context shape."""
+    """What the server knows about the player's client, in Segment's context shape.
+
+    ``ip`` is the player's address (see the module docstring for proxies): without it every
+    event would record this server's address, the tracker's connection to the collector.
+    """
     ctx: dict[str, Any] = {"userAgent": request.headers.get("user-agent", "")}
     if request.client is not None:
         ctx["ip"] = request.client.host

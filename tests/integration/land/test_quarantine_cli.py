@@ -51,8 +51,20 @@ def test_list_filters_then_replay_after_fixing_the_plan_resubmits_once(project, 
     assert [json.loads(x)["message_id"] for x in only.splitlines()] == ["no-ids"]
     day = _run(config, "quarantine", "list", "--json", "--date", "2026-11-24", "--limit", "0")
     assert len(day.splitlines()) == 1
-    table = _run(config, "quarantine", "list")
-    assert "21 event(s)" in table and "no-ids" in table
+    # not a terminal: a header and one whole tab-separated line per event, count on stderr
+    plain = CliRunner().invoke(cli, ["-c", str(config), "quarantine", "list", "--limit", "0"])
+    assert plain.exit_code == 0 and "21 event(s)" in plain.stderr
+    lines = plain.stdout.splitlines()
+    assert lines[0].split("\t") == [
+        "received_at",
+        "message_id",
+        "event",
+        "reason_code",
+        "reason",
+        "replayed",
+    ]
+    assert len(lines) == 22 and all(len(line.split("\t")) == 6 for line in lines)
+    assert {line.split("\t")[1] for line in lines[1:]} == {r["message_id"] for r in rows}
 
     # still broken plan: nothing replays, nothing is recorded
     dry = json.loads(_run(config, "quarantine", "replay", "--json"))

@@ -134,6 +134,17 @@ def test_stg_events_keeps_first_arrival_of_each_message(built: Built, truth: Any
     assert (merged["bus_partition_x"] == merged["bus_partition_y"]).all()
 
 
+def test_stg_events_ip_is_the_events_context_ip_else_the_requests(built: Built, truth: Any) -> None:
+    want = truth.deduplicate(built.raw)
+    want["want_ip"] = [
+        truth._ctx(c, "ip") or ip for c, ip in zip(want["context"], want["ip"], strict=True)
+    ]
+    merged = built.frame("staging.stg_events").merge(want, on="message_id")
+    assert len(merged) == len(want)
+    assert (merged["ip_x"] == merged["want_ip"]).all()
+    assert merged["ip_x"].str.startswith("203.0.113.").sum() > len(merged) / 2
+
+
 def test_staging_splits_by_call_type(built: Built) -> None:
     stg = built.frame("staging.stg_events")
     for view, kind in [

@@ -22,6 +22,13 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
 
 
+@pytest.fixture
+def project_dir(project_dir: Path) -> Path:
+    """A project folder: `eventlake serve` refuses to run outside one."""
+    (project_dir / "eventlake.toml").write_text("# defaults\n", encoding="utf-8")
+    return project_dir
+
+
 def test_serve_command_serves_the_api(project_dir: Path, free_port: int) -> None:
     serving.build_sample(project_dir, n_events=500, n_users=20, days=5)
     proc = subprocess.Popen(
@@ -66,6 +73,17 @@ def test_port_in_use_is_one_clear_error(project_dir: Path) -> None:
     assert proc.returncode == 1
     assert f"error: 127.0.0.1:{port} is already in use" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_outside_a_project_says_so(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*EVENTLAKE, "serve"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: no eventlake project here") and "eventlake init" in (
+        proc.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_help_explains_the_flags() -> None:

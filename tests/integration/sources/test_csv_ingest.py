@@ -254,7 +254,7 @@ def test_empty_rows_bom_crlf_and_padded_values(tmp_path: Path) -> None:
     result = source_for(config).ingest()
     outcomes = {o.file: o for o in result.files}
     assert all(o.outcome == "loaded" for o in outcomes.values()), outcomes
-    assert outcomes["blank_lines.csv"].rows == 10 and outcomes["blank_lines.csv"].empty_rows == 2
+    assert outcomes["blank_lines.csv"].rows == 10 and outcomes["blank_lines.csv"].empty_rows == 3
     assert outcomes["bom.csv"].encoding == "utf-8-sig"
     assert query(tmp_path, "SELECT count(*) FROM raw.students") == [(40,)]
     assert query(tmp_path, "SELECT count(*) FROM raw.students WHERE school NOT IN ('GP','MS')") == [
@@ -369,6 +369,16 @@ def test_cli_ingest_json_summary_and_unknown_dataset(tmp_path: Path) -> None:
     assert isinstance(res.exception, SourceError) and "unknown CSV dataset 'nope'" in str(
         res.exception
     )
+
+
+def test_cli_counts_a_blank_and_a_whitespace_only_line_as_two_empty_rows(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    rows = lines(73, 6)
+    drop(tmp_path, "gaps.csv", "\n".join(rows[:3] + ["", "   "] + rows[3:]) + "\n")
+    res = CliRunner().invoke(cli, ["-c", str(config), "sources", "csv", "ingest", "students"])
+    assert res.exit_code == 0, res.output
+    assert "loaded     gaps.csv: 6 rows, 2 empty dropped" in res.output
+    assert query(tmp_path, "SELECT count(*) FROM raw.students") == [(6,)]
 
 
 def test_an_unreadable_input_is_reported_and_does_not_block_others(tmp_path: Path) -> None:

@@ -66,7 +66,25 @@ def test_values_trimmed_and_empty_rows_dropped_and_counted() -> None:
     assert result.table.column("name").to_pylist() == ["ann", "bob"]
     assert result.table.column("kind").to_pylist() == ["b", "a"]
     assert result.table.column("x").to_pylist() == [None, 1000.0]
-    assert result.empty_rows == 2  # ';;;;;;' and the whitespace-only line (blank is skipped)
+    assert result.empty_rows == 3  # the blank line, ';;;;;;' and the whitespace-only line
+
+
+@pytest.mark.parametrize(
+    ("body", "empty"),
+    [
+        ("\n   \n", 2),  # issue 17: a blank line then a whitespace-only one was "1 empty"
+        ("   \n\n", 2),
+        ("\n\n\n", 3),
+        ("\r\n \t \r\n", 2),
+        ('\n"x\n\ny";a;1;;no;;\n', 1),  # blank lines inside a quoted value are data
+    ],
+    ids=["blank-then-spaces", "spaces-then-blank", "three-blank", "crlf", "quoted"],
+)
+def test_every_empty_line_is_counted(body: str, empty: int) -> None:
+    text = HEADER + "\nann;a;1;;yes;;\n" + body + "bob;b;2;;no;;\n"
+    result = convert_file(prep(text), SMALL)
+    assert result.table.num_rows == (3 if '"' in body else 2)
+    assert result.empty_rows == empty
 
 
 def test_type_problems_name_row_line_column_value_and_expected() -> None:

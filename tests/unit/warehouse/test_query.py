@@ -80,6 +80,19 @@ REFUSED = [
     ("SELECT getenv('EVENTLAKE_SERVE__TOKEN')", "getenv"),
     ("SELECT current_setting('s3_secret_access_key')", "current_setting"),
     ("SELECT * FROM duckdb_secrets()", "duckdb_secrets"),
+    # where the warehouse file lives is nobody's business (issue 17)
+    ("PRAGMA database_list", "where the warehouse file is"),
+    ("SELECT * FROM duckdb_databases()", "where the warehouse file is"),
+    ("SELECT path FROM duckdb_databases", "where the warehouse file is"),
+    ("SELECT path FROM main.duckdb_databases", "where the warehouse file is"),
+    ('SELECT path FROM "DuckDB_Databases"', "where the warehouse file is"),
+    ("SELECT file FROM pragma_database_list", "where the warehouse file is"),
+    ("SELECT * FROM pg_catalog.pg_settings", "where the warehouse file is"),
+    ("SELECT * FROM duckdb_settings()", "duckdb_settings"),
+    ("SELECT current_setting('home_directory')", "current_setting"),
+    ("SUMMARIZE duckdb_databases", "where the warehouse file is"),
+    ("SELECT * FROM (FROM duckdb_databases) AS d", "where the warehouse file is"),
+    ("DESCRIBE '/etc/passwd'", "file path"),
     ("SELECT * FROM raw.events WHERE message_id IN (SELECT * FROM read_csv('x'))", "read_csv"),
     ("WITH a AS (SELECT * FROM read_parquet('x')) SELECT * FROM a", "read_parquet"),
     ("SELECT 1 UNION ALL SELECT * FROM glob('*')", "glob"),
@@ -190,6 +203,93 @@ def test_sandbox_settings_do_not_leak_into_other_connections(settings, warehouse
         ]
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("terms", [401, 999])
+def test_deeply_nested_expressions_are_checked_not_crashed(terms: int) -> None:
+    # json.loads gives up around 400 nested additions (RecursionError); DuckDB allows 1000.
+    sql = "SELECT " + "+".join(["1"] * terms)
+    assert check_read_only(sql) == sql
+    # the first term of a left-deep sum is the deepest node of the tree
+    hidden = "SELECT (SELECT count(*) FROM glob('/etc/*'))+" + "+".join(["1"] * (terms - 20))
+    with pytest.raises(QueryRefusedError, match="glob"):
+        check_read_only(hidden)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + "(" * 100_000 + "1" + ")" * 100_000,
+        "SELECT " + "+".join(["1"] * 5000),
+        "SELECT * FROM " + "(SELECT * FROM " * 3000 + "t" + ") x" * 3000,
+        "SELECT " + "NOT " * 3000 + "true",
+    ],
+    ids=["parens-100k", "sum-5000", "subqueries-3000", "not-3000"],
+)
+def test_nesting_beyond_duckdbs_limit_is_a_refusal(sql: str) -> None:
+    with pytest.raises(QueryRefusedError, match="does not parse"):
+        check_read_only(sql)
+
+
+def test_deep_statement_that_fails_to_bind_is_a_warehouse_error(settings, warehouse) -> None:
+    # Parses (999 terms) but the binder's own depth limit refuses it: one clean error.
+    with pytest.raises(WarehouseError, match="depth"):
+        run_query(settings, "SELECT " + "+".join(["1"] * 999))
+    assert run_query(settings, "SELECT " + "+".join(["1"] * 401)).rows == [(401,)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "SELECT {'a': [1, 2.5, -3e2, true, NULL, 'x\"y\\\\z', '\u00e9\u20ac']} AS \"k:,[\"",
+        "SELECT * FROM range(3) WHERE range IN (1, 2) ORDER BY 1 DESC",
+    ],
+)
+def test_deep_decoder_reads_what_json_loads_reads(sql: str) -> None:
+    import json
+
+    from eventlake.warehouse.query import _decode_deep
+
+    conn = duckdb.connect(":memory:")
+    try:
+        raw = conn.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
+    finally:
+        conn.close()
+    assert _decode_deep(raw) == json.loads(raw)
+
+
+def test_show_tables_lists_every_schema(settings, warehouse) -> None:
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE SCHEMA raw")
+        conn.execute("CREATE TABLE raw.events AS SELECT 1 AS x")
+        conn.execute("CREATE VIEW metrics.dau_view AS SELECT * FROM metrics.dau")
+    for sql in ("SHOW TABLES", "show tables;", "  Show   Tables "):
+        result = run_query(settings, sql)
+        assert result.columns == ["schema", "name", "type"]
+        assert result.rows == [
+            ("metrics", "dau", "table"),
+            ("metrics", "dau_view", "view"),
+            ("raw", "events", "table"),
+        ]
+    assert run_query(settings, "SHOW TABLES FROM metrics").rows[0][0] == "dau"
+
+
+def test_no_statement_reveals_the_warehouse_path(settings, warehouse) -> None:
+    allowed = [
+        "SHOW TABLES",
+        "SHOW ALL TABLES",
+        "SHOW DATABASES",
+        "PRAGMA database_size",
+        "SELECT * FROM duckdb_tables()",
+        "SELECT * FROM duckdb_schemas()",
+        "SELECT * FROM information_schema.schemata",
+        "SELECT current_database()",
+    ]
+    folder = str(warehouse.parent)
+    for sql in allowed:
+        result = run_query(settings, sql)
+        assert folder not in repr(result.rows), sql
 
 
 def test_python_variables_are_not_tables(warehouse) -> None:

@@ -126,7 +126,9 @@ select
     {{ eventlake.json_text('context', 'locale') }} as locale,
     {{ eventlake.json_text('context', 'app.version') }} as app_version,
     user_agent,
-    ip,
+    -- The event's own context.ip (a server-side tracker sets the player's there), else the
+    -- address the collector saw.
+    coalesce({{ eventlake.json_text('context', 'ip') }}, ip) as ip,
     properties,
     traits,
     context,

@@ -1,0 +1,46 @@
+"""A project folder: ``eventlake.toml`` and ``tracking-plan.yaml``, written from the templates.
+
+What ``eventlake init`` and ``eventlake demo`` write; the library form, so that the demo
+(and any program) can make a project without going through the CLI. Finding the project
+from a working folder is :func:`eventlake.config.find_config_file`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from eventlake.errors import ConfigError
+
+__all__ = ["EXAMPLE_WRITE_KEY", "write_example_project"]
+
+#: The write key the example eventlake.toml maps to the source "dev".
+EXAMPLE_WRITE_KEY = "dev-write-key"
+
+_FILES = {"eventlake.toml": "eventlake.toml", "tracking-plan.yaml": "tracking-plan.yaml"}
+
+
+def write_example_project(directory: Path, *, force: bool = False) -> list[Path]:
+    """Write eventlake.toml and tracking-plan.yaml into ``directory``; return what was written.
+
+    Existing files are kept unless ``force``.
+
+    Raises:
+        ConfigError: the folder or a file cannot be written.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {directory}: {exc}") from exc
+    written = []
+    templates = resources.files("eventlake") / "templates"
+    for target_name, template in _FILES.items():
+        target = directory / target_name
+        if target.exists() and not force:
+            continue
+        try:
+            target.write_text((templates / template).read_text(encoding="utf-8"), "utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {target}: {exc}") from exc
+        written.append(target)
+    return written
