@@ -19,8 +19,8 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any
 
+from eventlake.config import Settings
 from eventlake.errors import EventlakeError
 from eventlake.fsutil import write_atomic
 from eventlake.pipeline.results import RunResult
@@ -37,7 +37,8 @@ class PipelineState:
         self.dir = Path(directory)
 
     @classmethod
-    def for_settings(cls, settings: Any) -> PipelineState:
+    def for_settings(cls, settings: Settings) -> PipelineState:
+        """The state folder ``[warehouse] state_dir`` of ``settings``."""
         return cls(settings.resolve(settings.warehouse.state_dir))
 
     def _ensure(self) -> None:

@@ -29,7 +29,7 @@ from eventlake.errors import SourceError
 from eventlake.fsutil import write_atomic
 from eventlake.lake import Lake
 from eventlake.sources.csv_schema import CsvSchema
-from eventlake.warehouse.duck import write_transaction
+from eventlake.warehouse.duckdb import write_transaction
 
 __all__ = [
     "LINEAGE_COLUMNS",

@@ -19,11 +19,18 @@ from eventlake.pipeline.run import load_and_build
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def settings_config(settings: Any) -> Any:
+    """The resolved warehouse section (what the Spark engine starts its session from)."""
+    from eventlake.warehouse.factory import resolved_config
+
+    return resolved_config(settings.warehouse, settings.base_dir)
+
+
 @pytest.fixture(scope="module")
 def spark_build(
     small_lake: Path, tmp_path_factory: pytest.TempPathFactory, so: SimpleNamespace
 ) -> Iterator[tuple[Any, dict[str, Any], Path, Any]]:
-    from eventlake.warehouse.spark_session import spark_session, stop_spark_session
+    from eventlake.warehouse.spark import spark_session, stop_spark_session
 
     project = tmp_path_factory.mktemp("spark-project")
     settings = so.project_settings(
@@ -31,7 +38,7 @@ def spark_build(
     )
     try:
         counts = load_and_build(settings)
-        yield spark_session(settings), counts, project, settings
+        yield spark_session(settings_config(settings)), counts, project, settings
     finally:
         stop_spark_session()
 
@@ -51,7 +58,7 @@ def test_spark_metrics_equal_duckdb(
     so: SimpleNamespace,
 ) -> None:
     spark, counts, _project, _settings = spark_build
-    assert counts["commits_loaded"] == 7 and counts["models_built"] > 0
+    assert counts.commits_loaded == 7 and counts.models_built > 0
     so.assert_same_metrics(duckdb_expected, _spark_metrics(spark, so), "spark")
 
 
@@ -60,7 +67,7 @@ def test_spark_raw_layer_and_local_state(
 ) -> None:
     spark, counts, project, settings = spark_build
     raw_rows = spark.sql("SELECT count(*) FROM raw.events").collect()[0][0]
-    assert raw_rows == counts["raw_rows"] > 0
+    assert raw_rows == counts.raw_rows > 0
     assert spark.sql("SELECT count(*) FROM raw.quarantine").collect()[0][0] == 10
     loaded = spark.sql("SELECT count(*) FROM raw._loaded_commits").collect()[0][0]
     assert loaded == 7
@@ -83,13 +90,13 @@ def test_spark_raw_reload_is_idempotent(
 ) -> None:
     """A second load loads nothing; replacing a day's partition keeps exactly its rows."""
     from eventlake.lake import open_lake
-    from eventlake.warehouse.raw import load_raw
-    from eventlake.warehouse.raw_spark import SparkRawBackend
+    from eventlake.warehouse import open_warehouse
 
     spark, _counts, _project, settings = spark_build
     day = so.DAY0 + dt.timedelta(days=1)  # the day with late events
     before = spark.sql("SELECT event_date, count(*) FROM raw.events GROUP BY 1").collect()
-    result = load_raw(SparkRawBackend.open(settings), open_lake(str(small_lake)), reload_days=[day])
+    with open_warehouse(settings).transaction() as tx:
+        result = tx.load_raw(open_lake(str(small_lake)), reload_days=[day])
     assert result.commits_loaded == 0 and result.event_days == (day,)
     after = spark.sql("SELECT event_date, count(*) FROM raw.events GROUP BY 1").collect()
     assert sorted(map(tuple, after)) == sorted(map(tuple, before))

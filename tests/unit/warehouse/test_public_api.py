@@ -12,7 +12,11 @@ import pytest
     [
         "eventlake.warehouse",
         "eventlake.warehouse.raw",
-        "eventlake.warehouse.raw_duckdb",
+        "eventlake.warehouse.base",
+        "eventlake.warehouse.factory",
+        "eventlake.warehouse.duckdb",
+        "eventlake.warehouse.postgres",
+        "eventlake.warehouse.spark",
         "eventlake.warehouse.query",
         "eventlake.pipeline",
         "eventlake.pipeline.results",
