@@ -53,3 +53,17 @@ def build_duckdb_in_place(db: Path, settings: Any, **kwargs: Any) -> Any:
 
     target = DuckDBDbtTarget(db, settings.warehouse.threads)
     return build_models(DbtConfig.from_settings(settings), target, **kwargs)
+
+
+def reset_spark(settings: Any) -> None:
+    """Empty the Spark catalog of ``settings`` (every database but ``default``) and forget
+    the last publish: the shared session's metastore as a fresh warehouse."""
+    from eventlake.warehouse.factory import resolved_config
+    from eventlake.warehouse.spark import PUBLISHED_FILE, spark_session
+
+    config = resolved_config(settings.warehouse, settings.base_dir)
+    spark = spark_session(config)
+    for db in spark.catalog.listDatabases():
+        if db.name != "default":
+            spark.sql(f"DROP DATABASE IF EXISTS `{db.name}` CASCADE")
+    (Path(config.spark_dir) / PUBLISHED_FILE).unlink(missing_ok=True)

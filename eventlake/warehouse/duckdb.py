@@ -418,18 +418,55 @@ def _counts(conn: Any) -> WarehouseCounts:
 
 
 class _Generation:
-    """One opened version of the published file and the statements running on it."""
+    """One opened version of the published file, its per-thread cursors and the statements
+    running on it."""
 
     def __init__(self, conn: Any, identity: tuple[int, int, int] | None) -> None:
         self.conn = conn
         self.identity = identity
+        self.catalog = str(conn.execute("SELECT current_database()").fetchall()[0][0])
+        self.cursors: dict[int, Any] = {}
         self.users = 0
         self.retired = False
+
+    def cursor(self) -> Any:
+        """This thread's cursor (a cursor does not inherit the connection's ``USE``)."""
+        ident = threading.get_ident()
+        cursor = self.cursors.get(ident)
+        if cursor is None:
+            cursor = self.conn.cursor()
+            cursor.execute(f'USE "{self.catalog}"')
+            self.cursors[ident] = cursor
+        return cursor
+
+    def close(self) -> None:
+        for cursor in self.cursors.values():
+            cursor.close()
+        self.conn.close()
 
 
 def _is_write_refusal(exc: BaseException) -> bool:
     text = str(exc)
     return "read-only" in text or "read only" in text
+
+
+def _check_one_query(sql: str) -> None:
+    """Refuse, before running it, anything but one query (a clear error, not DuckDB's)."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return  # the statement's own parse error is clearer: let execute() raise it
+    if len(statements) != 1:
+        raise QueryRefusedError(
+            f"{len(statements)} statements given: the reader runs one read-only query"
+        )
+    kind = statements[0].type.name
+    if kind != "SELECT":
+        raise QueryRefusedError(
+            f"{kind} refused: the DuckDB warehouse is read-only here (one SELECT at a time)"
+        )
 
 
 class DuckDBReader:
@@ -467,7 +504,7 @@ class DuckDBReader:
                 if gen is not None:
                     gen.retired = True
                     if gen.users == 0:
-                        gen.conn.close()
+                        gen.close()
                 gen = self._current = _Generation(conn, ident)
             gen.users += 1
             return gen
@@ -476,16 +513,18 @@ class DuckDBReader:
         with self._lock:
             gen.users -= 1
             if gen.retired and gen.users == 0:
-                gen.conn.close()
+                gen.close()
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
     ) -> ReadResult:
         import duckdb
 
+        _check_one_query(sql)
         gen = self._acquire()
         try:
-            cursor = gen.conn.cursor()
+            with self._lock:
+                cursor = gen.cursor()
             timer = threading.Timer(self.timeout, cursor.interrupt) if self.timeout else None
             try:
                 if timer is not None:
@@ -506,7 +545,6 @@ class DuckDBReader:
             finally:
                 if timer is not None:
                     timer.cancel()
-                cursor.close()
         finally:
             self._release(gen)
         truncated = limit is not None and len(rows) > limit
@@ -519,4 +557,4 @@ class DuckDBReader:
             if gen is not None:
                 gen.retired = True
                 if gen.users == 0:
-                    gen.conn.close()
+                    gen.close()
