@@ -11,14 +11,15 @@ process (``_spark_session.py``), which dbt-spark's ``session`` method shares:
   failure are rebuilt (dbt-spark drops and recreates a Parquet table, so a model whose own
   SQL failed may be missing), the models downstream of the failure keep their previous
   rows, and the next run loads the same lake commits again and rebuilds their days;
-- **publish**: a successful transaction writes ``<spark_dir>/published.json``: a new
-  generation and, for every table of the catalog, its columns and the exact Parquet files
-  Spark reads for it (``DataFrame.inputFiles``);
+- **publish**: every transaction, failed or not (the tables changed in place either way),
+  ends by writing ``<spark_dir>/published.json``: a new generation and, for every table of
+  the catalog, its columns and the exact Parquet files Spark reads for it
+  (``DataFrame.inputFiles``);
 - **reader** (:class:`SparkParquetReader`): DuckDB over the files of the last publish, so
   ``query`` and ``serve`` need no Spark session (which takes seconds to start and runs one
   job at a time). Views, which have no files, are not readable there. While a build
-  rewrites a table its old files disappear, and a query on it fails naming the file until
-  the build publishes.
+  rewrites a table its old files disappear: a query on it fails naming the file, and a
+  reader opened meanwhile leaves that table out, until the transaction ends.
 
 ``pyspark`` and ``duckdb`` are imported inside the functions.
 """
@@ -175,10 +176,9 @@ class SparkTransaction:
         return SparkDbtTarget(self.config)
 
     def publish(self) -> None:
-        """The run succeeded: record what its loads brought, then the readers' manifest."""
+        """The run succeeded: record what its loads brought."""
         for backend in self._loads:
             backend.write_bookkeeping()
-        write_published(spark_session(self.config), Path(self.config.spark_dir))
 
 
 class SparkWarehouse:
@@ -216,8 +216,12 @@ class SparkWarehouse:
                     time.sleep(0.05)
             try:
                 tx = SparkTransaction(self.config)
-                yield tx
-                tx.publish()
+                try:
+                    yield tx
+                    tx.publish()
+                finally:
+                    # the tables changed in place either way: readers must see their files
+                    write_published(spark_session(self.config), self.spark_dir)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
@@ -228,10 +232,10 @@ class SparkWarehouse:
         spark = spark_session(self.config)
         results: dict[str, list[tuple[Any, ...]]] = {}
         for key, sql in COUNT_QUERIES.items():
-            try:
-                results[key] = _rows(spark, sql)
-            except Exception:  # AnalysisException: the table does not exist yet
-                continue
+            table = sql.split(" FROM ", 1)[1].split()[0]
+            if not spark.catalog.tableExists(table):
+                continue  # not loaded or built yet
+            results[key] = _rows(spark, sql)
         return counts_from_rows(results)
 
     def column_types(self) -> ColumnTypes:
@@ -389,10 +393,14 @@ class SparkParquetReader:
                 )
                 if files:
                     hive = "true" if spec.get("partitioned_by") else "false"
-                    con.execute(
-                        f"CREATE VIEW {relation} AS SELECT {select} FROM read_parquet("
-                        f"{_sql_list(files)}, hive_partitioning = {hive}, union_by_name = true)"
-                    )
+                    try:
+                        con.execute(
+                            f"CREATE VIEW {relation} AS SELECT {select} FROM read_parquet("
+                            f"{_sql_list(files)}, hive_partitioning = {hive}, "
+                            "union_by_name = true)"
+                        )
+                    except duckdb.IOException:
+                        continue  # a build is rewriting it: back with the next publish
                 else:
                     cols = ", ".join(f"{_ident(c)} {_duckdb_type(t)}" for c, t in columns)
                     con.execute(f"CREATE TABLE {relation} ({cols})")
