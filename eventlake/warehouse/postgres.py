@@ -268,7 +268,8 @@ class PostgresWarehouse:
                 tx.publish()
             finally:
                 _bump_generation(conn)
-                conn.execute("SELECT pg_advisory_unlock(%s)", [WRITE_LOCK_KEY])
+                with contextlib.suppress(psycopg.Error):  # a broken connection unlocked it
+                    conn.execute("SELECT pg_advisory_unlock(%s)", [WRITE_LOCK_KEY])
         finally:
             conn.close()
 
