@@ -121,7 +121,18 @@ def qmark_to_pyformat(sql: str) -> str:
     return "".join(out)
 
 
+def _require(module: str) -> None:
+    """Raise a WarehouseError naming the extra to install when ``module`` is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise WarehouseError(
+            f"warehouse.backend = 'postgres' needs {module}: pip install 'eventlake[postgres]'"
+        )
+
+
 def _connect(url: str, *, autocommit: bool = True) -> Any:
+    _require("psycopg")
     import psycopg
 
     try:
@@ -334,6 +345,7 @@ class PostgresReader:
     engine = "postgres"
 
     def __init__(self, url: str, *, timeout: float = 30.0, max_size: int = 4) -> None:
+        _require("psycopg_pool")
         from psycopg_pool import ConnectionPool
 
         self.url = url
