@@ -33,6 +33,8 @@ import duckdb
 
 from eventlake.config import ModelsConfig, Settings
 from eventlake.warehouse.dbt import build_models
+from eventlake.warehouse.dbt_project import DbtConfig
+from eventlake.warehouse.duckdb import DuckDBDbtTarget
 
 START = dt.date(2026, 1, 1)
 
@@ -160,6 +162,7 @@ def bench_size(events: int, days: int, threads: int, keep: bool) -> dict[str, fl
         settings = Settings(base_dir=tmp, models=ModelsConfig(user_models_dir=None))
         settings.warehouse.threads = threads
         db = tmp / "warehouse.duckdb"
+        config, target = DbtConfig.from_settings(settings), DuckDBDbtTarget(db, threads)
         _create_raw(db)
         con = duckdb.connect(str(db))
         started = time.perf_counter()
@@ -170,8 +173,10 @@ def bench_size(events: int, days: int, threads: int, keep: bool) -> dict[str, fl
         print(f"\n{events:,} events over {days} days, {users:,} users")
         print(f"generated {total[0]:,} raw rows in {time.perf_counter() - started:.1f} s")
 
-        first = _run("first build (fresh warehouse)", lambda: build_models(settings, db), events)
-        full = _run("full rebuild (changed_days=None)", lambda: build_models(settings, db), events)
+        first = _run("first build (fresh warehouse)", lambda: build_models(config, target), events)
+        full = _run(
+            "full rebuild (changed_days=None)", lambda: build_models(config, target), events
+        )
 
         per_day = events // days
         con = duckdb.connect(str(db))
@@ -182,18 +187,18 @@ def bench_size(events: int, days: int, threads: int, keep: bool) -> dict[str, fl
         late_day = new_day - dt.timedelta(days=1)
         inc = _run(
             "incremental run (1 new day + late)",
-            lambda: build_models(settings, db, changed_days=[late_day, new_day]),
+            lambda: build_models(config, target, changed_days=[late_day, new_day]),
             per_day,
         )
         full_after = _run(
             "full rebuild after the new day",
-            lambda: build_models(settings, db),
+            lambda: build_models(config, target),
             events + per_day,
         )
         # dbt's fixed cost: every node compiled, run and logged, with no day to rebuild
         fixed = _run(
             "run with no changed day (fixed cost)",
-            lambda: build_models(settings, db, changed_days=[]),
+            lambda: build_models(config, target, changed_days=[]),
             0,
         )
         ratio = inc[0] / full_after[0]

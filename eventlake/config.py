@@ -240,6 +240,11 @@ class WarehouseConfig(_Section):
         "applied to the session eventlake starts and to the dbt profile.",
     )
     threads: int = Field(default=2, description="Parallel threads for loads and dbt.")
+    read_timeout: float = Field(
+        default=30.0,
+        description="Statement timeout, in seconds, of the warehouse's read-only "
+        "connections (the reader behind query and serve).",
+    )
     state_dir: Path = Field(
         default=Path("data/pipeline"),
         description="Pipeline run history (runs.jsonl) and backfill progress, read by "

@@ -39,6 +39,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -46,6 +47,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from eventlake.errors import CommitConflictError, LakeError
+from eventlake.fsutil import create_exclusive, fsync_path
 
 __all__ = [
     "COMMITS_DIR",
@@ -292,7 +294,7 @@ class Lake:
                         row_group_size=row_group_size,
                     )
                 if self.is_local:
-                    _fsync_path(dest)
+                    fsync_path(dest)
                 size = self.fs.get_file_info(dest).size or 0
                 written.append(LakeFile(rel, pf.table.num_rows, size, dict(pf.partition)))
             record = CommitRecord(stream, commit_id, time.time(), tuple(written), dict(meta or {}))
@@ -324,21 +326,12 @@ class Lake:
         self.fs.create_dir(posixpath.dirname(final), recursive=True)
         data = record.to_json()
         if self.is_local:
-            tmp = f"{_tmp_name(final)}.{uuid.uuid4().hex[:8]}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
             try:
-                # link() fails if the name exists: an atomic, exclusive create.
-                os.link(tmp, final)
+                create_exclusive(Path(final), data)
             except FileExistsError:
                 raise CommitConflictError(
                     f"commit {record.stream}/{record.commit_id} already exists in {self.uri}"
                 ) from None
-            finally:
-                os.unlink(tmp)
-            _fsync_path(posixpath.dirname(final))
         else:
             if self.commit_exists(record.stream, record.commit_id):
                 raise CommitConflictError(
@@ -360,7 +353,7 @@ class Lake:
                     f"commit {record.stream}/{record.commit_id} names {f.path}, which is gone"
                 )
         for d in dirs:
-            _fsync_path(d)
+            fsync_path(d)
 
     def recover(self, *, stale_seconds: float = 300.0) -> int:
         """Finish interrupted commits and delete uncommitted temporary files.
@@ -435,14 +428,6 @@ class Lake:
                 if f.path.startswith(prefix):
                     out.append(self.path(f.path))
         return sorted(out)
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_lake(

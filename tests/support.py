@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 TESTS = Path(__file__).resolve().parent
 
@@ -41,3 +42,28 @@ def api_support() -> ModuleType:
     return load_helper(
         "eventlake_tests_api_support", TESTS / "integration" / "sources" / "api_support.py"
     )
+
+
+def build_duckdb_in_place(db: Path, settings: Any, **kwargs: Any) -> Any:
+    """The dbt build on the DuckDB file ``db`` itself, no write transaction (the model tests
+    own their file): ``build_models`` with the settings' DbtConfig and DuckDB's target."""
+    from eventlake.warehouse.dbt import build_models
+    from eventlake.warehouse.dbt_project import DbtConfig
+    from eventlake.warehouse.duckdb import DuckDBDbtTarget
+
+    target = DuckDBDbtTarget(db, settings.warehouse.threads)
+    return build_models(DbtConfig.from_settings(settings), target, **kwargs)
+
+
+def reset_spark(settings: Any) -> None:
+    """Empty the Spark catalog of ``settings`` (every database but ``default``) and forget
+    the last publish: the shared session's metastore as a fresh warehouse."""
+    from eventlake.warehouse.factory import resolved_config
+    from eventlake.warehouse.spark import PUBLISHED_FILE, spark_session
+
+    config = resolved_config(settings.warehouse, settings.base_dir)
+    spark = spark_session(config)
+    for db in spark.catalog.listDatabases():
+        if db.name != "default":
+            spark.sql(f"DROP DATABASE IF EXISTS `{db.name}` CASCADE")
+    (Path(config.spark_dir) / PUBLISHED_FILE).unlink(missing_ok=True)

@@ -26,7 +26,6 @@ from eventlake.bus.base import TopicPartition
 from eventlake.bus.frames import encode_frame, encode_parts, read_frame
 from eventlake.bus.local_consumer import Chunk, LocalConsumer
 from eventlake.bus.local_layout import (
-    fsync_dir,
     list_segments,
     log_bytes,
     partition_dir,
@@ -35,6 +34,7 @@ from eventlake.bus.local_layout import (
     topic_partitions,
 )
 from eventlake.errors import AppendTooLargeError, BusError, BusFullError
+from eventlake.fsutil import fsync_path
 
 __all__ = [
     "Chunk",
@@ -77,7 +77,7 @@ class _PartitionWriter:
         flags = os.O_RDWR | (os.O_CREAT if create else 0)
         self.seg_fd = os.open(segment_path(self.pdir, base), flags, 0o644)
         if create:
-            fsync_dir(self.pdir)
+            fsync_path(self.pdir)
         self.seg_base = base
         self.end_pos = 0
         self.next_offset = base

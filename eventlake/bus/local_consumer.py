@@ -28,9 +28,9 @@ from eventlake.bus.local_layout import (
     read_group_offsets,
     segment_path,
     topic_partitions,
-    write_atomic,
 )
 from eventlake.errors import BusCorruptError, BusError
+from eventlake.fsutil import write_atomic
 
 __all__ = ["Chunk", "LocalConsumer"]
 

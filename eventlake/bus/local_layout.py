@@ -15,46 +15,26 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from eventlake.bus.base import TopicPartition
 from eventlake.errors import BusError
+from eventlake.fsutil import create_exclusive
 
 __all__ = [
     "SEGMENT_SUFFIX",
     "flocked",
-    "fsync_dir",
     "list_segments",
     "log_bytes",
     "partition_dir",
     "read_group_offsets",
     "segment_path",
     "topic_partitions",
-    "write_atomic",
 ]
 
 SEGMENT_SUFFIX = ".seg"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def topic_partitions(root: Path, topic: str, default: int) -> int:
@@ -73,17 +53,10 @@ def topic_partitions(root: Path, topic: str, default: int) -> int:
     tdir.mkdir(parents=True, exist_ok=True)
     for p in range(default):
         (tdir / f"{p:04d}").mkdir(exist_ok=True)
-    tmp = tdir / f".meta.{os.getpid()}.{threading.get_ident()}.tmp"
-    tmp.write_bytes(json.dumps({"partitions": default, "format": 1}).encode())
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
     try:
-        os.link(tmp, meta)
-        fsync_dir(tdir)
+        create_exclusive(meta, json.dumps({"partitions": default, "format": 1}).encode())
     except FileExistsError:
         pass
-    finally:
-        tmp.unlink()
     return int(json.loads(meta.read_bytes())["partitions"])
 
 

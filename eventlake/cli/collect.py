@@ -89,7 +89,7 @@ def collect(
     }
     if workers == 1:
         tune_gc()
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        uvicorn.run(app, **common)
         return
     # Worker processes build their own app from the same config file.
     root = ctx.find_root()
@@ -100,5 +100,5 @@ def collect(
         "eventlake.collect.app:app_from_environment",
         factory=True,
         workers=workers,
-        **common,  # type: ignore[arg-type]
+        **common,
     )

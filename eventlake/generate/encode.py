@@ -135,7 +135,7 @@ def _fixed_block(frame: EventFrame, rows: npt.NDArray[np.int64]) -> list[bytes]:
     orig = frame.orig[rows]
     for start, values in zip(_STARTS[1:], (recv - (sent - orig), orig, sent, recv), strict=True):
         iso_timestamps(values, out[:, start : start + 27])
-    return out.view(f"S{_FIXED_WIDTH}").ravel().tolist()  # type: ignore[no-any-return]
+    return out.view(f"S{_FIXED_WIDTH}").ravel().tolist()
 
 
 def _escaped(text: bytes) -> bytes:

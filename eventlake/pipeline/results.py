@@ -12,7 +12,40 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BackfillResult", "RunResult", "StageStatus", "StatusReport", "short_error"]
+__all__ = [
+    "BackfillResult",
+    "LoadBuildResult",
+    "RunResult",
+    "StageStatus",
+    "StatusReport",
+    "short_error",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBuildResult:
+    """What one warehouse write transaction of a run did: the raw load, then the build.
+
+    ``changed_days`` are the event days whose raw rows were replaced (ISO dates);
+    ``full_refresh`` says every day was rebuilt (asked for, or the first build);
+    ``skipped_build`` that nothing new arrived, so dbt did not run.
+    """
+
+    commits_loaded: int = 0
+    changed_days: tuple[str, ...] = ()
+    raw_rows: int = 0
+    full_refresh: bool = False
+    skipped_build: bool = False
+    models_built: int = 0
+    tests_passed: int = 0
+
+    def with_build(
+        self, *, models_built: int = 0, tests_passed: int = 0, skipped: bool = False
+    ) -> LoadBuildResult:
+        """This load followed by a build that did that (or was skipped)."""
+        return dataclasses.replace(
+            self, models_built=models_built, tests_passed=tests_passed, skipped_build=skipped
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,19 @@
 """The pipeline verbs ``build``, ``run`` and ``backfill``: land, load raw, build the models.
 
-Only sequencing lives here; each stage is called through its public function:
+Only sequencing lives here; each stage is called through its public interface:
 
-1. ``run`` lands what waits on the bus (the lander's ``land_once``), then
-2. inside one warehouse write transaction (lock, copy, change, atomic publish) loads the
-   lake's new commits into the raw layer (:func:`eventlake.warehouse.raw.load_raw`), which
-   says which event days got new rows (late events included), and
+1. ``run`` lands what waits on the bus (the lander's ``land``), then
+2. inside one write transaction of the configured warehouse
+   (:func:`eventlake.warehouse.open_warehouse`; DuckDB: lock, copy, change, atomic publish)
+   loads the lake's new commits into the raw layer (``tx.load_raw``), which says which
+   event days got new rows (late events included), and
 3. builds the dbt models for exactly those days and runs their tests
-   (``eventlake.warehouse.dbt.build_models(..., changed_days=...)``).
+   (``eventlake.warehouse.dbt.build_models(..., tx.dbt_target(), changed_days=...)``).
 
-If a model or a test fails, the transaction is discarded: the raw load goes with it, the
-previously published warehouse stays served, and the next run sees the same commits as new
-again. Every run is appended to the run history (:class:`PipelineState`), failed or not.
+No SQL and no engine branch here. If a model or a test fails, the transaction publishes
+nothing (what that means per engine: ``warehouse/base.py``); the next run sees the same
+lake commits as new again. Every run is appended to the run history
+(:class:`PipelineState`), failed or not.
 """
 
 from __future__ import annotations
@@ -19,26 +21,44 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from eventlake.errors import EventlakeError, WarehouseError
-from eventlake.pipeline.results import BackfillResult, RunResult
+from eventlake.config import Settings
+from eventlake.errors import EventlakeError
+from eventlake.pipeline.results import BackfillResult, LoadBuildResult, RunResult
 from eventlake.pipeline.state import PipelineState
+
+if TYPE_CHECKING:
+    from eventlake.lake import Lake
+    from eventlake.warehouse.base import DbtTarget, Warehouse
+    from eventlake.warehouse.dbt import BuildResult
+    from eventlake.warehouse.dbt_project import DbtConfig
 
 __all__ = [
     "BuildModels",
     "OnStage",
     "backfill",
     "build",
-    "load_and_build",
-    "load_raw_then_build",
-    "run",
     "days_between",
+    "load_and_build",
+    "load_and_build_in",
+    "run",
 ]
 
-#: ``build_models(settings, db_path, *, changed_days, full_refresh, select) -> BuildResult``
-BuildModels = Callable[..., Any]
+
+class BuildModels(Protocol):
+    """The models stage: ``eventlake.warehouse.dbt.build_models`` or a stand-in (tests)."""
+
+    def __call__(
+        self,
+        config: DbtConfig,
+        target: DbtTarget,
+        *,
+        changed_days: list[dt.date] | None = None,
+        full_refresh: bool = False,
+        select: str | None = None,
+    ) -> BuildResult: ...
+
 
 #: ``on_stage(name)`` is called as each stage starts: "land", "load" (the lake's new
 #: commits into the raw layer), "build" (the models and their tests). How the CLI shows a
@@ -65,32 +85,8 @@ def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _models_built(work: Path) -> bool:
-    """Whether the working copy already holds built models (a previous successful build)."""
-    import duckdb
-
-    if not work.exists():
-        return False
-    conn = duckdb.connect(str(work), read_only=True)
-    try:
-        row = conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name NOT IN ('raw', 'main')"
-        ).fetchall()[0]
-    finally:
-        conn.close()
-    return bool(row and row[0])
-
-
-def _build_counts(result: Any) -> tuple[int, int]:
-    """(models built, tests passed) from the models stage's BuildResult."""
-    models = getattr(result, "models_built", ())
-    tests = getattr(result, "tests_passed", 0)
-    count = len(models) if isinstance(models, list | tuple | set) else int(models or 0)
-    return count, int(tests or 0)
-
-
 def load_and_build(
-    settings: Any,
+    settings: Settings,
     *,
     reload_days: Iterable[dt.date] = (),
     full_refresh: bool = False,
@@ -98,138 +94,126 @@ def load_and_build(
     build_models: BuildModels | None = None,
     skip_if_unchanged: bool = True,
     on_stage: OnStage | None = None,
-) -> dict[str, Any]:
-    """Load the raw layer and build the changed days in one published warehouse change.
+) -> LoadBuildResult:
+    """Load the raw layer and build the changed days in one warehouse write transaction.
+
+    Opens the configured warehouse and lake, then :func:`load_and_build_in`.
+
+    Raises:
+        ModelBuildError: a model or test failed (the transaction published nothing).
+        WarehouseError: the warehouse or the lake cannot be read or written.
+        ConfigError: the warehouse settings are incomplete.
+    """
+    from eventlake.lake import open_lake
+    from eventlake.warehouse import open_warehouse
+    from eventlake.warehouse.dbt_project import DbtConfig
+
+    warehouse = open_warehouse(settings)
+    lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
+    try:
+        return load_and_build_in(
+            warehouse,
+            lake,
+            DbtConfig.from_settings(settings),
+            reload_days=reload_days,
+            full_refresh=full_refresh,
+            select=select,
+            build_models=build_models,
+            skip_if_unchanged=skip_if_unchanged,
+            on_stage=on_stage,
+        )
+    finally:
+        warehouse.close()
+
+
+def load_and_build_in(
+    warehouse: Warehouse,
+    lake: Lake,
+    config: DbtConfig,
+    *,
+    reload_days: Iterable[dt.date] = (),
+    full_refresh: bool = False,
+    select: Sequence[str] | None = None,
+    build_models: BuildModels | None = None,
+    skip_if_unchanged: bool = True,
+    on_stage: OnStage | None = None,
+) -> LoadBuildResult:
+    """:func:`load_and_build` on an open warehouse and lake.
 
     With no new lake commit and no ``reload_days`` the dbt build is skipped when
     ``skip_if_unchanged`` (``run``); otherwise it builds every model with no day to rebuild
     in the incremental ones (``build``: picks up edited or new models, runs every test).
-
-    Returns the counts a :class:`RunResult` carries (``commits_loaded``, ``changed_days``,
-    ``raw_rows``, ``models_built``, ``tests_passed``, ``skipped_build``).
-
-    Raises:
-        ModelBuildError: a model or test failed (the warehouse is left as it was).
-        WarehouseError: the warehouse or the lake cannot be read or written.
+    The first build (no models yet) and ``full_refresh`` rebuild every day.
     """
-    from eventlake.lake import open_lake
-    from eventlake.warehouse.duck import write_transaction
-
     if build_models is None:
-        from eventlake.warehouse import dbt
+        from eventlake.warehouse.dbt import build_models as dbt_build_models
 
-        build_models = dbt.build_models
-
-    if settings.warehouse.backend in ("postgres", "spark"):  # scale-out: pipeline/remote.py
-        from eventlake.pipeline.remote import load_and_build_remote
-
-        return load_and_build_remote(
-            settings,
-            reload_days=reload_days,
-            full_refresh=full_refresh,
-            select=select,
-            build_models=build_models,
-            skip_if_unchanged=skip_if_unchanged,
-            build_counts=_build_counts,
-            on_stage=on_stage,
-        )
-    if settings.warehouse.backend != "duckdb":
-        raise WarehouseError(
-            f"`eventlake run` does not know warehouse.backend {settings.warehouse.backend!r}"
-        )
-    lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
-    db_path = settings.resolve(settings.warehouse.path)
-    with write_transaction(db_path) as work:
-        return load_raw_then_build(
-            settings,
-            lake,
-            work,
-            built_before=_models_built(work),
-            reload_days=reload_days,
-            full_refresh=full_refresh,
-            select=select,
-            build_models=build_models,
-            skip_if_unchanged=skip_if_unchanged,
-            build_counts=_build_counts,
-            on_stage=on_stage,
-        )
-
-
-def load_raw_then_build(
-    settings: Any,
-    lake: Any,
-    target: Path | None,
-    *,
-    built_before: bool,
-    reload_days: Iterable[dt.date],
-    full_refresh: bool,
-    select: Sequence[str] | None,
-    build_models: Callable[..., Any],
-    skip_if_unchanged: bool,
-    build_counts: Callable[[Any], tuple[int, int]],
-    on_stage: OnStage | None = None,
-) -> dict[str, Any]:
-    """The body of :func:`load_and_build` on one warehouse, local or remote.
-
-    ``target`` is the DuckDB working copy to write, or None for the configured warehouse
-    (PostgreSQL, Spark).
-    """
-    from eventlake.warehouse.raw import load_raw, open_raw_backend
-
+        build_models = dbt_build_models
     stage = on_stage or _no_stage
-    stage("load")
-    backend = open_raw_backend(settings, target)
-    try:
-        raw = load_raw(backend, lake, reload_days=reload_days)
-    finally:
-        backend.close()
-    days = list(raw.event_days)
-    out: dict[str, Any] = {
-        "commits_loaded": raw.commits_loaded,
-        "changed_days": tuple(d.isoformat() for d in days),
-        "raw_rows": sum(raw.day_rows.get("events", {}).values()),
-        "full_refresh": full_refresh or not built_before,
-        "skipped_build": False,
-    }
-    if skip_if_unchanged and built_before and not full_refresh and not days and not select:
-        # Nothing new anywhere: the published models and their tests still hold.
-        out.update(models_built=0, tests_passed=0, skipped_build=True)
-        return out
-    stage("build")
-    result = build_models(
-        settings,
-        target if target is not None else settings.resolve(settings.warehouse.path),
-        # None = every day: the first build, or an explicit full refresh.
-        changed_days=days if built_before and not full_refresh else None,
-        full_refresh=full_refresh,
-        select=" ".join(select) if select else None,
-    )
-    out["models_built"], out["tests_passed"] = build_counts(result)
-    return out
+    with warehouse.transaction() as tx:
+        built_before = tx.models_built()
+        stage("load")
+        raw = tx.load_raw(lake, reload_days=reload_days)
+        days = list(raw.event_days)
+        loaded = LoadBuildResult(
+            commits_loaded=raw.commits_loaded,
+            changed_days=tuple(d.isoformat() for d in days),
+            raw_rows=sum(raw.day_rows.get("events", {}).values()),
+            full_refresh=full_refresh or not built_before,
+        )
+        if skip_if_unchanged and built_before and not full_refresh and not days and not select:
+            # Nothing new anywhere: the published models and their tests still hold.
+            return loaded.with_build(skipped=True)
+        stage("build")
+        result = build_models(
+            config,
+            tx.dbt_target(),
+            # None = every day: the first build, or an explicit full refresh.
+            changed_days=days if built_before and not full_refresh else None,
+            full_refresh=full_refresh,
+            select=" ".join(select) if select else None,
+        )
+        return loaded.with_build(
+            models_built=len(result.models_built), tests_passed=result.tests_passed
+        )
 
 
 def _record(
     state: PipelineState,
     kind: str,
     started: str,
-    counts: dict[str, Any],
+    load: LoadBuildResult | None,
     error: BaseException | None,
+    *,
+    landed: tuple[int, int] = (0, 0),
+    changed_days: tuple[str, ...] = (),
+    full_refresh: bool = False,
 ) -> RunResult:
+    """Append one run to the history: what its stages did, or how far it got."""
+    done = load or LoadBuildResult(changed_days=changed_days, full_refresh=full_refresh)
     result = RunResult(
         run_id=_run_id(),
         kind=kind,
         ok=error is None,
         started_at=started,
         finished_at=_now(),
+        landed=landed[0],
+        quarantined=landed[1],
+        commits_loaded=done.commits_loaded,
+        changed_days=done.changed_days,
+        raw_rows=done.raw_rows,
+        models_built=done.models_built,
+        tests_passed=done.tests_passed,
+        full_refresh=done.full_refresh,
+        skipped_build=done.skipped_build,
         error=None if error is None else str(error),
-        **counts,
     )
     state.record_run(result)
     return result
 
 
 def build(
-    settings: Any,
+    settings: Settings,
     *,
     full_refresh: bool = False,
     select: Sequence[str] | None = None,
@@ -248,7 +232,7 @@ def build(
     state = PipelineState.for_settings(settings)
     started = _now()
     try:
-        counts = load_and_build(
+        load = load_and_build(
             settings,
             full_refresh=full_refresh,
             select=select,
@@ -257,12 +241,12 @@ def build(
             on_stage=on_stage,
         )
     except EventlakeError as exc:
-        _record(state, "build", started, {"full_refresh": full_refresh}, exc)
+        _record(state, "build", started, None, exc, full_refresh=full_refresh)
         raise
-    return _record(state, "build", started, counts, None)
+    return _record(state, "build", started, load, None)
 
 
-def _land(settings: Any) -> tuple[int, int]:
+def _land(settings: Settings) -> tuple[int, int]:
     """Land what waits on the bus; return (events landed, events quarantined)."""
     from eventlake.land import land
 
@@ -271,7 +255,7 @@ def _land(settings: Any) -> tuple[int, int]:
 
 
 def run(
-    settings: Any,
+    settings: Settings,
     *,
     day: dt.date | None = None,
     land: bool = True,
@@ -292,27 +276,25 @@ def run(
     """
     state = PipelineState.for_settings(settings)
     started = _now()
-    counts: dict[str, Any] = {}
+    landed = (0, 0)
     try:
         if land:
             (on_stage or _no_stage)("land")
-            counts["landed"], counts["quarantined"] = _land(settings)
-        counts.update(
-            load_and_build(
-                settings,
-                reload_days=[day] if day else (),
-                build_models=build_models,
-                on_stage=on_stage,
-            )
+            landed = _land(settings)
+        load = load_and_build(
+            settings,
+            reload_days=[day] if day else (),
+            build_models=build_models,
+            on_stage=on_stage,
         )
     except EventlakeError as exc:
-        _record(state, "run", started, counts, exc)
+        _record(state, "run", started, None, exc, landed=landed)
         raise
-    return _record(state, "run", started, counts, None)
+    return _record(state, "run", started, load, None, landed=landed)
 
 
 def backfill(
-    settings: Any,
+    settings: Settings,
     start: dt.date,
     end: dt.date,
     *,
@@ -345,12 +327,12 @@ def backfill(
             continue
         started = _now()
         try:
-            counts = load_and_build(
+            load = load_and_build(
                 settings, reload_days=[day], build_models=build_models, on_stage=on_stage
             )
         except EventlakeError as exc:
             runs.append(
-                _record(state, "backfill", started, {"changed_days": (day.isoformat(),)}, exc)
+                _record(state, "backfill", started, None, exc, changed_days=(day.isoformat(),))
             )
             return BackfillResult(
                 start.isoformat(),
@@ -362,7 +344,7 @@ def backfill(
                 runs=tuple(runs),
             )
         state.mark_backfill_day(start, end, day)
-        result = _record(state, "backfill", started, counts, None)
+        result = _record(state, "backfill", started, load, None)
         runs.append(result)
         done.append(day.isoformat())
         if on_day is not None:

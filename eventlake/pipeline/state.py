@@ -19,9 +19,10 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any
 
+from eventlake.config import Settings
 from eventlake.errors import EventlakeError
+from eventlake.fsutil import write_atomic
 from eventlake.pipeline.results import RunResult
 
 __all__ = ["PipelineState"]
@@ -36,7 +37,8 @@ class PipelineState:
         self.dir = Path(directory)
 
     @classmethod
-    def for_settings(cls, settings: Any) -> PipelineState:
+    def for_settings(cls, settings: Settings) -> PipelineState:
+        """The state folder ``[warehouse] state_dir`` of ``settings``."""
         return cls(settings.resolve(settings.warehouse.state_dir))
 
     def _ensure(self) -> None:
@@ -102,18 +104,7 @@ class PipelineState:
             "done": sorted(d.isoformat() for d in done),
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
         }
-        path = self._backfill_path(start, end)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(body, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self._backfill_path(start, end), json.dumps(body, indent=1).encode())
 
     def reset_backfill(self, start: dt.date, end: dt.date) -> None:
         """Forget the progress of ``start``..``end`` (``backfill --restart``)."""

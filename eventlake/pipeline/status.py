@@ -12,6 +12,9 @@ Counts come from where each stage keeps its durable output, never from a rescan:
 - raw: ``raw.events`` rows and its duplicate ``message_id`` count;
 - models: rows of ``stg_events`` (one per ``message_id``).
 
+The warehouse figures come from the configured engine through the warehouse protocol
+(``Warehouse.counts()``); this module holds no warehouse SQL.
+
 So ``received = landed + quarantined + waiting on the bus`` and
 ``landed = modeled + duplicates + not yet loaded`` can be checked and shown plainly.
 """
@@ -20,12 +23,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eventlake.config import Settings
 from eventlake.errors import EventlakeError
-from eventlake.pipeline.remote import empty_warehouse_counts
 from eventlake.pipeline.results import StatusReport
 from eventlake.pipeline.state import PipelineState
+
+if TYPE_CHECKING:
+    from eventlake.lake import Lake
 
 __all__ = ["collect_status"]
 
@@ -87,7 +93,7 @@ def _local_pending_events(root: Path, landed: dict[str, int]) -> int:
     return total
 
 
-def _landed_records(lake: Any) -> tuple[dict[str, int], int]:
+def _landed_records(lake: Lake) -> tuple[dict[str, int], int]:
     """(next offset per ``topic/partition``, events in the records landed so far)."""
     from eventlake.land import LANDER_STREAM, LakeOffsets
     from eventlake.land.offsets import parse_commit_id
@@ -106,71 +112,29 @@ def _landed_records(lake: Any) -> tuple[dict[str, int], int]:
     return offsets.as_dict(), events
 
 
-def _warehouse_counts(settings: Any) -> dict[str, Any]:
-    """Counts from the published warehouse, read-only (zeros when it does not exist yet)."""
-    if settings.warehouse.backend in ("postgres", "spark"):  # scale-out: pipeline/remote.py
-        from eventlake.pipeline.remote import remote_warehouse_counts
-
-        return remote_warehouse_counts(settings)
-    from eventlake.warehouse.duck import connect_read_only
-
-    out = empty_warehouse_counts()
-    path = settings.resolve(settings.warehouse.path)
-    if not path.exists():
-        return out
-    conn = connect_read_only(path)
-    try:
-        tables = {
-            (s, t): kind
-            for s, t, kind in conn.execute(
-                "SELECT schema_name, table_name, 'table' FROM duckdb_tables() UNION ALL "
-                "SELECT schema_name, view_name, 'view' FROM duckdb_views() WHERE NOT internal"
-            ).fetchall()
-        }
-        if ("raw", "_loaded_commits") in tables:
-            loaded: dict[str, set[str]] = {}
-            for stream, cid in conn.execute(
-                "SELECT stream, commit_id FROM raw._loaded_commits"
-            ).fetchall():
-                loaded.setdefault(stream, set()).add(cid)
-            out["loaded_commits"] = loaded
-            for table, rows in conn.execute(
-                "SELECT raw_table, sum(rows) FROM raw._lake_files GROUP BY raw_table"
-            ).fetchall():
-                out[f"lake_{table}"] = int(rows or 0)
-        if ("raw", "events") in tables:
-            total, distinct, newest = conn.execute(
-                "SELECT count(*), count(DISTINCT message_id), max(received_at) FROM raw.events"
-            ).fetchall()[0]
-            out["raw_events"], out["distinct_events"] = int(total), int(distinct)
-            out["newest"] = newest
-        stg = [s for (s, t) in tables if t == "stg_events"]
-        if stg:
-            row = conn.execute(f'SELECT count(*) FROM "{stg[0]}".stg_events').fetchall()[0]
-            out["modeled"] = int(row[0]) if row else 0
-    finally:
-        conn.close()
-    return out
-
-
-def collect_status(settings: Any) -> StatusReport:
+def collect_status(settings: Settings) -> StatusReport:
     """Gather every stage's counts (read-only everywhere)."""
     from eventlake.lake import open_lake
-    from eventlake.warehouse.raw import pending_commits
+    from eventlake.warehouse import open_warehouse, pending_commits
 
     notes: list[str] = []
-    wh = _warehouse_counts(settings)
+    warehouse = open_warehouse(settings)
+    try:
+        wh = warehouse.counts()
+    finally:
+        warehouse.close()
     lake = open_lake(settings.lake_uri(), settings.lake.storage_options, create=False)
     unloaded_events = unloaded_quarantine = 0
-    for stream, cid in pending_commits(lake, wh["loaded_commits"]):
+    loaded = {stream: set(ids) for stream, ids in wh.loaded_commits.items()}
+    for stream, cid in pending_commits(lake, loaded):
         for f in lake.read_commit(stream, cid).files:
             top = f.path.split("/", 1)[0]
             if top == "events":
                 unloaded_events += f.rows
             elif top == "quarantine":
                 unloaded_quarantine += f.rows
-    landed = wh["lake_events"] + unloaded_events
-    quarantined = wh["lake_quarantine"] + unloaded_quarantine
+    landed = wh.lake_rows.get("events", 0) + unloaded_events
+    quarantined = wh.lake_rows.get("quarantine", 0) + unloaded_quarantine
     # Independent of the files' row counts: what the lander read from the bus records its
     # commits cover, plus what the records it has not landed yet hold.
     landed_offsets, landed_events = _landed_records(lake)
@@ -181,21 +145,21 @@ def collect_status(settings: Any) -> StatusReport:
     state = PipelineState.for_settings(settings)
     last_run = state.last_run()
     last_success = state.last_run(ok=True)
-    newest: dt.datetime | None = wh["newest"]
+    newest = wh.newest_received_at
     lag = None
     if newest is not None:
         lag = (dt.datetime.now(dt.UTC) - newest).total_seconds()
-    if wh["modeled"] is None:
+    if wh.modeled is None:
         notes.append("no models built yet: run `eventlake run` or `eventlake build`")
     return StatusReport(
         received=received,
         landed=landed,
         quarantined=quarantined,
         pending_on_bus=pending,
-        loaded=wh["raw_events"],
+        loaded=wh.raw_events,
         not_yet_loaded=unloaded_events,
-        modeled=wh["modeled"],
-        duplicates=wh["raw_events"] - wh["distinct_events"],
+        modeled=wh.modeled,
+        duplicates=wh.raw_events - wh.distinct_events,
         last_run=last_run,
         last_success=last_success,
         newest_event_at=newest.isoformat() if newest is not None else None,

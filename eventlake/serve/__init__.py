@@ -2,7 +2,7 @@
 OpenAPI docs, /healthz and Prometheus /metrics, as one ASGI app (``create_app``).
 
 Reads only: the metrics catalog JSON written by the warehouse stage and the published
-DuckDB warehouse, through ``eventlake.warehouse.duck.ReadOnlyWarehouse``.
+DuckDB warehouse, through ``eventlake.warehouse.duckdb.ReadOnlyWarehouse``.
 """
 
 from eventlake.serve.app import ServeApp, create_app

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from eventlake.warehouse.duck import ReadOnlyWarehouse
+from eventlake.warehouse.duckdb import ReadOnlyWarehouse
 
 __all__ = [
     "CachedResponse",

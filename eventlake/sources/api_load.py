@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import Lake
-from eventlake.warehouse.duck import write_transaction
+from eventlake.warehouse.duckdb import write_transaction
 
 __all__ = ["COMMIT_COLUMN", "EXTRACTED_COLUMN", "TableLoad", "column_name", "load_tables"]
 

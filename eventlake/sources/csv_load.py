@@ -26,9 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eventlake.errors import SourceError
+from eventlake.fsutil import write_atomic
 from eventlake.lake import Lake
 from eventlake.sources.csv_schema import CsvSchema
-from eventlake.warehouse.duck import write_transaction
+from eventlake.warehouse.duckdb import write_transaction
 
 __all__ = [
     "LINEAGE_COLUMNS",
@@ -242,9 +243,8 @@ def write_error_report(folder: Path, file_name: str, report: Mapping[str, Any]) 
     """Write ``<folder>/<file_name>.error.json`` atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{file_name}.error.json"
-    tmp = folder / f".{file_name}.error.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), "utf-8")
-    os.replace(tmp, target)
+    text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    write_atomic(target, text.encode("utf-8"))
     return target
 
 

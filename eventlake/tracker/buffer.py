@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eventlake.errors import EventlakeError
+from eventlake.fsutil import write_atomic
 
 __all__ = ["BufferInUseError", "DiskBuffer"]
 
@@ -75,17 +76,7 @@ class DiskBuffer:
             seq = self._next
             self._next += 1
             final = self._path(seq)
-            tmp = self.directory / f".{final.name}.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(b"\n".join(messages) + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-            fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_atomic(final, b"\n".join(messages) + b"\n")
             self._files.append(seq)
             self._count += len(messages)
 

@@ -1,20 +1,35 @@
-"""The warehouse stage: DuckDB over the lake (raw layer), dbt models, the read-only SQL surface.
+"""The warehouse stage: one protocol over DuckDB, PostgreSQL and Spark.
 
-- :mod:`eventlake.warehouse.duck`: copy-on-write publishing (``write_transaction``) and
-  read-only connections that follow publishes (``ReadOnlyWarehouse``);
+- :mod:`eventlake.warehouse.base`: the :class:`Warehouse` protocol (write transactions,
+  raw-layer loads, the dbt target, status counts, column types, read-only readers) and its
+  typed results; :func:`open_warehouse` (:mod:`eventlake.warehouse.factory`) is the only
+  place that reads ``warehouse.backend``;
+- one module per engine, everything specific to it inside: :mod:`eventlake.warehouse.duckdb`
+  (the embedded default: copy-on-write publishing, ``ReadOnlyWarehouse``),
+  :mod:`eventlake.warehouse.postgres`, :mod:`eventlake.warehouse.spark`;
 - :mod:`eventlake.warehouse.raw`: the lake's committed files loaded incrementally into
-  ``raw.events`` / ``raw.quarantine``, replacing every day that got new rows (backend seam
-  :class:`RawBackend`; DuckDB in :mod:`eventlake.warehouse.raw_duckdb`);
-- :mod:`eventlake.warehouse.dbt`: the dbt build of staging, marts and metrics (``build_models``);
+  ``raw.events`` / ``raw.quarantine``, replacing every day that got new rows (engine-neutral;
+  each engine implements its small :class:`~eventlake.warehouse.raw.RawBackend`);
+- :mod:`eventlake.warehouse.dbt`: the dbt build of staging, marts and metrics
+  (``build_models``) on any engine's :class:`DbtTarget`;
 - :mod:`eventlake.warehouse.query`: the read-only query guard (``check_read_only``) and
   ``run_query``, shared by ``eventlake query`` and ``POST /api/query``.
 
-Importing this package imports neither duckdb nor dbt.
+Importing this package imports neither duckdb, psycopg, pyspark nor dbt.
 """
 
 from __future__ import annotations
 
-from eventlake.warehouse.duck import ReadOnlyWarehouse, connect_read_only, write_transaction
+from eventlake.warehouse.base import (
+    ColumnTypes,
+    DbtTarget,
+    ReadResult,
+    Warehouse,
+    WarehouseCounts,
+    WarehouseReader,
+    WriteTransaction,
+)
+from eventlake.warehouse.factory import open_warehouse
 from eventlake.warehouse.query import QueryResult, check_read_only, connect_sandboxed, run_query
 from eventlake.warehouse.raw import (
     RAW_TABLES,
@@ -22,23 +37,26 @@ from eventlake.warehouse.raw import (
     RawLoadResult,
     RawTable,
     load_raw,
-    open_raw_backend,
     pending_commits,
 )
 
 __all__ = [
     "RAW_TABLES",
+    "ColumnTypes",
+    "DbtTarget",
     "QueryResult",
     "RawBackend",
     "RawLoadResult",
     "RawTable",
-    "ReadOnlyWarehouse",
+    "ReadResult",
+    "Warehouse",
+    "WarehouseCounts",
+    "WarehouseReader",
+    "WriteTransaction",
     "check_read_only",
-    "connect_read_only",
     "connect_sandboxed",
     "load_raw",
-    "open_raw_backend",
+    "open_warehouse",
     "pending_commits",
     "run_query",
-    "write_transaction",
 ]

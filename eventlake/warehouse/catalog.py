@@ -16,10 +16,11 @@ that are neither the date column nor a dimension. A column's type is the warehou
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from eventlake.fsutil import write_atomic
 
 __all__ = ["CATALOG_FILE", "metrics_catalog", "write_metrics_catalog"]
 
@@ -89,10 +90,8 @@ def write_metrics_catalog(
     out_path: Path,
     warehouse_types: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Write the catalog atomically (temp file then rename); return it."""
+    """Write the catalog atomically (temp file, fsync, rename); return it."""
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     catalog = metrics_catalog(manifest, warehouse_types)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(json.dumps(catalog, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out_path)
+    write_atomic(out_path, (json.dumps(catalog, indent=2, sort_keys=False) + "\n").encode())
     return catalog

@@ -2,22 +2,25 @@
 
 The interface the pipeline calls::
 
-    build_models(settings, db_path, *, changed_days=None, full_refresh=False, select=None)
+    build_models(config, target, *, changed_days=None, full_refresh=False, select=None)
         -> BuildResult
 
 It runs ``dbt build`` (models and tests, in dependency order) through dbt's programmatic
 ``dbtRunner`` in this process (dbt is imported lazily; a repeated build costs about a second
-instead of the CLI's 6-8 s of start-up and parse), against ``db_path``: the private working
-copy that ``warehouse.duck.write_transaction`` yields, so a failed build is discarded and
-the previous good tables stay served.
+instead of the CLI's 6-8 s of start-up and parse), on ``target``: the
+:class:`~eventlake.warehouse.base.DbtTarget` of a write transaction
+(``tx.dbt_target()``), which says which profile to write and what the engine does before
+and after dbt runs; this module has no branch on the engine. What a failed build leaves
+behind is the transaction's business (``warehouse/base.py``).
 
 How a build is set up (see :mod:`eventlake.warehouse.dbt_project`): the packaged project is
 mirrored into ``<models.dbt_dir>/project/`` together with the user's own models folder
-(``models.user_models_dir``, copied to ``project/user_models/``), and a profile is generated
-into ``<models.dbt_dir>/profiles.yml``. The run's ``--vars`` carry ``changed_days`` (ISO
-dates whose lake partitions received new rows: the incremental models rebuild exactly the
-days those can change, see ``models/macros/changed_days.sql``; ``None`` rebuilds every day),
-``session_timeout_minutes`` and the tracking plan (typed property columns, accepted values).
+(``models.user_models_dir``, copied to ``project/user_models/``), and the target's profile
+is generated into ``<models.dbt_dir>/profiles.yml``. The run's ``--vars`` carry
+``changed_days`` (ISO dates whose lake partitions received new rows: the incremental models
+rebuild exactly the days those can change, see ``models/macros/changed_days.sql``; ``None``
+rebuilds every day), ``session_timeout_minutes`` and the tracking plan (typed property
+columns, accepted values).
 
 After a successful build, ``<models.dbt_dir>/metrics_catalog.json`` is rewritten from the
 manifest (:mod:`eventlake.warehouse.catalog`). A failing model or test raises
@@ -27,8 +30,8 @@ A day's incremental run is mostly dbt's fixed cost, kept down here: one ``build`
 and tests in one invocation); the manifest parsed once per process, and across processes
 dbt's partial parsing from the stable ``project/target/partial_parse.msgpack``; no JSON
 artifacts rewritten by the build (``--no-write-json``: ``parse`` wrote the manifest the
-catalog reads); the catalog's column types read on dbt-duckdb's open connection before it
-is closed (no second open of the file). See docs/models.md.
+catalog reads); the catalog's column types read before ``after_build`` (on DuckDB, on
+dbt-duckdb's open connection: no second open of the file). See docs/models.md.
 """
 
 from __future__ import annotations
@@ -38,15 +41,15 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlake.config import Settings
 from eventlake.errors import ModelBuildError
+from eventlake.warehouse.base import ColumnTypes, DbtTarget
 from eventlake.warehouse.catalog import CATALOG_FILE, write_metrics_catalog
-from eventlake.warehouse.dbt_project import build_vars, prepare_project, write_profile
+from eventlake.warehouse.dbt_project import DbtConfig, build_vars, prepare_project, write_profile
 
 __all__ = ["BuildResult", "ModelTestsFailedError", "build_models"]
 
@@ -155,50 +158,6 @@ def _manifest(project: Path, profiles_dir: Path, stable_vars: str, threads: int)
     return res.result
 
 
-_COLUMN_TYPES_SQL = (
-    "select table_schema, table_name, column_name, data_type "
-    "from information_schema.columns order by ordinal_position"
-)
-
-
-def _column_types(con: Any) -> dict[tuple[str, str], dict[str, str]]:
-    out: dict[tuple[str, str], dict[str, str]] = {}
-    for schema, table, column, dtype in con.execute(_COLUMN_TYPES_SQL).fetchall():
-        out.setdefault((str(schema), str(table)), {})[str(column)] = str(dtype).lower()
-    return out
-
-
-def _close_duckdb_environment(before_close: Callable[[Any], None] | None = None) -> None:
-    """Close dbt-duckdb's process-wide connection so the working copy can be published.
-
-    ``before_close`` is first called with a cursor of that still-open connection (to read
-    the catalog's column types or the rows of failed tests without opening the file again);
-    it is not called when there is no open connection, and a DuckDB error it raises is
-    ignored.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
-        return
-    with DuckDBConnectionManager._LOCK:
-        env = DuckDBConnectionManager._ENV
-        if env is not None:
-            try:
-                conn = getattr(env, "conn", None)
-                if before_close is not None and conn is not None:
-                    import duckdb
-
-                    try:
-                        before_close(conn.cursor())
-                    except duckdb.Error:
-                        pass
-            finally:
-                try:
-                    env.close()
-                finally:
-                    DuckDBConnectionManager._ENV = None
-
-
 def _status(result: Any) -> str:
     """A dbt node result's status as text ('success', 'pass', 'fail', 'error'...)."""
     return str(getattr(result.status, "value", result.status))
@@ -208,20 +167,13 @@ def _status(result: Any) -> str:
 FAILURE_SAMPLE_ROWS = 3
 
 
-def _failure_samples(cursor: Any, results: Sequence[Any]) -> dict[str, str]:
-    """The first rows each failed test returned, as text, by node unique_id."""
+def _failed_tests(results: Sequence[Any]) -> dict[str, str]:
+    """{unique_id: compiled SQL} of each test that failed (returned rows)."""
     out: dict[str, str] = {}
     for r in results:
-        node = r.node
-        sql = getattr(node, "compiled_code", None)
-        if _status(r) != "fail" or not sql:
-            continue
-        cursor.execute(f"select * from (\n{sql}\n) as failed limit {FAILURE_SAMPLE_ROWS}")
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-        out[str(node.unique_id)] = "; ".join(
-            ", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)) for row in rows
-        )
+        sql = getattr(r.node, "compiled_code", None)
+        if _status(r) == "fail" and sql:
+            out[str(r.node.unique_id)] = str(sql)
     return out
 
 
@@ -262,29 +214,19 @@ def _summarise(
     return built, passed, failures
 
 
-def _warehouse_types(db_path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    import duckdb
-
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return _column_types(con)
-    finally:
-        con.close()
-
-
 def build_models(
-    settings: Settings,
-    db_path: Path,
+    config: DbtConfig,
+    target: DbtTarget,
     *,
     changed_days: list[dt.date] | None = None,
     full_refresh: bool = False,
     select: str | None = None,
 ) -> BuildResult:
-    """Run ``dbt build`` (models + data tests) on the DuckDB file ``db_path``.
+    """Run ``dbt build`` (models + data tests) on ``target``.
 
     Args:
-        settings: eventlake settings (``models`` and ``warehouse`` sections are read).
-        db_path: the DuckDB working copy to build in (``write_transaction``'s path).
+        config: the dbt folder, the user's models, the tracking plan, threads.
+        target: where to build: a write transaction's ``dbt_target()``.
         changed_days: days whose lake partitions received new rows; the incremental models
             rebuild exactly what those days can change. ``None`` rebuilds every day.
         full_refresh: drop and rebuild the incremental models from scratch.
@@ -294,8 +236,8 @@ def build_models(
         The models built, the tests passed and the time taken.
 
     Raises:
-        ModelBuildError: a model or a data test failed (the message names them); nothing
-            was published, the caller discards the working copy.
+        ModelBuildError: a model or a data test failed (the message names them); the
+            caller's transaction then publishes nothing.
     """
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     started = time.perf_counter()
@@ -303,46 +245,37 @@ def build_models(
     if changed_days is not None and not full_refresh:
         days = sorted({d.isoformat() for d in changed_days})
     with _BUILD_LOCK:
-        project = prepare_project(settings)
-        if settings.warehouse.backend == "duckdb":
-            profiles_dir = write_profile(settings, db_path)
-        else:  # PostgreSQL / Spark (scale-out): eventlake/warehouse/adapters.py
-            from eventlake.warehouse.adapters import write_adapter_profile
-
-            profiles_dir = write_adapter_profile(settings)
-        threads = max(1, settings.warehouse.threads)
+        project = prepare_project(config)
+        profiles_dir = write_profile(config.dbt_dir, target.name, target.profile_output())
+        threads = max(1, config.threads)
         args = _dbt_args(
             "build",
             project,
             profiles_dir,
-            build_vars(settings, days),
+            build_vars(config, days),
             threads,
             full_refresh=full_refresh,
             select=select,
         )
         from dbt.cli.main import dbtRunner
 
-        read: dict[str, Any] = {}
-        results: list[Any] = []
-
-        def read_before_close(cursor: Any) -> None:
-            # on dbt's open connection: no second open of the file
-            if any(_status(r) == "fail" for r in results):
-                read["samples"] = _failure_samples(cursor, results)
-            else:
-                read["types"] = _column_types(cursor)
-
+        samples: dict[str, str] = {}
+        column_types: ColumnTypes | None = None
+        target.before_build()
         try:
-            manifest = _manifest(project, profiles_dir, build_vars(settings, None), threads)
+            manifest = _manifest(project, profiles_dir, build_vars(config, None), threads)
             res = dbtRunner(manifest=manifest).invoke(args)
             results = list(getattr(res.result, "results", None) or [])
+            failed = _failed_tests(results)
+            if failed:
+                samples = target.failure_samples(failed, FAILURE_SAMPLE_ROWS)
+            elif res.exception is None and res.success:
+                column_types = target.column_types()
         finally:
-            _close_duckdb_environment(
-                read_before_close if settings.warehouse.backend == "duckdb" else None
-            )
+            target.after_build()
         if res.exception is not None:
             raise ModelBuildError(f"dbt build failed: {res.exception}") from res.exception
-        built, passed, failures = _summarise(results, read.get("samples"))
+        built, passed, failures = _summarise(results, samples)
         if failures or not res.success:
             detail = "; ".join(f"{name}: {msg}" for name, msg in failures[:5]) or "see logs"
             more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
@@ -352,12 +285,6 @@ def build_models(
                 failures,
             )
         catalog_path = profiles_dir / CATALOG_FILE
-        if settings.warehouse.backend == "duckdb":
-            column_types = read.get("types") or _warehouse_types(db_path)
-        else:
-            from eventlake.warehouse.adapters import adapter_column_types
-
-            column_types = adapter_column_types(settings)
         write_metrics_catalog(project / "target" / "manifest.json", catalog_path, column_types)
     return BuildResult(
         models_built=built,

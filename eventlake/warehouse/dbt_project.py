@@ -4,14 +4,17 @@
 in ``eventlake/models/`` into ``<models.dbt_dir>/project/``, mirrors the user's own models
 folder (``models.user_models_dir``) into ``project/user_models/`` (listed in ``model-paths``
 of the mirrored ``dbt_project.yml``), and writes ``<models.dbt_dir>/profiles.yml`` from the
-settings, so a user needs no ``~/.dbt``. Files are copied only when their bytes changed,
-which keeps dbt's partial parsing valid between builds.
+engine's :class:`~eventlake.warehouse.base.DbtTarget`, so a user needs no ``~/.dbt``. What a
+build reads from the settings is one typed :class:`DbtConfig` with its paths resolved.
+Files are copied only when their bytes changed, which keeps dbt's partial parsing valid
+between builds.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from eventlake.errors import ConfigError
 __all__ = [
     "PACKAGED_PROJECT",
     "USER_MODELS_FOLDER",
+    "DbtConfig",
     "build_vars",
     "prepare_project",
     "tracking_plan_var",
@@ -35,6 +39,40 @@ PACKAGED_PROJECT = Path(__file__).resolve().parent.parent / "models"
 USER_MODELS_FOLDER = "user_models"
 PROFILE_NAME = "eventlake"
 _SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+
+
+@dataclass(frozen=True, slots=True)
+class DbtConfig:
+    """What a dbt build reads from the settings, paths absolute.
+
+    ``dbt_dir``: the working folder (profile, mirrored project, catalog, logs);
+    ``user_models_dir``: the user's own models (None: none); ``tracking_plan``: the plan
+    file whose events type the property columns (None or missing: no plan).
+    """
+
+    dbt_dir: Path
+    user_models_dir: Path | None = None
+    tracking_plan: Path | None = None
+    session_timeout_minutes: int = 30
+    threads: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DbtConfig:
+        """The ``models`` section, the tracking plan and the threads of ``settings``."""
+        models = settings.models
+        return cls(
+            dbt_dir=settings.resolve(models.dbt_dir),
+            user_models_dir=(
+                None if models.user_models_dir is None else settings.resolve(models.user_models_dir)
+            ),
+            tracking_plan=(
+                None
+                if settings.spec.tracking_plan is None
+                else settings.resolve(settings.spec.tracking_plan)
+            ),
+            session_timeout_minutes=models.session_timeout_minutes,
+            threads=max(1, settings.warehouse.threads),
+        )
 
 
 def _sync_tree(src: Path, dst: Path) -> None:
@@ -68,59 +106,39 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def prepare_project(settings: Settings) -> Path:
+def prepare_project(config: DbtConfig) -> Path:
     """Mirror the packaged project and the user's models into the dbt folder; return it."""
-    dbt_dir = settings.resolve(settings.models.dbt_dir)
-    project = dbt_dir / "project"
+    project = config.dbt_dir / "project"
     _sync_tree(PACKAGED_PROJECT, project)
-    user_dir = (
-        settings.resolve(settings.models.user_models_dir)
-        if settings.models.user_models_dir is not None
-        else None
-    )
+    user_dir = config.user_models_dir
     model_paths = ["models"]
     if user_dir is not None and user_dir.is_dir():
         _sync_tree(user_dir, project / USER_MODELS_FOLDER)
         model_paths.append(USER_MODELS_FOLDER)
     elif (project / USER_MODELS_FOLDER).exists():
         shutil.rmtree(project / USER_MODELS_FOLDER)
-    config = yaml.safe_load((PACKAGED_PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))
-    config["model-paths"] = model_paths
-    _write_if_changed(project / "dbt_project.yml", yaml.safe_dump(config, sort_keys=False))
+    project_yml = yaml.safe_load((PACKAGED_PROJECT / "dbt_project.yml").read_text("utf-8"))
+    project_yml["model-paths"] = model_paths
+    _write_if_changed(project / "dbt_project.yml", yaml.safe_dump(project_yml, sort_keys=False))
     return project
 
 
-def write_profile(settings: Settings, db_path: Path) -> Path:
-    """Write ``<dbt_dir>/profiles.yml`` for ``db_path``; return the folder holding it."""
-    dbt_dir = settings.resolve(settings.models.dbt_dir)
-    backend = settings.warehouse.backend
-    if backend != "duckdb":
-        raise ConfigError(
-            f"warehouse.backend = {backend!r}: build_models runs the DuckDB warehouse; see "
-            "docs/models.md for running the same project on PostgreSQL or Spark"
-        )
-    output: dict[str, Any] = {
-        "type": "duckdb",
-        "path": str(Path(db_path).resolve()),
-        "schema": "main",
-        "threads": max(1, settings.warehouse.threads),
-        # Dates of timestamptz values must not depend on the machine's time zone.
-        "settings": {"TimeZone": "UTC"},
-    }
-    profile = {PROFILE_NAME: {"target": backend, "outputs": {backend: output}}}
+def write_profile(dbt_dir: Path, target: str, output: dict[str, Any]) -> Path:
+    """Write ``<dbt_dir>/profiles.yml`` with one target ``output``; return ``dbt_dir``.
+
+    Rewritten only when it changed (dbt's partial parsing hashes it).
+    """
+    profile = {PROFILE_NAME: {"target": target, "outputs": {target: output}}}
     _write_if_changed(dbt_dir / "profiles.yml", yaml.safe_dump(profile, sort_keys=True))
     return dbt_dir
 
 
-def tracking_plan_var(settings: Settings) -> dict[str, Any]:
+def tracking_plan_var(path: Path | None) -> dict[str, Any]:
     """The tracking plan as the models read it: {event: {properties: {name: {type, allowed}}}}.
 
     No plan file configured or present: an empty plan (no typed property columns).
     """
-    if settings.spec.tracking_plan is None:
-        return {}
-    path = settings.resolve(settings.spec.tracking_plan)
-    if not path.is_file():
+    if path is None or not path.is_file():
         return {}
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -140,13 +158,13 @@ def tracking_plan_var(settings: Settings) -> dict[str, Any]:
     return plan
 
 
-def build_vars(settings: Settings, changed_days: list[str] | None) -> str:
+def build_vars(config: DbtConfig, changed_days: list[str] | None) -> str:
     """The ``--vars`` JSON of one build (stable key order, so equal runs hash equally)."""
     return json.dumps(
         {
             "changed_days": changed_days,
-            "session_timeout_minutes": settings.models.session_timeout_minutes,
-            "tracking_plan": tracking_plan_var(settings),
+            "session_timeout_minutes": config.session_timeout_minutes,
+            "tracking_plan": tracking_plan_var(config.tracking_plan),
         },
         sort_keys=True,
     )

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventlake.config import Settings
 from eventlake.errors import QueryRefusedError, WarehouseError
 
 __all__ = [
@@ -397,7 +398,7 @@ def _no_python_scans(conn: Any) -> None:
         pass  # a locked configuration: it was set before the lock
 
 
-def _allowed_directories(settings: Any) -> list[Path]:
+def _allowed_directories(settings: Settings) -> list[Path]:
     """Lake folders that views in the warehouse may read (local lakes only)."""
     uri = settings.lake_uri()
     if "://" in uri:
@@ -408,7 +409,7 @@ def _allowed_directories(settings: Any) -> list[Path]:
 
 
 def run_query(
-    settings: Any,
+    settings: Settings | None,
     sql: str,
     limit: int = 10_000,
     *,
@@ -418,7 +419,8 @@ def run_query(
     """Check ``sql`` with :func:`check_read_only` and run it on the warehouse.
 
     Args:
-        settings: the eventlake Settings (its warehouse path is opened).
+        settings: the eventlake Settings (its warehouse path is opened); None when
+            ``connection`` is given.
         sql: one read-only statement.
         limit: the most rows returned; ``truncated`` says whether there were more.
         connection: a DuckDB connection or cursor to use instead of opening one (the API
@@ -434,6 +436,8 @@ def run_query(
     text = check_read_only(sql)
     own = connection is None
     if own:
+        if settings is None:
+            raise WarehouseError("run_query needs the settings or an open connection")
         path = settings.resolve(settings.warehouse.path)
         conn = connect_sandboxed(path, allowed_directories=_allowed_directories(settings))
     else:

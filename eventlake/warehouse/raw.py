@@ -14,9 +14,13 @@ idempotent by construction:
   load), which is how a test proves that a late event rebuilt its day and nothing else.
 
 Batch-source streams (``sources.<name>``) are loaded by their own modules and skipped here.
-The load is written against :class:`RawBackend`, a small seam with one implementation per
-warehouse engine (:mod:`eventlake.warehouse.raw_duckdb` now; PostgreSQL and Spark later), so
-adding an engine adds a module and changes nothing here.
+The load is written against :class:`RawBackend`, the small engine-facing seam each engine
+implements privately (``warehouse/_duckdb_raw.py``, ``_postgres_raw.py``, ``_spark_raw.py``);
+stages reach it through :meth:`eventlake.warehouse.base.WriteTransaction.load_raw`. This
+module imports no engine: it holds the tables' definitions, their column types per engine
+(:class:`SqlTypeNames`), the Arrow reader of committed files (:func:`arrow_batches`) and the
+bookkeeping buffer of the engines that write it only when a transaction publishes
+(:class:`PendingBookkeeping`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import datetime as dt
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -39,6 +42,7 @@ from eventlake.lake import (
     CommitRecord,
     Lake,
 )
+from eventlake.warehouse.base import WarehouseCounts
 
 __all__ = [
     "BOOKKEEPING_TABLES",
@@ -48,9 +52,12 @@ __all__ = [
     "RawLoadResult",
     "RawTable",
     "SqlTypeNames",
+    "COUNT_QUERIES",
+    "PendingBookkeeping",
+    "counts_from_rows",
+    "arrow_batches",
     "bookkeeping_ddl",
     "load_raw",
-    "open_raw_backend",
     "columns_ddl",
     "pending_commits",
     "sql_type",
@@ -256,33 +263,100 @@ class RawBackend(Protocol):
         ...
 
 
-def open_raw_backend(settings: Any, target: Path | None = None) -> RawBackend:
-    """The raw backend of the configured warehouse engine.
+def arrow_batches(
+    lake: Lake, paths: Sequence[str], table: RawTable, day: dt.date, batch_rows: int = 65_536
+) -> Iterable[pa.RecordBatch]:
+    """Record batches of the committed files ``paths``, shaped as ``raw.<table>``.
 
-    Args:
-        settings: eventlake Settings.
-        target: the DuckDB file to write (the working copy of a write transaction);
-            defaults to the configured warehouse path.
-
-    Raises:
-        WarehouseError: the engine has no raw backend yet.
+    Columns the raw table has but a file lacks (older schema) come out as nulls; extra file
+    columns are dropped; the day column is appended. Read with pyarrow through the lake's
+    filesystem (local disk or object storage), one batch in memory at a time.
     """
-    backend = settings.warehouse.backend
-    if backend == "duckdb":
-        from eventlake.warehouse.raw_duckdb import DuckRawBackend
+    import pyarrow.parquet as pq
 
-        path = target if target is not None else settings.resolve(settings.warehouse.path)
-        return DuckRawBackend.open(Path(path), threads=settings.warehouse.threads)
-    if backend == "postgres":  # scale-out (issue 8): eventlake/warehouse/raw_postgres.py
-        from eventlake.warehouse.raw_postgres import PostgresRawBackend
+    out_schema = table.schema.append(pa.field(table.day_column, pa.date32(), nullable=False))
+    for rel in paths:
+        with lake.fs.open_input_file(lake.path(rel)) as source:
+            pf = pq.ParquetFile(source)
+            present = set(pf.schema_arrow.names)
+            wanted = [n for n in table.schema.names if n in present]
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+                n = batch.num_rows
+                cols = []
+                for f in table.schema:
+                    if f.name in present:
+                        col = batch.column(batch.schema.get_field_index(f.name))
+                        cols.append(col if col.type == f.type else col.cast(f.type))
+                    else:
+                        cols.append(pa.nulls(n, f.type))
+                cols.append(pa.array([day] * n, pa.date32()))
+                yield pa.RecordBatch.from_arrays(cols, schema=out_schema)
 
-        return PostgresRawBackend.open(settings.warehouse.url)
-    if backend == "spark":  # scale-out (issue 8): eventlake/warehouse/raw_spark.py
-        from eventlake.warehouse.raw_spark import SparkRawBackend
 
-        return SparkRawBackend.open(settings)
-    raise WarehouseError(
-        f"the raw layer has no {backend!r} backend yet; set [warehouse] backend = 'duckdb'"
+@dataclass(slots=True)
+class PendingBookkeeping:
+    """Bookkeeping of a load kept in memory until its transaction publishes.
+
+    The engines that change their tables in place (PostgreSQL, Spark) write the raw rows
+    during the load but the record of what was loaded only when the whole run succeeded,
+    so a failed run's commits are loaded again by the next one.
+    """
+
+    #: (stream, commit_id, committed_at, files, rows) of each newly loaded commit.
+    commits: list[tuple[str, str, float | None, int, int]] = field(default_factory=list)
+    files: list[LakeFileRow] = field(default_factory=list)
+    #: (raw table, day, rows) of each replaced day.
+    days: list[tuple[str, dt.date, int]] = field(default_factory=list)
+
+    def add_commit(self, record: CommitRecord, files: Sequence[LakeFileRow]) -> None:
+        rows = sum(f.rows for f in files)
+        self.commits.append((record.stream, record.commit_id, record.created_at, len(files), rows))
+        self.files.extend(files)
+
+    def commit_ids(self, stream: str) -> set[str]:
+        return {c[1] for c in self.commits if c[0] == stream}
+
+    def day_files(self, table: str, days: Iterable[dt.date]) -> set[tuple[dt.date, str]]:
+        wanted = set(days)
+        return {(f.day, f.path) for f in self.files if f.table == table and f.day in wanted}
+
+    def clear(self) -> None:
+        self.commits, self.files, self.days = [], [], []
+
+    def __bool__(self) -> bool:
+        return bool(self.commits or self.files or self.days)
+
+
+#: What ``eventlake status`` reads from the raw layer and ``stg_events`` (portable SQL).
+COUNT_QUERIES = {
+    "loaded": "SELECT stream, commit_id FROM raw._loaded_commits",
+    "files": "SELECT raw_table, sum(rows) FROM raw._lake_files GROUP BY raw_table",
+    "raw": "SELECT count(*), count(DISTINCT message_id), max(received_at) FROM raw.events",
+    "modeled": "SELECT count(*) FROM staging.stg_events",
+}
+
+
+def counts_from_rows(results: Mapping[str, Sequence[tuple[Any, ...]]]) -> WarehouseCounts:
+    """WarehouseCounts from the rows of the count queries that ran (a missing table: none)."""
+    loaded: dict[str, set[str]] = {}
+    for stream, cid in results.get("loaded", []):
+        loaded.setdefault(str(stream), set()).add(str(cid))
+    lake_rows = {str(table): int(rows or 0) for table, rows in results.get("files", [])}
+    raw_events = distinct = 0
+    newest = None
+    if results.get("raw"):
+        total, distinct_count, newest = results["raw"][0]
+        raw_events, distinct = int(total), int(distinct_count)
+        if isinstance(newest, dt.datetime) and newest.tzinfo is None:
+            newest = newest.astimezone(dt.UTC)  # pyspark hands out naive local times
+    modeled = int(results["modeled"][0][0]) if results.get("modeled") else None
+    return WarehouseCounts(
+        loaded_commits={s: frozenset(ids) for s, ids in loaded.items()},
+        lake_rows=lake_rows,
+        raw_events=raw_events,
+        distinct_events=distinct,
+        modeled=modeled,
+        newest_received_at=newest,
     )
 
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from eventlake.errors import ModelBuildError
-from eventlake.warehouse.duck import write_transaction
+from eventlake.warehouse.duckdb import write_transaction
 
 __all__ = ["PROJECT_DIR", "build", "main"]
 

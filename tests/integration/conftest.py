@@ -187,3 +187,20 @@ def postgres_url() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The one Spark warehouse folder (Derby metastore + table files) of this test process.
+
+    A JVM keeps one metastore client, so every Spark test of the process shares this folder
+    and one SparkSession (stopped at the end); a test that needs an empty catalog calls
+    ``eventlake_tests_support.reset_spark``.
+    """
+    path = tmp_path_factory.mktemp("spark")
+    try:
+        yield path
+    finally:
+        from eventlake.warehouse.spark import stop_spark_session
+
+        stop_spark_session()

@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import eventlake_tests_support as support
 import pytest
 
 from eventlake.config import Settings
 from eventlake.errors import ModelBuildError
-from eventlake.warehouse.dbt import ModelTestsFailedError, build_models
+from eventlake.warehouse.dbt import ModelTestsFailedError
+
+build_models = support.build_duckdb_in_place
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,13 +70,13 @@ def runs(
     settings = settings_factory(project)
     full = project / "full.duckdb"
     game_lake.load_raw(full)
-    build_models(settings, full)
+    build_models(full, settings)
 
     inc = project / "inc.duckdb"
     ids = game_lake.commit_ids
     cut = len(ids) // 2
     game_lake.load_raw(inc, ids[:cut])
-    build_models(settings, inc)
+    build_models(inc, settings)
     expanded: list[tuple[list[dt.date], list[dt.date]]] = []
     merged_nodes: list[int] = []  # nodes whose component a run recomputed
     step = 1  # one commit per run, as the pipeline does after each landing
@@ -81,7 +84,7 @@ def runs(
         new = ids[start : start + step]
         game_lake.load_raw(inc, ids[: start + step])
         days = game_lake.commit_days(new)
-        build_models(settings, inc, changed_days=days)
+        build_models(inc, settings, changed_days=days)
         con = duckdb.connect(str(inc), read_only=True)
         try:
             rebuilt = [
@@ -131,7 +134,7 @@ def test_late_identifies_recompute_only_the_merged_components(runs: dict[str, An
 def test_no_changed_days_rebuilds_nothing(runs: dict[str, Any]) -> None:
     db = runs["project"] / "again.duckdb"
     shutil.copyfile(runs["inc"], db)
-    result = build_models(runs["settings"], db, changed_days=[])
+    result = build_models(db, runs["settings"], changed_days=[])
     assert result.changed_days == []
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -157,7 +160,7 @@ def test_failing_data_test_names_model_and_test(runs: dict[str, Any]) -> None:
     finally:
         con.close()
     with pytest.raises(ModelBuildError) as info:
-        build_models(runs["settings"], db, changed_days=[dt.date(2026, 3, 5)])
+        build_models(db, runs["settings"], changed_days=[dt.date(2026, 3, 5)])
     message = str(info.value)
     # the model, the test, and the failing check with its column and value
     assert "stg_events: test stg_events_row_checks" in message
@@ -170,7 +173,7 @@ def test_select_builds_only_the_selection(runs: dict[str, Any]) -> None:
     db = runs["project"] / "selected.duckdb"
     shutil.copyfile(runs["full"], db)
     result = build_models(
-        runs["settings"], db, changed_days=[], select="int_changed_days stg_events"
+        db, runs["settings"], changed_days=[], select="int_changed_days stg_events"
     )
     assert sorted(result.models_built) == ["int_changed_days", "stg_events"]
     assert result.tests_passed >= 4

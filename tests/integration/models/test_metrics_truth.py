@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import eventlake_tests_support as support
 import pandas as pd
 import pytest
 
 from eventlake.config import Settings
-from eventlake.warehouse.dbt import BuildResult, build_models
+from eventlake.warehouse.dbt import BuildResult
 
 pytestmark = pytest.mark.integration
+
+build_models = support.build_duckdb_in_place
 
 USER_MODEL = """
 select activity_date, sum(dau) as dau
@@ -73,7 +76,7 @@ def built(
     settings = settings_factory(project)
     db = project / "warehouse.duckdb"
     game_lake.load_raw(db)
-    result = build_models(settings, db)
+    result = build_models(db, settings)
     raw = truth.read_lake_events(Path(game_lake.lake.root))
     return Built(settings, db, result, raw)
 

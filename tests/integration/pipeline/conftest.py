@@ -1,7 +1,8 @@
 """Fixtures of the pipeline tests: a project, its lake, and a small SQL model builder.
 
 ``sql_builder`` is a real model build (SQL on the warehouse working copy, with a data test)
-with the same signature as ``eventlake.warehouse.dbt.build_models``; it lets the
+with the same signature as ``eventlake.warehouse.dbt.build_models`` (it builds where the
+DuckDB target's profile points: the transaction's working copy); it lets the
 orchestration tests (late days, failures, backfill resume) run in a second instead of a dbt
 build. The dbt project itself is exercised end to end in ``test_end_to_end.py``.
 """
@@ -20,6 +21,9 @@ import pytest
 from eventlake.config import Settings
 from eventlake.errors import ModelBuildError
 from eventlake.lake import Lake
+from eventlake.warehouse.base import DbtTarget
+from eventlake.warehouse.dbt import BuildResult
+from eventlake.warehouse.dbt_project import DbtConfig
 
 lakedata = support.lakedata()
 
@@ -38,14 +42,15 @@ class SqlBuilder:
 
     def __call__(
         self,
-        settings: Settings,
-        db_path: Path,
+        config: DbtConfig,
+        target: DbtTarget,
         *,
         changed_days: list[dt.date] | None = None,
         full_refresh: bool = False,
         select: str | None = None,
-    ) -> Any:
+    ) -> BuildResult:
         self.calls.append(None if changed_days is None else list(changed_days))
+        db_path = Path(target.profile_output()["path"])
         conn = duckdb.connect(str(db_path))
         try:
             conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
@@ -80,7 +85,7 @@ class SqlBuilder:
                 )
         finally:
             conn.close()
-        return type("BuildResult", (), {"models_built": ["events_daily"], "tests_passed": 1})()
+        return BuildResult(models_built=["events_daily"], tests_passed=1)
 
 
 @pytest.fixture

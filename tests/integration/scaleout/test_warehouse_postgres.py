@@ -34,8 +34,8 @@ def test_postgres_metrics_equal_duckdb(
 ) -> None:
     settings = so.project_settings(tmp_path / "pg", small_lake, backend="postgres", url=pg_db)
     first = load_and_build(settings)
-    assert first["commits_loaded"] == 7
-    assert not first["skipped_build"] and first["models_built"] > 0
+    assert first.commits_loaded == 7
+    assert not first.skipped_build and first.models_built > 0
     so.assert_same_metrics(duckdb_expected, so.postgres_metrics(pg_db), "postgres")
 
     # raw layer: every committed row loaded once, quarantine too
@@ -56,7 +56,7 @@ def test_postgres_metrics_equal_duckdb(
 
     # a second run with nothing new loads nothing and keeps the same rows
     again = load_and_build(settings)
-    assert again["commits_loaded"] == 0 and again["skipped_build"]
+    assert again.commits_loaded == 0 and again.skipped_build
     with psycopg.connect(pg_db) as conn:
         assert conn.execute("SELECT count(*) FROM raw.events").fetchone() == events
     so.assert_same_metrics(duckdb_expected, so.postgres_metrics(pg_db), "postgres (re-run)")
@@ -77,12 +77,12 @@ def test_postgres_incremental_run_equals_duckdb(
         writer.commit(events, quarantine or None)
     settings = so.project_settings(tmp_path / "pg", lake, backend="postgres", url=pg_db)
     first = load_and_build(settings)
-    assert first["full_refresh"] and first["commits_loaded"] == 5
+    assert first.full_refresh and first.commits_loaded == 5
     for events, quarantine in commits[5:]:
         writer.commit(events, quarantine or None)
     second = load_and_build(settings)
-    assert second["commits_loaded"] == 2 and not second["full_refresh"]
-    assert set(second["changed_days"]) == {"2026-03-03", "2026-03-04"}
+    assert second.commits_loaded == 2 and not second.full_refresh
+    assert set(second.changed_days) == {"2026-03-03", "2026-03-04"}
     with psycopg.connect(pg_db) as conn:
         rebuilt = {r[0] for r in conn.execute("SELECT day FROM staging.int_changed_days")}
     assert rebuilt >= {dt.date(2026, 3, 3), dt.date(2026, 3, 4)}
@@ -103,21 +103,20 @@ def test_postgres_raw_layer_from_s3_lake(
     s3_server: dict[str, str], s3_bucket: str, pg_db: str, so: SimpleNamespace
 ) -> None:
     """The raw layer reads an object-storage lake (moto S3 stand-in) into PostgreSQL."""
+    from eventlake.config import WarehouseConfig
     from eventlake.lake import open_lake
-    from eventlake.warehouse.raw import load_raw
-    from eventlake.warehouse.raw_postgres import PostgresRawBackend
+    from eventlake.warehouse import open_warehouse
 
     lake = open_lake(f"s3://{s3_bucket}/lake", s3_server)
     writer = so.lakedata.LakeWriter(lake)
     day = dt.date(2026, 3, 2)
     writer.commit(so.lakedata.game_events(day, 5), so.lakedata.quarantine_rows(day, 3))
     writer.commit(so.lakedata.game_events(day + dt.timedelta(days=1), 4, tag="b-"))
-    backend = PostgresRawBackend.open(pg_db)
-    try:
-        result = load_raw(backend, lake)
-        again = load_raw(backend, lake)
-    finally:
-        backend.close()
+    warehouse = open_warehouse(WarehouseConfig(backend="postgres", url=pg_db))
+    with warehouse.transaction() as tx:
+        result = tx.load_raw(lake)
+    with warehouse.transaction() as tx:
+        again = tx.load_raw(lake)
     assert result.commits_loaded == 2 and again.commits_loaded == 0
     with psycopg.connect(pg_db) as conn:
         rows = conn.execute(

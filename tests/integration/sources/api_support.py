@@ -75,7 +75,7 @@ def admin(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
 
 def query(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
     """Run SQL on the published warehouse, read-only."""
-    from eventlake.warehouse.duck import connect_read_only
+    from eventlake.warehouse.duckdb import connect_read_only
 
     con = connect_read_only(settings.resolve(settings.warehouse.path))
     try:

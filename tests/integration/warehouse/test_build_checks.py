@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import eventlake_tests_support as support
 import pytest
 
 from eventlake.config import ModelsConfig, Settings
 from eventlake.warehouse import dbt as dbt_build
-from eventlake.warehouse.dbt import ModelTestsFailedError, build_models
+from eventlake.warehouse.dbt import ModelTestsFailedError
+
+build_models = support.build_duckdb_in_place
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +88,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     settings = Settings(base_dir=tmp, models=ModelsConfig(user_models_dir=None))
     db = tmp / "warehouse.duckdb"
     _create_raw(db)
-    result = build_models(settings, db)
+    result = build_models(db, settings)
     yield {"settings": settings, "db": db, "result": result, "tmp": tmp}
 
 
@@ -121,7 +124,7 @@ def test_a_new_process_reuses_the_partial_parse(built: dict[str, Any]) -> None:
     with _changed(built, "partial-parse") as (settings, db):
         project = settings.resolve(settings.models.dbt_dir) / "project"
         dbt_build._MANIFESTS.clear()  # what a new process starts with
-        result = build_models(settings, db, changed_days=[LAST_DAY])
+        result = build_models(db, settings, changed_days=[LAST_DAY])
         assert result.ok and result.tests_passed > 0
         perf = json.loads((project / "target" / "perf_info.json").read_text(encoding="utf-8"))
         assert perf["is_partial_parse_enabled"] is True
@@ -159,7 +162,7 @@ def test_incremental_run_still_finds_a_duplicate_message_on_another_day(
             """,
         )
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[LAST_DAY])
+            build_models(db, settings, changed_days=[LAST_DAY])
         names = [name for name, _ in info.value.failures]
         assert any("stg_events" in n and "unique_key" in n for n in names), names
 
@@ -172,7 +175,7 @@ def test_incremental_run_finds_a_null_day_in_a_grain(built: dict[str, Any]) -> N
             "values ('user-0', null, 1)",
         )
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[START])
+            build_models(db, settings, changed_days=[START])
         names = [name for name, _ in info.value.failures]
         # (its row checks, which read dim_users, are skipped: dim_users is built from
         # int_user_days, so dbt does not build it after a failed test)
@@ -188,11 +191,11 @@ def _last_invocation_log(settings: Settings) -> str:
 
 def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) -> None:
     with _changed(built, "views") as (settings, db):
-        build_models(settings, db, changed_days=[LAST_DAY])
+        build_models(db, settings, changed_days=[LAST_DAY])
         assert _last_invocation_log(settings).count("unchanged view kept") == 6
         # a view whose recorded SQL differs (here: its comment) is re-created
         _execute(db, "comment on view staging.stg_tracks is 'something else'")
-        result = build_models(settings, db, changed_days=[LAST_DAY])
+        result = build_models(db, settings, changed_days=[LAST_DAY])
         assert "stg_tracks" in result.models_built
         assert _last_invocation_log(settings).count("unchanged view kept") == 5
         con = duckdb.connect(str(db), read_only=True)
@@ -210,7 +213,7 @@ def test_incremental_run_keeps_unchanged_staging_views(built: dict[str, Any]) ->
         assert comment is not None and str(comment[0]).startswith("eventlake:")
         assert tracks == events and tracks is not None and tracks[0] > 0
         # a full build re-creates every view
-        build_models(settings, db)
+        build_models(db, settings)
         assert "unchanged view kept" not in _last_invocation_log(settings)
 
 
@@ -218,14 +221,14 @@ def test_incremental_run_inserts_directly_and_still_fails_on_schema_drift(
     built: dict[str, Any],
 ) -> None:
     with _changed(built, "schema-drift") as (settings, db):
-        build_models(settings, db, changed_days=[LAST_DAY])
+        build_models(db, settings, changed_days=[LAST_DAY])
         # no temporary table: the rows went straight into the table (macros/incremental_duckdb)
         ran = _compiled_run_sql(settings, "fct_purchases")
         assert 'insert into "warehouse"."marts"."fct_purchases"' in ran and "__dbt_tmp" not in ran
         # a column the model does not produce: on_schema_change=fail names it
         _execute(db, "alter table marts.fct_purchases add column discount double")
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[LAST_DAY])
+            build_models(db, settings, changed_days=[LAST_DAY])
         failures = dict(info.value.failures)
         assert "discount (model: none, table: DOUBLE)" in failures["model fct_purchases"]
         assert "--full-refresh" in failures["model fct_purchases"]
@@ -279,7 +282,7 @@ def test_reconciliation_fails_when_a_raw_row_is_not_counted(built: dict[str, Any
             """,
         )
         with pytest.raises(ModelTestsFailedError) as info:
-            build_models(settings, db, changed_days=[LAST_DAY])
+            build_models(db, settings, changed_days=[LAST_DAY])
         failures = dict(info.value.failures)
         (message,) = [m for n, m in failures.items() if "reconciles_with_raw" in n]
         assert "raw_rows=409" in message and "duplicates_removed=8" in message, message
@@ -301,7 +304,7 @@ def test_copies_tied_on_every_arrival_key_keep_one_row_by_content(
                                 where event_date = '{LAST_DAY}' and bus_offset < 1000)
             """,
         )
-        build_models(settings, db, changed_days=[LAST_DAY])
+        build_models(db, settings, changed_days=[LAST_DAY])
         con = duckdb.connect(str(db), read_only=True)
         try:
             rows = con.execute(

@@ -10,7 +10,8 @@ import pytest
 from eventlake.bus import EVENTS, QUARANTINE, open_producer
 from eventlake.lake import open_lake
 from eventlake.land import land
-from eventlake.warehouse import ReadOnlyWarehouse, load_raw, open_raw_backend, write_transaction
+from eventlake.warehouse import open_warehouse
+from eventlake.warehouse.duckdb import ReadOnlyWarehouse
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +29,8 @@ def _send(settings, topic, rows):
 
 def _load(settings):
     lake = open_lake(settings.lake_uri())
-    with write_transaction(settings.resolve(settings.warehouse.path)) as work:
-        backend = open_raw_backend(settings, work)
-        try:
-            return load_raw(backend, lake)
-        finally:
-            backend.close()
+    with open_warehouse(settings).transaction() as tx:
+        return tx.load_raw(lake)
 
 
 def test_landed_lake_loads_exactly_and_readers_see_each_publish(settings):

@@ -1,4 +1,4 @@
-"""dbt profiles and Spark settings generated from eventlake settings (no server needed)."""
+"""dbt profiles and Spark settings of the engines, from eventlake settings (no server)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import yaml
 
 from eventlake.config import Settings
 from eventlake.errors import ConfigError
-from eventlake.warehouse.adapters import adapter_output, postgres_params
-from eventlake.warehouse.spark_session import spark_conf
+from eventlake.warehouse import open_warehouse
+from eventlake.warehouse.postgres import PostgresTransaction, postgres_params
+from eventlake.warehouse.spark import SparkDbtTarget, SparkWarehouse, spark_conf
 
 
 def test_postgres_params_from_url() -> None:
@@ -41,7 +42,10 @@ def test_postgres_profile_output(tmp_path: Path) -> None:
         base_dir=tmp_path,
         warehouse={"backend": "postgres", "url": "postgresql://u@h:1/d", "threads": 3},
     )
-    out = adapter_output(settings)
+    warehouse = open_warehouse(settings)  # connects to nothing
+    assert warehouse.engine == "postgres"
+    with_target = PostgresTransaction(None, "postgresql://u@h:1/d", settings.warehouse.threads)
+    out = with_target.dbt_target().profile_output()
     assert out["type"] == "postgres" and out["threads"] == 3 and out["schema"] == "public"
     assert (out["host"], out["port"], out["dbname"]) == ("h", 1, "d")
     yaml.safe_dump(out)  # serialisable as a profile
@@ -56,7 +60,9 @@ def test_spark_conf_keeps_state_in_the_project_and_binds_loopback(tmp_path: Path
             "spark_conf": {"spark.sql.shuffle.partitions": "8", "spark.executor.memory": "2g"},
         },
     )
-    conf = spark_conf(settings)
+    warehouse = open_warehouse(settings)  # starts no session
+    assert isinstance(warehouse, SparkWarehouse)
+    conf = spark_conf(warehouse.config)
     spark_dir = tmp_path / "data" / "spark"
     assert conf["spark.master"] == "local[1]"
     assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
@@ -67,5 +73,5 @@ def test_spark_conf_keeps_state_in_the_project_and_binds_loopback(tmp_path: Path
     # user settings win
     assert conf["spark.sql.shuffle.partitions"] == "8"
     assert conf["spark.executor.memory"] == "2g"
-    out = adapter_output(settings)
+    out = SparkDbtTarget(warehouse.config).profile_output()
     assert out["method"] == "session" and out["server_side_parameters"] == conf

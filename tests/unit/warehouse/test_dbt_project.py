@@ -10,14 +10,18 @@ import yaml
 
 from eventlake.config import ModelsConfig, Settings, WarehouseConfig
 from eventlake.errors import ConfigError
+from eventlake.warehouse import open_warehouse
 from eventlake.warehouse.dbt_project import (
     PACKAGED_PROJECT,
     USER_MODELS_FOLDER,
+    DbtConfig,
     build_vars,
     prepare_project,
     tracking_plan_var,
     write_profile,
 )
+from eventlake.warehouse.duckdb import DuckDBDbtTarget
+from eventlake.warehouse.postgres import PostgresDbtTarget
 
 PLAN = """
 unplanned_events: allow
@@ -32,8 +36,9 @@ events:
 """
 
 
-def _settings(tmp_path: Path, **models: object) -> Settings:
-    return Settings(base_dir=tmp_path, models=ModelsConfig(**models))  # type: ignore[arg-type]
+def _settings(tmp_path: Path, **models: object) -> DbtConfig:
+    settings = Settings(base_dir=tmp_path, models=ModelsConfig(**models))  # type: ignore[arg-type]
+    return DbtConfig.from_settings(settings)
 
 
 def test_packaged_project_has_every_layer() -> None:
@@ -87,25 +92,31 @@ def test_prepare_project_leaves_unchanged_files_alone(tmp_path: Path) -> None:
 
 
 def test_profile_points_at_the_working_copy(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    config = _settings(tmp_path)
     db = tmp_path / "warehouse.duckdb.next"
-    folder = write_profile(settings, db)
+    target = DuckDBDbtTarget(db, threads=2)
+    folder = write_profile(config.dbt_dir, target.name, target.profile_output())
     profile = yaml.safe_load((folder / "profiles.yml").read_text())
     output = profile["eventlake"]["outputs"][profile["eventlake"]["target"]]
+    assert profile["eventlake"]["target"] == "duckdb"
     assert output["type"] == "duckdb"
     assert output["path"] == str(db.resolve())
     assert output["settings"]["TimeZone"] == "UTC"
 
 
-def test_profile_refuses_other_backends_with_a_clear_message(tmp_path: Path) -> None:
-    settings = Settings(base_dir=tmp_path, warehouse=WarehouseConfig(backend="postgres"))
-    with pytest.raises(ConfigError, match="docs/models.md"):
-        write_profile(settings, tmp_path / "w.duckdb")
+def test_every_engine_writes_its_own_profile_target(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="warehouse.url"):
+        open_warehouse(Settings(base_dir=tmp_path, warehouse=WarehouseConfig(backend="postgres")))
+    target = PostgresDbtTarget("postgresql://u@h/d", threads=3)
+    folder = write_profile(tmp_path / "dbt", target.name, target.profile_output())
+    profile = yaml.safe_load((folder / "profiles.yml").read_text())
+    assert profile["eventlake"]["target"] == "postgres"
+    assert profile["eventlake"]["outputs"]["postgres"]["type"] == "postgres"
 
 
 def test_tracking_plan_var_keeps_types_and_allowed_values(tmp_path: Path) -> None:
     (tmp_path / "tracking-plan.yaml").write_text(PLAN)
-    plan = tracking_plan_var(_settings(tmp_path))
+    plan = tracking_plan_var(_settings(tmp_path).tracking_plan)
     assert plan["Item Purchased"]["properties"]["item"] == {
         "type": "string",
         "allowed": ["sword", "bow"],
@@ -114,13 +125,13 @@ def test_tracking_plan_var_keeps_types_and_allowed_values(tmp_path: Path) -> Non
 
 
 def test_tracking_plan_var_without_a_plan_is_empty(tmp_path: Path) -> None:
-    assert tracking_plan_var(_settings(tmp_path)) == {}
+    assert tracking_plan_var(_settings(tmp_path).tracking_plan) == {}
 
 
 def test_tracking_plan_var_names_a_broken_file(tmp_path: Path) -> None:
     (tmp_path / "tracking-plan.yaml").write_text("events: [unclosed")
     with pytest.raises(ConfigError, match="tracking-plan.yaml"):
-        tracking_plan_var(_settings(tmp_path))
+        tracking_plan_var(_settings(tmp_path).tracking_plan)
 
 
 def test_build_vars_carry_changed_days_and_session_timeout(tmp_path: Path) -> None:

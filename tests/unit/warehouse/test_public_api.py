@@ -12,7 +12,11 @@ import pytest
     [
         "eventlake.warehouse",
         "eventlake.warehouse.raw",
-        "eventlake.warehouse.raw_duckdb",
+        "eventlake.warehouse.base",
+        "eventlake.warehouse.factory",
+        "eventlake.warehouse.duckdb",
+        "eventlake.warehouse.postgres",
+        "eventlake.warehouse.spark",
         "eventlake.warehouse.query",
         "eventlake.pipeline",
         "eventlake.pipeline.results",
@@ -35,3 +39,45 @@ def test_pipeline_verbs_are_registered_in_the_cli() -> None:
     for verb in ("build", "run", "backfill", "status", "query"):
         module, _, attr = COMMANDS[verb][0].partition(":")
         assert getattr(importlib.import_module(module), attr).name == verb
+
+
+def test_importing_the_warehouse_imports_no_engine() -> None:
+    """Engines are imported by the engine module that needs them, when it needs them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eventlake.warehouse, eventlake.warehouse.duckdb, "
+        "eventlake.warehouse.postgres, eventlake.warehouse.spark, eventlake.pipeline; "
+        "print(sorted(m for m in ('duckdb', 'psycopg', 'psycopg_pool', 'pyspark', 'dbt') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_only_the_factory_reads_the_backend_setting() -> None:
+    """No module outside eventlake/warehouse/factory.py branches on warehouse.backend, and
+    no pipeline module holds SQL (the batch sources' DuckDB loaders are the known exception
+    until they load through the warehouse protocol)."""
+    import re
+    from pathlib import Path
+
+    import eventlake
+
+    root = Path(eventlake.__file__).parent
+    known = {"sources/api.py", "sources/csv_commit.py"}
+    readers = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel == "warehouse/factory.py" or rel in known:
+            continue
+        if re.search(
+            r"warehouse\.backend\s*(==|!=|in\b)|\bbackend\s*==\s*['\"](duckdb|postgres|spark)",
+            path.read_text(),
+        ):
+            readers.append(rel)
+    assert readers == []
+    sql = re.compile(r"\b(SELECT|INSERT|DELETE|CREATE|duckdb_tables)\b.*\b(FROM|INTO|TABLE)\b")
+    for path in (root / "pipeline").rglob("*.py"):
+        assert not sql.search(path.read_text()), f"SQL in {path.relative_to(root)}"

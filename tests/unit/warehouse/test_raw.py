@@ -10,21 +10,18 @@ import eventlake_tests_lakedata as lakedata  # loaded by conftest.py from lakeda
 import pyarrow as pa
 import pytest
 
-from eventlake.errors import WarehouseError
+from eventlake.errors import ConfigError, WarehouseError
 from eventlake.lake import EVENT_SCHEMA, PendingFile, open_lake
-from eventlake.warehouse.duck import write_transaction
-from eventlake.warehouse.raw import RAW_TABLES, load_raw, open_raw_backend, pending_commits
-from eventlake.warehouse.raw_duckdb import DuckRawBackend
+from eventlake.warehouse import open_warehouse
+from eventlake.warehouse.duckdb import DuckDBTransaction, write_transaction
+from eventlake.warehouse.raw import RAW_TABLES, pending_commits
 
 D1, D2, D3 = dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)
 
 
 def _load(db: Path, lake, reload_days=()):  # type: ignore[no-untyped-def]
-    backend = DuckRawBackend.open(db)
-    try:
-        return load_raw(backend, lake, reload_days=reload_days)
-    finally:
-        backend.close()
+    """The DuckDB raw load straight into ``db`` (a transaction's body, without the copy)."""
+    return DuckDBTransaction(db, threads=2).load_raw(lake, reload_days=reload_days)
 
 
 def _rows_by_day(db: Path, table: str = "events") -> dict[dt.date, int]:
@@ -169,9 +166,9 @@ def test_object_store_lake_is_read_through_pyarrow(tmp_path):
 
 
 def test_unknown_backend_is_a_clear_error(settings):
-    settings.warehouse.backend = "oracle"  # postgres and spark exist now (scale-out)
-    with pytest.raises(WarehouseError, match="no 'oracle' backend"):
-        open_raw_backend(settings)
+    settings.warehouse.backend = "oracle"
+    with pytest.raises(ConfigError, match="unknown warehouse.backend 'oracle'"):
+        open_warehouse(settings)
 
 
 def test_bad_partition_names_the_commit(tmp_path, lake, writer):

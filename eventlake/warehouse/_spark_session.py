@@ -1,4 +1,4 @@
-"""The process-wide SparkSession of the Spark warehouse (``warehouse.backend = "spark"``).
+"""The process-wide SparkSession of the Spark warehouse; private to ``spark.py``.
 
 One session per process, created with the settings' master URL and kept for later loads
 and builds: dbt-spark's ``session`` method calls ``SparkSession.builder.getOrCreate()``,
@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from eventlake.config import WarehouseConfig
 from eventlake.errors import WarehouseError
 
 __all__ = ["spark_conf", "spark_session", "stop_spark_session"]
@@ -26,12 +27,15 @@ _LOCK = threading.Lock()
 _SESSION: list[Any] = []
 
 
-def spark_conf(settings: Any) -> dict[str, str]:
-    """Every Spark setting eventlake starts its session with (also the dbt profile's)."""
-    base = Path(settings.resolve(settings.warehouse.spark_dir))
+def spark_conf(config: WarehouseConfig) -> dict[str, str]:
+    """Every Spark setting eventlake starts its session with (also the dbt profile's).
+
+    ``config.spark_dir`` is absolute (``open_warehouse`` resolves it).
+    """
+    base = Path(config.spark_dir)
     metastore = base / "metastore_db"
     conf = {
-        "spark.master": settings.warehouse.spark_master,
+        "spark.master": config.spark_master,
         "spark.app.name": "eventlake",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
@@ -52,12 +56,12 @@ def spark_conf(settings: Any) -> dict[str, str]:
         # Python workers run this interpreter (with eventlake's packages), not the PATH's.
         "spark.pyspark.python": sys.executable,
     }
-    conf.update({str(k): str(v) for k, v in settings.warehouse.spark_conf.items()})
+    conf.update({str(k): str(v) for k, v in config.spark_conf.items()})
     return conf
 
 
-def spark_session(settings: Any) -> Any:
-    """The process's SparkSession, started from the settings on first use.
+def spark_session(config: WarehouseConfig) -> Any:
+    """The process's SparkSession, started from ``config`` on first use.
 
     Raises:
         WarehouseError: pyspark is missing or the session cannot start (no Java...).
@@ -71,8 +75,8 @@ def spark_session(settings: Any) -> Any:
             raise WarehouseError(
                 "warehouse.backend = 'spark' needs pyspark: pip install 'eventlake[spark]'"
             ) from exc
-        conf = spark_conf(settings)
-        Path(settings.resolve(settings.warehouse.spark_dir)).mkdir(parents=True, exist_ok=True)
+        conf = spark_conf(config)
+        Path(config.spark_dir).mkdir(parents=True, exist_ok=True)
         builder = SparkSession.builder.enableHiveSupport()
         for key, value in conf.items():
             builder = builder.config(key, value)

@@ -1,14 +1,15 @@
-"""Spark implementation of the raw layer's :class:`~eventlake.warehouse.raw.RawBackend`.
+"""Spark's raw layer (:class:`~eventlake.warehouse.raw.RawBackend`); private to ``spark.py``.
 
-``warehouse.backend = "spark"``: ``raw.events`` and ``raw.quarantine`` are Parquet tables of
+``raw.events`` and ``raw.quarantine`` are Parquet tables of
 the Spark catalog partitioned by their day column; replacing a day is an ``INSERT
 OVERWRITE`` of that one partition (dynamic partition overwrite) from the lake's committed
 files, read with pyarrow (any lake filesystem) and handed to Spark as Arrow.
 
 Spark has no multi-statement transactions, so the bookkeeping (which commits and files are
-loaded, when each day was replaced) is buffered and written by :meth:`commit`, after every
-day was replaced: a load that dies half-way has recorded nothing, and the next load replaces
-the same days again from the same files (day replacement is idempotent).
+loaded, when each day was replaced) is buffered and written by :meth:`write_bookkeeping`
+when the whole write transaction succeeded (``spark.py``): a load or a build that dies
+half-way has recorded nothing, and the next run replaces the same days again from the same
+files (day replacement is idempotent) and rebuilds them.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from eventlake.warehouse.raw import (
     BOOKKEEPING_TABLES,
     RAW_TABLES,
     LakeFileRow,
+    PendingBookkeeping,
     RawTable,
     SqlTypeNames,
+    arrow_batches,
     columns_ddl,
     sql_type,
 )
-from eventlake.warehouse.raw_postgres import arrow_batches
 
 __all__ = ["SparkRawBackend", "spark_type"]
 
@@ -71,16 +73,7 @@ class SparkRawBackend:
 
     def __init__(self, spark: Any) -> None:
         self.spark = spark
-        self._commits: list[tuple[Any, ...]] = []
-        self._files: list[LakeFileRow] = []
-        self._days: list[tuple[str, dt.date, int]] = []
-
-    @classmethod
-    def open(cls, settings: Any) -> SparkRawBackend:
-        """Use the process's SparkSession (started from ``settings`` if needed)."""
-        from eventlake.warehouse.spark_session import spark_session
-
-        return cls(spark_session(settings))
+        self.pending = PendingBookkeeping()
 
     def _sql(self, sql: str) -> list[Any]:
         try:
@@ -104,24 +97,35 @@ class SparkRawBackend:
             )
 
     def begin(self) -> None:
-        self._commits, self._files, self._days = [], [], []
+        self.pending.clear()
 
     def commit(self) -> None:
+        """Every day is replaced; the bookkeeping waits for :meth:`write_bookkeeping`."""
+
+    def write_bookkeeping(self) -> None:
+        """Record what the load brought (the run succeeded)."""
+        pending = self.pending
         now = dt.datetime.now(dt.UTC)
-        if self._commits:
-            self._insert("_loaded_commits", [(*c[:3], now, *c[3:]) for c in self._commits])
-        if self._files:
+        if pending.commits:
+            self._insert(
+                "_loaded_commits",
+                [
+                    (stream, cid, float(at or time.time()), now, files, rows)
+                    for stream, cid, at, files, rows in pending.commits
+                ],
+            )
+        if pending.files:
             self._insert(
                 "_lake_files",
-                [(f.stream, f.commit_id, f.path, f.table, f.day, f.rows) for f in self._files],
+                [(f.stream, f.commit_id, f.path, f.table, f.day, f.rows) for f in pending.files],
             )
-        if self._days:
+        if pending.days:
             seq = self._sql("SELECT coalesce(max(load_seq), 0) FROM raw._day_loads")[0][0]
             self._insert(
                 "_day_loads",
-                [(t, day, rows, now, int(seq) + 1) for t, day, rows in self._days],
+                [(t, day, rows, now, int(seq) + 1) for t, day, rows in pending.days],
             )
-        self.begin()
+        pending.clear()
 
     def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         try:
@@ -131,25 +135,16 @@ class SparkRawBackend:
             raise WarehouseError(f"Spark raw load failed writing raw.{table}: {exc}") from exc
 
     def rollback(self) -> None:
-        self.begin()
+        self.pending.clear()
 
     def loaded_commit_ids(self, stream: str) -> set[str]:
         rows = self._sql(
             f"SELECT commit_id FROM raw._loaded_commits WHERE stream = {_literal(stream)}"
         )
-        return {str(r[0]) for r in rows} | {c[1] for c in self._commits if c[0] == stream}
+        return {str(r[0]) for r in rows} | self.pending.commit_ids(stream)
 
     def record_commit(self, record: CommitRecord, files: Sequence[LakeFileRow]) -> None:
-        self._commits.append(
-            (
-                record.stream,
-                record.commit_id,
-                float(record.created_at or time.time()),
-                len(files),
-                sum(f.rows for f in files),
-            )
-        )
-        self._files.extend(files)
+        self.pending.add_commit(record, files)
 
     def files_for_days(self, table: str, days: Iterable[dt.date]) -> dict[dt.date, list[str]]:
         wanted = sorted(set(days))
@@ -161,7 +156,7 @@ class SparkRawBackend:
             f"WHERE raw_table = {_literal(table)} AND day IN ({listed})"
         )
         found = {(r[0], str(r[1])) for r in rows}
-        found |= {(f.day, f.path) for f in self._files if f.table == table and f.day in wanted}
+        found |= self.pending.day_files(table, wanted)
         out: dict[dt.date, list[str]] = {}
         for day, path in sorted(found):
             out.setdefault(day, []).append(path)
@@ -190,7 +185,7 @@ class SparkRawBackend:
         return int(arrow.num_rows)
 
     def mark_days(self, table: str, day_rows: Mapping[dt.date, int]) -> None:
-        self._days.extend((table, day, rows) for day, rows in sorted(day_rows.items()))
+        self.pending.days.extend((table, day, rows) for day, rows in sorted(day_rows.items()))
 
     def close(self) -> None:
         """Keep the process-wide session (dbt's build uses it next)."""

@@ -1,4 +1,7 @@
-"""DuckDB implementation of the raw layer's :class:`~eventlake.warehouse.raw.RawBackend`.
+"""DuckDB's raw layer (:class:`~eventlake.warehouse.raw.RawBackend`); private to ``duckdb.py``.
+
+Everything runs in one DuckDB transaction on the working copy of a write transaction, so
+the bookkeeping is published with the rows, by the file's atomic replace.
 
 Local lakes are read by DuckDB's own multi-threaded Parquet reader over the exact list of
 committed files (no globbing, so uncommitted or temporary files are never seen). Lakes on
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -53,16 +55,6 @@ class DuckRawBackend:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._seq: int | None = None
-
-    @classmethod
-    def open(cls, path: Path, *, threads: int = 2) -> DuckRawBackend:
-        import duckdb
-
-        try:
-            conn = duckdb.connect(str(path), config={"threads": max(1, threads)})
-        except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open warehouse {path} for loading: {exc}") from exc
-        return cls(conn)
 
     def ensure_schema(self) -> None:
         self.conn.execute("CREATE SCHEMA IF NOT EXISTS raw")

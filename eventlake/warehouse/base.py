@@ -1,0 +1,220 @@
+"""The warehouse protocol: what every engine gives the stages (DuckDB, PostgreSQL, Spark).
+
+Every engine (``warehouse/duckdb.py``, ``postgres.py``, ``spark.py``) implements exactly this
+shape, ``open_warehouse`` (``warehouse/factory.py``) is the one place that reads
+``warehouse.backend``, and ``tests/integration/warehouse/contract`` runs one suite over all
+of them, like the bus (``bus/base.py``). Code outside ``eventlake/warehouse`` sees nothing
+else: no engine SQL, no branch on the engine.
+
+What a pipeline run does through it::
+
+    wh = open_warehouse(settings)
+    with wh.transaction() as tx:            # one writer at a time; published on success
+        built = tx.models_built()
+        raw = tx.load_raw(lake)             # the lake's new commits, days replaced
+        build_models(dbt_config, tx.dbt_target(), changed_days=raw.event_days)
+    wh.counts(); wh.reader().execute("SELECT ...")   # status, query, serve
+
+Contracts:
+
+- **Write transaction.** One writer at a time per warehouse; the body's changes are
+  published when it returns and a body that raises publishes nothing, where "nothing"
+  means, per engine:
+
+  - DuckDB: the published file is untouched (the body changed a private copy that is
+    thrown away), so neither the raw load nor any model of the failed run is visible;
+  - PostgreSQL and Spark change their tables in place: the raw tables hold the failed
+    run's rows and the models that dbt finished before the failure are rebuilt (a failing
+    model or test stops every model downstream of it, which keeps its previous rows).
+    What is not published is the raw layer's bookkeeping (``raw._loaded_commits``,
+    ``raw._lake_files``, ``raw._day_loads``): the lake commits of a failed run are not
+    marked loaded, so the next run loads them again and rebuilds their days.
+
+- **Raw layer.** :meth:`WriteTransaction.load_raw` runs the engine-neutral
+  :func:`eventlake.warehouse.raw.load_raw`: idempotent, each touched day replaced.
+  Loading a batch source's commits into ``raw.<table>`` (replace or dedup by key) is the
+  next method of the same transaction, per engine.
+- **Reader.** Read-only by construction (a read-only file, a read-only transaction) and
+  thread-safe; a write statement raises :class:`~eventlake.errors.QueryRefusedError`.
+  Statements use ``?`` placeholders on every engine.
+
+An engine that cannot do something raises :class:`~eventlake.errors.WarehouseError` saying
+so; it never skips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from eventlake.lake import Lake
+    from eventlake.warehouse.raw import RawLoadResult
+
+__all__ = [
+    "ColumnTypes",
+    "DbtTarget",
+    "ReadResult",
+    "Warehouse",
+    "WarehouseCounts",
+    "WarehouseReader",
+    "WriteTransaction",
+    "failed_rows_sql",
+    "rows_text",
+]
+
+#: ``{(schema, relation): {column: type}}`` of built models, types lower-case as the engine
+#: names them (the metrics catalog's column types).
+ColumnTypes = dict[tuple[str, str], dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseCounts:
+    """What ``eventlake status`` reads from the published warehouse.
+
+    ``loaded_commits``: stream -> commit ids in ``raw._loaded_commits``; ``lake_rows``: raw
+    table name -> rows of the lake files loaded (``raw._lake_files``); ``raw_events`` and
+    ``distinct_events``: rows and distinct ``message_id`` of ``raw.events``; ``modeled``:
+    rows of ``staging.stg_events`` (None before the first build); ``newest_received_at``:
+    the newest ``received_at`` in ``raw.events`` (UTC).
+    """
+
+    loaded_commits: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    lake_rows: Mapping[str, int] = field(default_factory=dict)
+    raw_events: int = 0
+    distinct_events: int = 0
+    modeled: int | None = None
+    newest_received_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """Columns and rows of one statement on a reader (``truncated``: more than ``limit``)."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+
+
+@runtime_checkable
+class DbtTarget(Protocol):
+    """How dbt builds in one write transaction; ``warehouse/dbt.py`` calls, in order:
+    ``profile_output``, ``before_build``, (dbt runs), ``failure_samples`` or
+    ``column_types``, and ``after_build`` always."""
+
+    name: str
+
+    def profile_output(self) -> dict[str, Any]:
+        """The ``outputs.<name>`` entry of the generated ``profiles.yml``."""
+        ...
+
+    def before_build(self) -> None:
+        """Prepare the engine for dbt in this process (Spark starts its session)."""
+        ...
+
+    def failure_samples(self, tests: Mapping[str, str], rows: int) -> dict[str, str]:
+        """The first ``rows`` rows of each failed test ({unique_id: compiled SQL}) as text.
+
+        A test whose rows cannot be read is left out (the error names it anyway).
+        """
+        ...
+
+    def column_types(self) -> ColumnTypes:
+        """Column types of the models just built (for the metrics catalog)."""
+        ...
+
+    def after_build(self) -> None:
+        """Release what dbt holds before the transaction publishes (DuckDB closes
+        dbt-duckdb's process-wide connection to the working copy). Called after every
+        build, failed or not."""
+        ...
+
+
+@runtime_checkable
+class WriteTransaction(Protocol):
+    """The changes of one pipeline run; yielded by :meth:`Warehouse.transaction`."""
+
+    def models_built(self) -> bool:
+        """Whether the warehouse, as this transaction sees it, holds built models."""
+        ...
+
+    def load_raw(self, lake: Lake, *, reload_days: Iterable[dt.date] = ()) -> RawLoadResult:
+        """Load the lake's new commits into the raw layer (see ``warehouse/raw.py``)."""
+        ...
+
+    def dbt_target(self) -> DbtTarget:
+        """Where dbt builds the models of this transaction."""
+        ...
+
+
+@runtime_checkable
+class WarehouseReader(Protocol):
+    """A read-only connection for ``query`` and ``serve``; thread-safe."""
+
+    engine: str
+
+    def version(self) -> str:
+        """Changes whenever a new build is published (cache keys, ETags)."""
+        ...
+
+    def execute(
+        self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
+    ) -> ReadResult:
+        """Run one statement with ``?`` placeholders bound to ``params``.
+
+        Raises:
+            QueryRefusedError: the statement tried to write.
+            WarehouseError: it failed or ran past the statement timeout.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the connections."""
+        ...
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """One configured warehouse. Opening it connects to nothing; methods do."""
+
+    engine: str
+
+    def transaction(self) -> AbstractContextManager[WriteTransaction]:
+        """A write transaction: exclusive, published when the body returns."""
+        ...
+
+    def models_built(self) -> bool:
+        """Whether the published warehouse holds built models (tables outside ``raw``)."""
+        ...
+
+    def counts(self) -> WarehouseCounts:
+        """The figures of ``eventlake status`` (zeros before the first load)."""
+        ...
+
+    def column_types(self) -> ColumnTypes:
+        """Column types of the published models (for the metrics catalog)."""
+        ...
+
+    def reader(self) -> WarehouseReader:
+        """A read-only connection to the published warehouse."""
+        ...
+
+    def close(self) -> None:
+        """Release what the warehouse holds (connections, a Spark session stays)."""
+        ...
+
+
+def failed_rows_sql(test_sql: str, rows: int) -> str:
+    """The first ``rows`` rows a failed data test returns (its compiled SQL wrapped)."""
+    return f"select * from (\n{test_sql}\n) as failed limit {int(rows)}"
+
+
+def rows_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as ``col=value, ...`` joined by ``; `` (how a failed test's rows are quoted)."""
+    return "; ".join(
+        ", ".join(f"{n}={v}" for n, v in zip(columns, row, strict=True)) for row in rows
+    )

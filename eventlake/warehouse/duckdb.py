@@ -1,0 +1,560 @@
+"""The DuckDB warehouse (``warehouse.backend = "duckdb"``, the embedded default).
+
+One file, ``warehouse.path``. DuckDB lets one process write a database file or many read
+it, never both; the API and the dashboard keep reading while builds and loads run. So the
+published file is never written in place:
+
+- **write transaction** (:func:`write_transaction`): an exclusive lock file beside the
+  database, a copy of the published file to ``<name>.next``, the run's changes (raw load,
+  dbt build) on the copy, then an atomic ``os.replace``. A body that raises throws the copy
+  away: nothing of the failed run is visible, and the next run sees its lake commits as new
+  again. dbt-duckdb keeps one process-wide connection to the copy, which
+  :meth:`DuckDBDbtTarget.after_build` closes before the publish (a connection still open
+  would publish a torn file: the publish refuses while a ``.wal`` is left);
+- **readers** (:class:`ReadOnlyWarehouse`, :class:`DuckDBReader`) open the published file
+  read-only and reopen it when its identity (inode, mtime, size) changes; one that opened
+  the old file keeps a consistent snapshot until then;
+- the raw layer runs in one DuckDB transaction on the copy (``_duckdb_raw.py``).
+
+``duckdb`` is imported inside the functions: importing this module imports no engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from eventlake.config import WarehouseConfig
+from eventlake.errors import QueryRefusedError, WarehouseError
+from eventlake.fsutil import publish_file
+from eventlake.lake import Lake
+from eventlake.warehouse.base import (
+    ColumnTypes,
+    ReadResult,
+    WarehouseCounts,
+    failed_rows_sql,
+    rows_text,
+)
+from eventlake.warehouse.raw import RawLoadResult, load_raw
+
+__all__ = [
+    "DuckDBDbtTarget",
+    "DuckDBReader",
+    "DuckDBTransaction",
+    "DuckDBWarehouse",
+    "ReadOnlyWarehouse",
+    "connect_read_only",
+    "write_transaction",
+]
+
+
+def connect_read_only(path: Path) -> Any:
+    """Open the published warehouse read-only (raises WarehouseError if it does not exist)."""
+    import duckdb
+
+    if not path.exists():
+        raise WarehouseError(
+            f"warehouse {path} does not exist yet: run `eventlake build` (or `eventlake demo`)"
+        )
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def write_transaction(path: Path, *, timeout: float = 600.0) -> Iterator[Path]:
+    """Yield a private working copy of the warehouse; publish it atomically on success.
+
+    Exclusive across processes (a lock file beside the database). If the body raises,
+    the working copy is discarded and the published file is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    work = path.with_name(path.name + ".next")
+    wal = work.with_name(work.name + ".wal")
+    with open(lock_path, "a+") as lock:
+        _lock_exclusive(lock.fileno(), timeout, path)
+        try:
+            for leftover in (work, wal):
+                leftover.unlink(missing_ok=True)
+            if path.exists():
+                shutil.copyfile(path, work)
+            yield work
+            if wal.exists():
+                # A clean close checkpoints the WAL; one left over means a connection is
+                # still open on the working copy, which would publish a torn database.
+                raise WarehouseError(f"{work} still has an open connection; close it first")
+            if work.exists():
+                publish_file(work, path)
+        finally:
+            for leftover in (work, wal):
+                leftover.unlink(missing_ok=True)
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _lock_exclusive(fd: int, timeout: float, path: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise WarehouseError(
+                    f"warehouse {path} is locked by another writer for over {timeout:.0f} s"
+                ) from None
+            time.sleep(0.05)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _version(ident: tuple[int, int, int] | None) -> str:
+    return "none" if ident is None else "-".join(str(x) for x in ident)
+
+
+class ReadOnlyWarehouse:
+    """A read-only connection that follows publishes: reopens when the file is replaced.
+
+    Thread-safe: each call to :meth:`cursor` returns a cursor of the current connection.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._identity: tuple[int, int, int] | None = None
+
+    @property
+    def version(self) -> str:
+        """Changes whenever a new warehouse is published (usable in ETags)."""
+        return _version(_identity(self.path))
+
+    def cursor(self) -> Any:
+        """A DuckDB cursor on the newest published warehouse."""
+        with self._lock:
+            ident = _identity(self.path)
+            if self._conn is None or ident != self._identity:
+                # DuckDB caches one database instance per path and process: the old
+                # connection must be closed first or the new one would see the old file.
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                self._conn = connect_read_only(self.path)
+                self._identity = ident
+            return self._conn.cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+_COLUMN_TYPES_SQL = (
+    "select table_schema, table_name, column_name, data_type "
+    "from information_schema.columns order by ordinal_position"
+)
+
+
+def _column_types(con: Any) -> ColumnTypes:
+    out: ColumnTypes = {}
+    for schema, table, column, dtype in con.execute(_COLUMN_TYPES_SQL).fetchall():
+        out.setdefault((str(schema), str(table)), {})[str(column)] = str(dtype).lower()
+    return out
+
+
+def _models_built(path: Path) -> bool:
+    """Whether the file holds built models: a table outside ``raw`` and ``main``."""
+    import duckdb
+
+    if not path.exists():
+        return False
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        row = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name NOT IN ('raw', 'main')"
+        ).fetchall()[0]
+    finally:
+        conn.close()
+    return bool(row and row[0])
+
+
+@contextlib.contextmanager
+def _dbt_connection() -> Iterator[Any]:
+    """dbt-duckdb's process-wide open connection (None when it has none)."""
+    manager = _dbt_connection_manager()
+    if manager is None:
+        yield None
+        return
+    with manager._LOCK:
+        env = manager._ENV
+        yield None if env is None else getattr(env, "conn", None)
+
+
+def _dbt_connection_manager() -> Any:
+    """dbt-duckdb's connection manager class, if dbt-duckdb was imported (else None: no
+    build ran in this process, so there is no connection to close, and no reason to pay
+    for importing dbt)."""
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    return None if module is None else module.DuckDBConnectionManager
+
+
+class DuckDBDbtTarget:
+    """dbt-duckdb building in the working copy of a write transaction.
+
+    The catalog's column types and a failed test's rows are read on dbt-duckdb's still-open
+    connection (no second open of the file), which :meth:`after_build` then closes so the
+    copy can be published.
+    """
+
+    name = "duckdb"
+
+    def __init__(self, work: Path, threads: int) -> None:
+        self.work = Path(work)
+        self.threads = max(1, threads)
+
+    def profile_output(self) -> dict[str, Any]:
+        return {
+            "type": "duckdb",
+            "path": str(self.work.resolve()),
+            "schema": "main",
+            "threads": self.threads,
+            # Dates of timestamptz values must not depend on the machine's time zone.
+            "settings": {"TimeZone": "UTC"},
+        }
+
+    def before_build(self) -> None:
+        """Nothing to prepare: dbt-duckdb opens the file itself."""
+
+    def failure_samples(self, tests: Mapping[str, str], rows: int) -> dict[str, str]:
+        import duckdb
+
+        out: dict[str, str] = {}
+        with _dbt_connection() as conn:
+            if conn is None:
+                return out
+            cursor = conn.cursor()
+            try:
+                for unique_id, sql in tests.items():
+                    try:
+                        cursor.execute(failed_rows_sql(sql, rows))
+                        names = [d[0] for d in cursor.description]
+                        out[unique_id] = rows_text(names, cursor.fetchall())
+                    except duckdb.Error:
+                        continue
+            finally:
+                cursor.close()
+        return out
+
+    def column_types(self) -> ColumnTypes:
+        import duckdb
+
+        with _dbt_connection() as conn:
+            if conn is not None:
+                cursor = conn.cursor()
+                try:
+                    return _column_types(cursor)
+                except duckdb.Error:
+                    pass  # read again from the file once dbt's connection is closed
+                finally:
+                    cursor.close()
+        self.after_build()
+        con = duckdb.connect(str(self.work), read_only=True)
+        try:
+            return _column_types(con)
+        finally:
+            con.close()
+
+    def after_build(self) -> None:
+        manager = _dbt_connection_manager()
+        if manager is None:
+            return
+        with manager._LOCK:
+            env = manager._ENV
+            if env is not None:
+                try:
+                    env.close()
+                finally:
+                    manager._ENV = None
+
+
+class DuckDBTransaction:
+    """The changes of one run, made on the private working copy ``work``."""
+
+    def __init__(self, work: Path, threads: int) -> None:
+        self.work = Path(work)
+        self.threads = max(1, threads)
+
+    def models_built(self) -> bool:
+        return _models_built(self.work)
+
+    def load_raw(self, lake: Lake, *, reload_days: Iterable[dt.date] = ()) -> RawLoadResult:
+        import duckdb
+
+        from eventlake.warehouse._duckdb_raw import DuckRawBackend
+
+        try:
+            conn = duckdb.connect(str(self.work), config={"threads": self.threads})
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {self.work} for loading: {exc}") from exc
+        backend = DuckRawBackend(conn)
+        try:
+            return load_raw(backend, lake, reload_days=reload_days)
+        finally:
+            backend.close()
+
+    def dbt_target(self) -> DuckDBDbtTarget:
+        return DuckDBDbtTarget(self.work, self.threads)
+
+
+class DuckDBWarehouse:
+    """The DuckDB warehouse file ``config.path`` (absolute)."""
+
+    engine = "duckdb"
+
+    def __init__(
+        self,
+        config: WarehouseConfig,
+        *,
+        read_dirs: Sequence[Path] = (),
+        read_timeout: float = 30.0,
+    ) -> None:
+        self.path = Path(config.path)
+        self.threads = max(1, config.threads)
+        self.read_dirs = tuple(read_dirs)
+        self.read_timeout = read_timeout
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[DuckDBTransaction]:
+        with write_transaction(self.path) as work:
+            tx = DuckDBTransaction(work, self.threads)
+            try:
+                yield tx
+            finally:
+                # whatever the body did, dbt-duckdb must not keep the copy open
+                tx.dbt_target().after_build()
+
+    def models_built(self) -> bool:
+        return _models_built(self.path)
+
+    def counts(self) -> WarehouseCounts:
+        if not self.path.exists():
+            return WarehouseCounts()
+        conn = connect_read_only(self.path)
+        try:
+            return _counts(conn)
+        finally:
+            conn.close()
+
+    def column_types(self) -> ColumnTypes:
+        conn = connect_read_only(self.path)
+        try:
+            return _column_types(conn)
+        finally:
+            conn.close()
+
+    def reader(self) -> DuckDBReader:
+        return DuckDBReader(self.path, read_dirs=self.read_dirs, timeout=self.read_timeout)
+
+    def close(self) -> None:
+        """Nothing is held between calls."""
+
+
+def _counts(conn: Any) -> WarehouseCounts:
+    tables = {
+        (s, t)
+        for s, t in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+    }
+    loaded: dict[str, set[str]] = {}
+    lake_rows: dict[str, int] = {}
+    raw_events = distinct = 0
+    newest = modeled = None
+    if ("raw", "_loaded_commits") in tables:
+        for stream, cid in conn.execute(
+            "SELECT stream, commit_id FROM raw._loaded_commits"
+        ).fetchall():
+            loaded.setdefault(stream, set()).add(cid)
+        for table, rows in conn.execute(
+            "SELECT raw_table, sum(rows) FROM raw._lake_files GROUP BY raw_table"
+        ).fetchall():
+            lake_rows[str(table)] = int(rows or 0)
+    if ("raw", "events") in tables:
+        total, distinct, newest = conn.execute(
+            "SELECT count(*), count(DISTINCT message_id), max(received_at) FROM raw.events"
+        ).fetchall()[0]
+        raw_events = int(total)
+    stg = [s for (s, t) in tables if t == "stg_events"]
+    if stg:
+        row = conn.execute(f'SELECT count(*) FROM "{stg[0]}".stg_events').fetchall()[0]
+        modeled = int(row[0]) if row else 0
+    return WarehouseCounts(
+        loaded_commits={s: frozenset(ids) for s, ids in loaded.items()},
+        lake_rows=lake_rows,
+        raw_events=raw_events,
+        distinct_events=int(distinct),
+        modeled=modeled,
+        newest_received_at=newest,
+    )
+
+
+class _Generation:
+    """One opened version of the published file, its per-thread cursors and the statements
+    running on it."""
+
+    def __init__(self, conn: Any, identity: tuple[int, int, int] | None) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.catalog = str(conn.execute("SELECT current_database()").fetchall()[0][0])
+        self.cursors: dict[int, Any] = {}
+        self.users = 0
+        self.retired = False
+
+    def cursor(self) -> Any:
+        """This thread's cursor (a cursor does not inherit the connection's ``USE``)."""
+        ident = threading.get_ident()
+        cursor = self.cursors.get(ident)
+        if cursor is None:
+            cursor = self.conn.cursor()
+            cursor.execute(f'USE "{self.catalog}"')
+            self.cursors[ident] = cursor
+        return cursor
+
+    def close(self) -> None:
+        for cursor in self.cursors.values():
+            cursor.close()
+        self.conn.close()
+
+
+def _is_write_refusal(exc: BaseException) -> bool:
+    text = str(exc)
+    return "read-only" in text or "read only" in text
+
+
+def _check_one_query(sql: str) -> None:
+    """Refuse, before running it, anything but one query (a clear error, not DuckDB's)."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return  # the statement's own parse error is clearer: let execute() raise it
+    if len(statements) != 1:
+        raise QueryRefusedError(
+            f"{len(statements)} statements given: the reader runs one read-only query"
+        )
+    kind = statements[0].type.name
+    if kind != "SELECT":
+        raise QueryRefusedError(
+            f"{kind} refused: the DuckDB warehouse is read-only here (one SELECT at a time)"
+        )
+
+
+class DuckDBReader:
+    """Read-only statements on the newest published DuckDB file; thread-safe.
+
+    The file is ATTACHed ``READ_ONLY`` to a private in-memory database with file access
+    off (``read_dirs`` stay readable: the lake's batch-source folder, for views over it),
+    Python replacement scans off and the configuration locked. When a new build is
+    published the next statement opens the new file; the old one is closed once the
+    statements running on it finished.
+    """
+
+    engine = "duckdb"
+
+    def __init__(
+        self, path: Path, *, read_dirs: Sequence[Path] = (), timeout: float = 30.0
+    ) -> None:
+        self.path = Path(path)
+        self.read_dirs = tuple(read_dirs)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._current: _Generation | None = None
+
+    def version(self) -> str:
+        return _version(_identity(self.path))
+
+    def _acquire(self) -> _Generation:
+        from eventlake.warehouse.query import connect_sandboxed
+
+        with self._lock:
+            ident = _identity(self.path)
+            gen = self._current
+            if gen is None or gen.identity != ident:
+                conn = connect_sandboxed(self.path, allowed_directories=self.read_dirs)
+                if gen is not None:
+                    gen.retired = True
+                    if gen.users == 0:
+                        gen.close()
+                gen = self._current = _Generation(conn, ident)
+            gen.users += 1
+            return gen
+
+    def _release(self, gen: _Generation) -> None:
+        with self._lock:
+            gen.users -= 1
+            if gen.retired and gen.users == 0:
+                gen.close()
+
+    def execute(
+        self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
+    ) -> ReadResult:
+        import duckdb
+
+        _check_one_query(sql)
+        gen = self._acquire()
+        try:
+            with self._lock:
+                cursor = gen.cursor()
+            timer = threading.Timer(self.timeout, cursor.interrupt) if self.timeout else None
+            try:
+                if timer is not None:
+                    timer.start()
+                cursor.execute(sql, list(params))
+                columns = [d[0] for d in cursor.description or []]
+                types = [str(d[1]) for d in cursor.description or []]
+                rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit + 1)
+            except duckdb.InterruptException as exc:
+                raise WarehouseError(
+                    f"query interrupted after the {self.timeout:g} s statement timeout"
+                ) from exc
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                if _is_write_refusal(exc):
+                    raise QueryRefusedError(f"the DuckDB warehouse is read here: {first}") from exc
+                raise WarehouseError(f"query failed on DuckDB: {first}") from exc
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        finally:
+            self._release(gen)
+        truncated = limit is not None and len(rows) > limit
+        rows = rows[:limit] if truncated else rows
+        return ReadResult(columns, types, [tuple(r) for r in rows], truncated)
+
+    def close(self) -> None:
+        with self._lock:
+            gen, self._current = self._current, None
+            if gen is not None:
+                gen.retired = True
+                if gen.users == 0:
+                    gen.close()
