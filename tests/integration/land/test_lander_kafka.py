@@ -47,7 +47,7 @@ def test_kafka_lander_crash_after_lake_commit_lands_each_event_once(
             if calls["n"] == 3:
                 raise Crash
 
-    lander = Lander(settings, hook=hook)
+    lander = Lander.from_settings(settings, hook=hook)
     with pytest.raises(Crash):
         lander.run(follow=True, should_stop=lambda: calls["n"] >= 3)
     lander.close()
@@ -60,7 +60,7 @@ def test_kafka_lander_crash_after_lake_commit_lands_each_event_once(
         ).fetchall()
         return Counter(r[0] for r in rows)
 
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     lander.run(follow=True, should_stop=lambda: sum(read().values()) >= len(good))
     lander.close()
     landed = read()
