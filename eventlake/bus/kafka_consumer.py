@@ -75,7 +75,6 @@ class KafkaConsumer:
         kafka = client()
         self._kafka = kafka
         self._cfg = cfg
-        self._servers = cfg.bootstrap_servers
         self._names = {t: topic_names(cfg)[t] for t in topics}
         self._protocol = {v: k for k, v in self._names.items()}
         self._start_offsets = start_offsets
