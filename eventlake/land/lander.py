@@ -122,11 +122,13 @@ _DRAIN_POLL_SECONDS = 0.2
 
 @dataclass(slots=True)
 class _Drain:
-    """A one-shot run's goal: each partition's end offset when the run started."""
+    """A one-shot run's goal: each partition's end offset when the run started.
+
+    A partition is done when the lake holds it up to its mark (the lake, not what was
+    polled: a batch that lost a commit race is read again).
+    """
 
     marks: dict[TopicPartition, int]
-    #: next offset after the last record polled, per partition
-    reached: dict[TopicPartition, int] = field(default_factory=dict)
     progress: int = -1
     progressed_at: float = 0.0
 
@@ -235,11 +237,17 @@ class Lander:
         }
         return _Drain(marks, progressed_at=time.monotonic())
 
-    def _short_of(self, drain: _Drain) -> dict[TopicPartition, int]:
-        """Records each partition still lacks to reach its mark (only those that lack some)."""
+    def _short_of(
+        self, drain: _Drain, polled: dict[TopicPartition, int] | None = None
+    ) -> dict[TopicPartition, int]:
+        """Records each partition still lacks in the lake to reach its mark (only those
+        that lack some); with ``polled`` (next offset per partition of a batch being
+        collected), as if that batch had landed."""
         short = {}
         for tp, mark in drain.marks.items():
-            at = max(drain.reached.get(tp, 0), self._offsets.next_offset(tp))
+            at = self._offsets.next_offset(tp)
+            if polled is not None:
+                at = max(at, polled.get(tp, 0))
             if at < mark:
                 short[tp] = mark - at
         return short
@@ -267,7 +275,7 @@ class Lander:
                 "them (land.drain_timeout_seconds sets the wait)"
             )
 
-    # -- the loop ------------------------------------------------------------------------
+    # -- batches -------------------------------------------------------------------------
     def _collect(
         self, follow: bool, should_stop: Callable[[], bool], drain: _Drain | None
     ) -> list[Run]:
@@ -276,6 +284,7 @@ class Lander:
         runs: list[Run] = []
         n = size = 0
         first_at: float | None = None
+        polled: dict[TopicPartition, int] = {}
         while n < self.cfg.max_records and size < self.cfg.max_bytes:
             if not follow:
                 # wait for the first records (a group join takes a while), then take only
@@ -294,10 +303,9 @@ class Lander:
                 size += sum(len(r.values) for r in got)
                 if drain is not None:
                     for r in got:
-                        end = int(r.offsets[-1]) + 1
-                        drain.reached[r.tp] = max(drain.reached.get(r.tp, 0), end)
-                    if not self._short_of(drain):
-                        break
+                        polled[r.tp] = max(polled.get(r.tp, 0), int(r.offsets[-1]) + 1)
+                    if not self._short_of(drain, polled):
+                        break  # this batch reaches every mark: land it and stop
                 continue
             if first_at is None and follow and not should_stop():
                 continue

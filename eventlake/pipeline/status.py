@@ -5,8 +5,8 @@ Counts come from where each stage keeps its durable output, never from a rescan:
 - bus: the events received on the ``events`` and ``quarantine`` topics = the events in the
   records the lander's commit records cover (their ``meta.events``; the offset span for
   older commits) plus the events in the records still waiting on the bus. Offsets count
-  records, and an Arrow record holds many events, so the bus backend counts the waiting
-  events itself (``Bus.backlog``: it reads the records past the landed offsets, on the
+  records, and an Arrow record holds many events, so the bus itself counts the waiting
+  events (``Bus.backlog``: it reads the records past the landed offsets, on the
   local log or on Kafka);
 - lake: rows named by commit records, i.e. the raw layer's index of loaded files
   (``raw._lake_files``) plus the few commit records not loaded yet;
@@ -39,7 +39,7 @@ __all__ = ["collect_status"]
 def _pending_events(
     cfg: BusConfig, base_dir: Path, landed: Mapping[TopicPartition, int]
 ) -> tuple[int | None, str | None]:
-    """Events in the bus records past the ``landed`` offsets, as the bus backend counts them
+    """Events in the bus records past the ``landed`` offsets, as the bus itself counts them
     (``Bus.backlog``); None, with a note, when the bus cannot be read."""
     from eventlake.bus import EVENTS, QUARANTINE, open_bus
 
