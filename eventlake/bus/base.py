@@ -252,6 +252,8 @@ class Bus(Protocol):
         (0 when absent), e.g. a group's committed offsets or the lake's landed ones.
 
         Read-only; reads the waiting records themselves (their event counts are inside
-        them) with bounded memory.
+        them) with bounded memory. Raises ``BusError`` when the log does not exist at all
+        (no local log folder, no Kafka topic): a wrong setting must not read as "nothing
+        waits".
         """
         ...

@@ -397,6 +397,12 @@ def kafka_backlog(
         held = _held(handle, cfg, topics)
     finally:
         handle.close()
+    if not held:
+        names = topic_names(cfg)
+        raise BusError(
+            f"no Kafka topic {', '.join(names[t] for t in topics)} at {cfg.bootstrap_servers} "
+            "(nothing produced yet?)"
+        )
     ends = _ends(cfg, held)
     starts = {tp: max(after.get(tp, 0), low) for tp, (low, _) in held.items()}
     events = dict.fromkeys(held, 0)

@@ -28,6 +28,7 @@ from eventlake.bus.local_layout import (
     segment_path,
 )
 from eventlake.bus.records import record_rows
+from eventlake.errors import BusError
 
 __all__ = [
     "CompactResult",
@@ -202,8 +203,15 @@ def _partition_backlog(pdir: Path, tp: TopicPartition, after: int) -> Backlog:
 def backlog(
     root: Path, after: Mapping[TopicPartition, int], topics: Sequence[str]
 ) -> list[Backlog]:
-    """Per partition of ``topics`` that exists: the events at or past ``after[tp]``."""
+    """Per partition of ``topics`` that exists: the events at or past ``after[tp]``.
+
+    Raises:
+        BusError: there is no log at ``root`` (a wrong ``bus.path``, or nothing collected
+            yet): "nothing waits" would be a guess.
+    """
     root = Path(root)
+    if not (root / "topics").is_dir():
+        raise BusError(f"no local bus at {root} (nothing collected yet?)")
     existing = _topics(root)
     return [
         _partition_backlog(partition_dir(root, tp), tp, after.get(tp, 0))
