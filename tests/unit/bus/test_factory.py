@@ -58,3 +58,31 @@ def test_kafka_bus_reports_no_crc32_partitioning(tmp_path: Path) -> None:
     bus = open_bus(settings.bus)  # opens no connection
     assert bus.crc32_partitions(EVENTS) is None
     assert bus.describe().startswith("kafka bus 127.0.0.1:9092")
+
+
+def test_bus_status_and_compact_cli(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from eventlake.cli import cli
+
+    local = tmp_path / "local.toml"
+    local.write_text('[bus]\npath = "b"\npartitions = 1\n')
+    settings = load_config(local)
+    producer = open_bus(settings.bus, settings.base_dir).producer()
+    producer.append(EVENTS, [b"{}"] * 5)
+    producer.close()
+    out = CliRunner().invoke(cli, ["-c", str(local), "bus", "status", "--json"])
+    assert out.exit_code == 0, out.output
+    parts = json.loads(out.output)
+    assert [(p["topic"], p["end_offset"]) for p in parts] == [(EVENTS, 5)]
+    out = CliRunner().invoke(cli, ["-c", str(local), "bus", "compact", "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)["segments_deleted"] == 0
+
+    kafka = tmp_path / "kafka.toml"
+    kafka.write_text('[bus]\nbackend = "kafka"\n')
+    refused = CliRunner().invoke(cli, ["-c", str(kafka), "bus", "status"])
+    assert refused.exit_code == 1  # main() prints the ConfigError as one line
+    assert isinstance(refused.exception, ConfigError)
+    assert "'eventlake bus status' is for the local log" in str(refused.exception)
