@@ -24,7 +24,7 @@ def _admin(ctx: click.Context, verb: str) -> LocalAdmin:
 
 @click.group("bus")
 def bus() -> None:
-    """Inspect and compact the local durable log (the local bus only; Kafka has its own tools)."""
+    """Inspect and compact the local durable log (bus.backend = "local")."""
 
 
 @bus.command("status")
