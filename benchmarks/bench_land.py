@@ -227,7 +227,7 @@ def main() -> None:
                 f"threads in {append_s:.1f} s = {len(records) / append_s:,.0f} events/s durable)"
             )
 
-        lander = Lander(settings)
+        lander = Lander.from_settings(settings)
         t0 = time.perf_counter()
         result = lander.run()
         land_s = time.perf_counter() - t0

@@ -50,7 +50,7 @@ LANDER = textwrap.dedent(
     ready = Path(sys.argv[2])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
 
     def report():
         while not stop.is_set():

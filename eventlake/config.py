@@ -210,6 +210,12 @@ class LandConfig(_Section):
     max_age_seconds: float = Field(
         default=5.0, description="Close a batch this long after its first event (--follow)."
     )
+    drain_timeout_seconds: float = Field(
+        default=120.0,
+        description="One-shot land (`eventlake land`, `eventlake run`): fail when no "
+        "partition gets closer to the end offset it had at the start for this long (bus "
+        "unreachable, or partitions held by another group member that lands nothing).",
+    )
     row_group_size: int = Field(default=128 * 1024, description="Parquet rows per row group.")
     compression: str = Field(default="zstd", description="Parquet compression codec.")
 

@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventlake.bus.base import TopicPartition
+from eventlake.bus.base import Chunk, TopicPartition
 from eventlake.bus.frames import encode_frame, encode_parts, read_frame
-from eventlake.bus.local_consumer import Chunk, LocalConsumer
+from eventlake.bus.local_consumer import LocalConsumer
 from eventlake.bus.local_layout import (
     list_segments,
     log_bytes,

@@ -1,8 +1,12 @@
-"""Inspection and retention of the local log: ``eventlake bus status`` and ``bus compact``.
+"""Inspection and retention of the local log: ``eventlake bus status``, ``bus compact``,
+and the backlog ``eventlake status`` reconciles against.
 
 Compaction deletes whole segments whose every record each consumer group has committed
 past. A partition no group has committed keeps everything, and the live (last) segment is
 never deleted, so producers and readers never lose a file they are using.
+
+Everything here but ``compact`` is read-only: it never creates a topic or takes a lock a
+producer or consumer waits for.
 """
 
 from __future__ import annotations
@@ -10,19 +14,31 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventlake.bus.base import TopicPartition
+from eventlake.bus.base import Backlog, TopicPartition
 from eventlake.bus.frames import read_frame
-from eventlake.bus.local import (
+from eventlake.bus.local_layout import (
     list_segments,
     partition_dir,
+    partition_range,
     read_group_offsets,
     segment_path,
 )
+from eventlake.bus.records import record_rows
+from eventlake.errors import BusError
 
-__all__ = ["CompactResult", "PartitionStatus", "compact", "list_groups", "status"]
+__all__ = [
+    "CompactResult",
+    "LocalAdmin",
+    "PartitionStatus",
+    "backlog",
+    "compact",
+    "list_groups",
+    "status",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +107,6 @@ def _topics(root: Path) -> dict[str, int]:
     return out
 
 
-def _end_offset(pdir: Path, base: int) -> int:
-    """Offset after the last complete frame of the segment starting at ``base``."""
-    fd = os.open(segment_path(pdir, base), os.O_RDONLY)
-    try:
-        pos, end = 0, base
-        while (frame := read_frame(fd, pos)) is not None:
-            pos, end = frame.next_pos, frame.end_offset
-        return end
-    finally:
-        os.close(fd)
-
-
 def status(root: Path) -> list[PartitionStatus]:
     """Offset range, size and every group's committed offset of each partition."""
     root = Path(root)
@@ -113,12 +117,11 @@ def status(root: Path) -> list[PartitionStatus]:
             pdir = partition_dir(root, TopicPartition(topic, p))
             segs = list_segments(pdir)
             size = sum(segment_path(pdir, b).stat().st_size for b in segs)
-            start = segs[0] if segs else 0
-            end = _end_offset(pdir, segs[-1]) if segs else 0
+            held = partition_range(pdir)
             committed = {
                 g: offs[topic][p] for g, offs in groups.items() if p in offs.get(topic, {})
             }
-            out.append(PartitionStatus(topic, p, start, end, len(segs), size, committed))
+            out.append(PartitionStatus(topic, p, held.first, held.end, len(segs), size, committed))
     return out
 
 
@@ -159,3 +162,79 @@ def compact(root: Path) -> CompactResult:
                 finally:
                     os.close(fd)
     return CompactResult(deleted, freed, starts)
+
+
+def _partition_backlog(pdir: Path, tp: TopicPartition, after: int) -> Backlog:
+    """Events in the records of one partition at or past ``after``, frame by frame.
+
+    Reads from the segment holding ``after`` to the last complete frame; memory is one
+    frame at a time. A JSON record is one event, an Arrow or request record its row count
+    (``record_rows``: IPC metadata or the request header, not the events themselves).
+    """
+    segs = list_segments(pdir)
+    if not segs:
+        return Backlog(tp, after, after, 0)
+    start = max(after, segs[0])
+    first = max(b for b in segs if b <= start)
+    end, events = first, 0
+    for base in (b for b in segs if b >= first):
+        try:
+            fd = os.open(segment_path(pdir, base), os.O_RDONLY)
+        except FileNotFoundError:  # compacted meanwhile: every group had read it
+            continue
+        try:
+            pos = 0
+            while (frame := read_frame(fd, pos)) is not None:
+                pos = frame.next_pos
+                end = max(end, frame.end_offset)
+                if frame.end_offset <= start:
+                    continue
+                at = frame.values_start()
+                view = memoryview(frame.payload)
+                for i, n in enumerate(frame.value_lens().tolist()):
+                    if frame.base_offset + i >= start:
+                        events += record_rows(view[at : at + n])
+                    at += n + 1
+        finally:
+            os.close(fd)
+    return Backlog(tp, start, end, events)
+
+
+def backlog(
+    root: Path, after: Mapping[TopicPartition, int], topics: Sequence[str]
+) -> list[Backlog]:
+    """Per partition of ``topics`` that exists: the events at or past ``after[tp]``.
+
+    Raises:
+        BusError: there is no log at ``root`` (a wrong ``bus.path``, or nothing collected
+            yet): "nothing waits" would be a guess.
+    """
+    root = Path(root)
+    if not (root / "topics").is_dir():
+        raise BusError(f"no local bus at {root} (nothing collected yet?)")
+    existing = _topics(root)
+    return [
+        _partition_backlog(partition_dir(root, tp), tp, after.get(tp, 0))
+        for topic in topics
+        if topic in existing
+        for tp in (TopicPartition(topic, p) for p in range(existing[topic]))
+    ]
+
+
+class LocalAdmin:
+    """``eventlake bus status|compact`` on the local log at ``root``.
+
+    Only the local backend has one (``eventlake.bus.open_local_admin``); a Kafka cluster
+    has its own tools and retention settings.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def status(self) -> list[PartitionStatus]:
+        """Offset range, size and every group's committed offset of each partition."""
+        return status(self.root)
+
+    def compact(self) -> CompactResult:
+        """Delete the segments every consumer group has fully consumed; idempotent."""
+        return compact(self.root)

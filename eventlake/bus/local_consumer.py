@@ -12,19 +12,16 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
-from eventlake.bus.base import Record, TopicPartition
+from eventlake.bus.base import Chunk, OffsetRange, Record, StartOffsets, TopicPartition
 from eventlake.bus.frames import Frame, read_frame
 from eventlake.bus.local_layout import (
     flocked,
     list_segments,
     partition_dir,
+    partition_range,
     read_group_offsets,
     segment_path,
     topic_partitions,
@@ -32,26 +29,7 @@ from eventlake.bus.local_layout import (
 from eventlake.errors import BusCorruptError, BusError
 from eventlake.fsutil import write_atomic
 
-__all__ = ["Chunk", "LocalConsumer"]
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """Consecutive records of one partition as one newline-delimited block (lander path).
-
-    ``values`` (a read-only view of the frame, not a copy) is every value followed by
-    ``b"\\n"``; ``value_lens`` are the values' lengths without it.
-    """
-
-    tp: TopicPartition
-    first_offset: int
-    count: int
-    values: memoryview
-    value_lens: npt.NDArray[np.uint32]
-
-    @property
-    def last_offset(self) -> int:
-        return self.first_offset + self.count - 1
+__all__ = ["LocalConsumer"]
 
 
 class _PartitionReader:
@@ -191,7 +169,7 @@ class LocalConsumer:
         *,
         partitions: int = 4,
         poll_interval: float = 0.005,
-        start_offsets: Callable[[TopicPartition], int | None] | None = None,
+        start_offsets: StartOffsets | None = None,
     ) -> None:
         self.root = Path(path)
         self.group = group
@@ -287,6 +265,10 @@ class LocalConsumer:
             if out or time.monotonic() >= deadline:
                 return out
             time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def watermarks(self) -> dict[TopicPartition, OffsetRange]:
+        """The offsets each partition of this consumer's topics holds on disk now."""
+        return {tp: partition_range(reader.pdir) for tp, reader in self._readers.items()}
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Durably store the next offsets to read for this group (merged with the rest)."""

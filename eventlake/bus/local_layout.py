@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from eventlake.bus.base import TopicPartition
+from eventlake.bus.base import OffsetRange, TopicPartition
+from eventlake.bus.frames import read_frame
 from eventlake.errors import BusError
 from eventlake.fsutil import create_exclusive
 
@@ -29,6 +30,7 @@ __all__ = [
     "list_segments",
     "log_bytes",
     "partition_dir",
+    "partition_range",
     "read_group_offsets",
     "segment_path",
     "topic_partitions",
@@ -79,6 +81,28 @@ def list_segments(pdir: Path) -> list[int]:
 
 def segment_path(pdir: Path, base: int) -> Path:
     return pdir / f"{base:020d}{SEGMENT_SUFFIX}"
+
+
+def partition_range(pdir: Path) -> OffsetRange:
+    """First offset held and the offset after the last complete frame (read-only).
+
+    Reads the frames of the last segment only; a torn or in-progress tail frame is not
+    counted (it was never acknowledged).
+    """
+    segs = list_segments(pdir)
+    if not segs:
+        return OffsetRange(0, 0)
+    try:
+        fd = os.open(segment_path(pdir, segs[-1]), os.O_RDONLY)
+    except FileNotFoundError:  # compacted between the listing and the open
+        return partition_range(pdir)
+    try:
+        pos, end = 0, segs[-1]
+        while (frame := read_frame(fd, pos)) is not None:
+            pos, end = frame.next_pos, frame.end_offset
+    finally:
+        os.close(fd)
+    return OffsetRange(segs[0], end)
 
 
 def log_bytes(root: Path) -> int:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from eventlake.cli import pass_settings
-from eventlake.errors import EventlakeError
+
+if TYPE_CHECKING:
+    from eventlake.bus.local_admin import LocalAdmin
 
 __all__ = ["bus"]
 
 
-def _local_root(ctx: click.Context, verb: str) -> object:
+def _admin(ctx: click.Context, verb: str) -> LocalAdmin:
+    from eventlake.bus import open_local_admin
+
     settings = pass_settings(ctx)
-    if settings.bus.backend != "local":
-        raise EventlakeError(
-            f"'eventlake bus {verb}' is for the local log; bus.backend is "
-            f"{settings.bus.backend!r} (use the cluster's own tools and retention settings)"
-        )
-    return settings.resolve(settings.bus.path)
+    return open_local_admin(settings.bus, settings.base_dir, verb=verb)
 
 
 @click.group("bus")
@@ -32,19 +32,15 @@ def bus() -> None:
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Per partition: offsets on disk, size, and each consumer group's committed offset."""
-    from pathlib import Path
-
-    from eventlake.bus.local_admin import status
-
-    root = Path(str(_local_root(ctx, "status")))
-    parts = status(root)
+    admin = _admin(ctx, "status")
+    parts = admin.status()
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in parts], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"bus {root}")
+    table = Table(title=f"bus {admin.root}")
     for col in ("topic", "partition", "start", "end", "segments", "bytes", "groups (lag)"):
         table.add_column(col, justify="left" if col in ("topic", "groups (lag)") else "right")
     for p in parts:
@@ -66,11 +62,7 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def compact_cmd(ctx: click.Context, as_json: bool) -> None:
     """Delete segments that every consumer group has consumed (safe while running)."""
-    from pathlib import Path
-
-    from eventlake.bus.local_admin import compact
-
-    result = compact(Path(str(_local_root(ctx, "compact"))))
+    result = _admin(ctx, "compact").compact()
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -59,6 +59,7 @@ def collect(
     """
     import uvicorn
 
+    from eventlake.bus import open_bus
     from eventlake.collect.app import CONFIG_ENV, create_app, tune_gc
     from eventlake.collect.server import uvicorn_options
 
@@ -72,7 +73,7 @@ def collect(
     check_port_free(host, port)
     click.echo(
         f"eventlake collect: http://{host}:{port} ({workers} worker"
-        f"{'s' if workers > 1 else ''}, bus {settings.bus.backend})",
+        f"{'s' if workers > 1 else ''}, {open_bus(settings.bus, settings.base_dir).describe()})",
         err=True,
     )
     common = {

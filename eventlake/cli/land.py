@@ -29,7 +29,9 @@ def land(ctx: click.Context, follow: bool, as_json: bool, quiet: bool) -> None:
 
     Reads topics "events" and "quarantine" in micro-batches ([land] max_records, max_bytes,
     max_age_seconds), writes Parquet by day and commits each batch atomically with the bus
-    offsets it covers. Safe to interrupt or kill at any moment and run again.
+    offsets it covers. Without --follow it lands everything the bus held when it started
+    (each partition's end offset) and stops. Safe to interrupt or kill at any moment and
+    run again.
     """
     from rich.console import Console
 
@@ -43,10 +45,10 @@ def land(ctx: click.Context, follow: bool, as_json: bool, quiet: bool) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     try:
         if follow and not quiet:
-            err.print(f"landing {settings.bus.backend} bus -> {lander.lake.uri} (Ctrl-C stops)")
+            err.print(f"landing {lander.bus.describe()} -> {lander.lake.uri} (Ctrl-C stops)")
         with err.status("landing...", spinner="dots") if not follow and not quiet else _null():
             result = lander.run(
                 follow=follow,

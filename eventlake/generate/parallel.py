@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from eventlake.bus.base import EVENTS
+from eventlake.bus.base import EVENTS, Bus
 from eventlake.errors import BusError
 from eventlake.generate.activity import EventFrame
 from eventlake.generate.outputs import (
@@ -33,13 +33,16 @@ from eventlake.generate.outputs import (
 from eventlake.generate.world import World
 from eventlake.spec import CompiledPlan
 
+if TYPE_CHECKING:
+    from eventlake.config import Settings
+
 __all__ = ["write_bus_parallel"]
 
 
 def write_bus_parallel(
     world: World,
     frame: EventFrame,
-    settings: Any,
+    settings: Settings,
     *,
     source: str,
     plan: CompiledPlan | None,
@@ -51,29 +54,25 @@ def write_bus_parallel(
 ) -> OutputResult:
     """:func:`write_bus` on the configured bus, split over ``workers`` forked processes.
 
-    ``record_format`` "arrow" (local bus only; many events per record) or "json" (one
-    event per record, any backend). Each process owns the rows of the ``events``
-    partitions ``p % workers == w``, so every partition receives the same records in the
-    same order (same offsets) as with one process; only the interleaving of the
-    ``quarantine`` topic differs. The local bus serialises appends of several processes
-    per partition. Other backends, or ``workers <= 1``, use one process.
+    ``record_format`` "arrow" (many events per record; on a bus that maps keys by CRC-32,
+    i.e. the local log, else JSON) or "json" (one event per record, any backend). Each
+    process owns the rows of the ``events`` partitions ``p % workers == w``, so every
+    partition receives the same records in the same order (same offsets) as with one
+    process; only the interleaving of the ``quarantine`` topic differs. The local bus
+    serialises appends of several processes per partition. A bus that maps keys otherwise
+    (Kafka), or ``workers <= 1``, uses one process.
     """
-    from eventlake.bus import open_producer
-    from eventlake.bus.local import topic_partitions
+    from eventlake.bus import open_bus
 
     idx = _rows(frame, rows)
-    local = settings.bus.backend == "local"
     if record_format not in ("arrow", "json"):
         raise ValueError(f"record_format must be 'arrow' or 'json', got {record_format!r}")
-    nparts = (
-        topic_partitions(settings.resolve(settings.bus.path), EVENTS, settings.bus.partitions)
-        if local
-        else None
-    )
+    bus = open_bus(settings.bus, settings.base_dir)
+    nparts = bus.crc32_partitions(EVENTS)
     arrow_partitions = nparts if record_format == "arrow" else None
     compression = settings.bus.arrow_compression
-    if workers <= 1 or not local or len(idx) < 2 * chunk_rows:
-        producer = open_producer(settings)
+    if workers <= 1 or nparts is None or len(idx) < 2 * chunk_rows:
+        producer = bus.producer()
         try:
             return write_bus(
                 world,
@@ -90,18 +89,17 @@ def write_bus_parallel(
         finally:
             producer.close()
     started = time.perf_counter()
-    assert nparts is not None
     part = _partitions_of_rows(world, frame, idx, nparts)
     shares = [idx[part % workers == w] for w in range(workers)]
     with _arrow_pool(arrow_partitions):
         # built once, before the fork: every writer inherits it
         encode = _chunk_encoder(world, source, plan, arrow_partitions, compression)
-        events, quarantined = _fork_writers(settings, encode, frame, shares, chunk_rows, progress)
+        events, quarantined = _fork_writers(bus, encode, frame, shares, chunk_rows, progress)
     return OutputResult(len(idx), events, quarantined, time.perf_counter() - started)
 
 
 def _fork_writers(
-    settings: Any,
+    bus: Bus,
     encode: ChunkEncoder,
     frame: EventFrame,
     shares: list[npt.NDArray[np.int64]],
@@ -118,7 +116,7 @@ def _fork_writers(
     for w, share in enumerate(shares):
         proc = ctx.Process(
             target=_bus_worker,
-            args=(settings, encode, frame, share, chunk_rows, done, results, w),
+            args=(bus, encode, frame, share, chunk_rows, done, results, w),
             daemon=True,
         )
         proc.start()
@@ -147,7 +145,7 @@ def _fork_writers(
 def _partitions_of_rows(
     world: World, frame: EventFrame, rows: npt.NDArray[np.int64], partitions: int
 ) -> npt.NDArray[np.int64]:
-    """The ``events`` partition of each row: CRC-32 of its key, as the local bus computes it."""
+    """The ``events`` partition of each row: CRC-32 of its key (``Bus.crc32_partitions``)."""
     keys = [
         k.encode() for pair in zip(world.anonymous_ids, world.user_ids, strict=True) for k in pair
     ]
@@ -156,7 +154,7 @@ def _partitions_of_rows(
 
 
 def _bus_worker(
-    settings: Any,
+    bus: Bus,
     encode: ChunkEncoder,
     frame: EventFrame,
     rows: npt.NDArray[np.int64],
@@ -166,9 +164,7 @@ def _bus_worker(
     slot: int,
 ) -> None:
     """One forked writer: encodes and appends its share of the rows."""
-    from eventlake.bus import open_producer
-
-    producer = open_producer(settings)
+    producer = bus.producer()
     try:
         events, quarantined = _pump(
             encode, frame, producer, rows, chunk_rows, lambda n: _add(done, n)

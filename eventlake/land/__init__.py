@@ -1,7 +1,9 @@
 """The land stage: bus -> Parquet lake, exactly once, plus the quarantine tools.
 
-``Lander(settings).run()`` lands what the bus holds (``follow=True`` keeps going) and
-returns a :class:`LandResult`; ``land(settings)`` is the one-call form. Quarantined events
+``Lander(config.land, bus, lake).run()`` lands what the bus held when it started
+(``follow=True`` keeps going) and returns a :class:`LandResult`;
+``Lander.from_settings(settings)`` builds one from a whole configuration and
+``land(settings)`` is the one-call form. Quarantined events
 land in ``<lake>/quarantine/``; :mod:`eventlake.land.quarantine` lists and replays them.
 """
 
@@ -24,7 +26,7 @@ __all__ = [
 
 def land(settings: Settings, *, follow: bool = False) -> LandResult:
     """Land everything on the bus now (or keep landing with ``follow``); idempotent."""
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     try:
         return lander.run(follow=follow)
     finally:

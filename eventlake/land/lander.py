@@ -19,6 +19,16 @@ assignment) it runs ``Lake.recover()`` and starts each partition at (last offset
 lake's commit records) + 1. So a crash before the commit record re-reads the batch (nothing
 was visible), and a crash after it skips the batch (it is in the lake) whatever the bus
 group says: no row is lost or duplicated.
+
+A one-shot run (``follow=False``) lands everything that was on the bus when it started, on
+every backend: it first reads the end offset of every partition (``Consumer.watermarks``,
+Kafka's high watermarks) and lands until the lake holds each partition up to that mark,
+waiting for the group to assign partitions as long as it takes (a Kafka group join takes
+seconds), then stops; records appended meanwhile may ride along in its last batch. A
+partition another member of the group holds counts as done once the lake shows that member
+landed it. When no partition gets closer to its mark for ``land.drain_timeout_seconds``
+(broker unreachable, partitions held by a member that lands nothing) it fails with a
+``LandError`` naming them, never "ok" with events left behind.
 """
 
 from __future__ import annotations
@@ -31,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from eventlake.bus import EVENTS, QUARANTINE, Consumer, TopicPartition, open_consumer
-from eventlake.config import Settings
+from eventlake.bus import EVENTS, QUARANTINE, Bus, Consumer, TopicPartition, open_bus
+from eventlake.config import LandConfig, Settings
 from eventlake.errors import CommitConflictError, LakeError, LandError
 from eventlake.lake import QUARANTINE_DIR, Lake, PendingFile, open_lake
 from eventlake.land.convert import Converted, Run, convert_runs, split_by_day
@@ -106,21 +116,42 @@ _Outcome = tuple[int, int, int] | _Skip
 #: Test hook: called with a stage ("before_commit", "lake_committed") around each commit.
 FailureHook = Callable[[str, TopicPartition], None]
 
+#: How long a one-shot poll waits for its batch's first records.
+_DRAIN_POLL_SECONDS = 0.2
+
+
+@dataclass(slots=True)
+class _Drain:
+    """A one-shot run's goal: each partition's end offset when the run started.
+
+    A partition is done when the lake holds it up to its mark (the lake, not what was
+    polled: a batch that lost a commit race is read again).
+    """
+
+    marks: dict[TopicPartition, int]
+    progress: int = -1
+    progressed_at: float = 0.0
+
 
 class Lander:
-    """Lands the bus into the lake; one per consumer group member. Not thread-safe."""
+    """Lands the bus into the lake; one per consumer group member. Not thread-safe.
+
+    Takes the ``[land]`` settings, the bus and the lake; :meth:`from_settings` builds all
+    three from a whole configuration.
+    """
 
     def __init__(
         self,
-        settings: Settings,
+        cfg: LandConfig,
+        bus: Bus,
+        lake: Lake,
         *,
-        lake: Lake | None = None,
         topics: Iterable[str] = (EVENTS, QUARANTINE),
         hook: FailureHook | None = None,
     ) -> None:
-        self.settings = settings
-        self.cfg = settings.land
-        self.lake = lake or open_lake(settings.lake_uri(), settings.lake.storage_options)
+        self.cfg = cfg
+        self.bus = bus
+        self.lake = lake
         self.topics = tuple(topics)
         self.hook = hook
         self._offsets = LakeOffsets(self.lake, LANDER_STREAM)
@@ -128,11 +159,29 @@ class Lander:
         self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="land-commit")
         self._recovered_at = 0.0
         self._recover()
-        self.consumer: Consumer = open_consumer(
-            settings, self.cfg.consumer_group, self.topics, start_offsets=self._start_offset
+        self.consumer: Consumer = bus.consumer(
+            cfg.consumer_group, self.topics, start_offsets=self._start_offset
         )
         for tp in self.consumer.assignment():
             self.consumer.seek(tp, self._start_offset(tp))
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        lake: Lake | None = None,
+        topics: Iterable[str] = (EVENTS, QUARANTINE),
+        hook: FailureHook | None = None,
+    ) -> Lander:
+        """The lander of a configuration: its ``[land]``, ``[bus]`` and ``[lake]``."""
+        return cls(
+            settings.land,
+            open_bus(settings.bus, settings.base_dir),
+            lake or open_lake(settings.lake_uri(), settings.lake.storage_options),
+            topics=topics,
+            hook=hook,
+        )
 
     # -- exactly-once bookkeeping --------------------------------------------------------
     def _recover(self) -> None:
@@ -158,30 +207,89 @@ class Lander:
         on_batch: Callable[[BatchSummary], None] | None = None,
         max_batches: int | None = None,
     ) -> LandResult:
-        """Land batches until the bus is drained (or, with ``follow``, until ``should_stop``)."""
+        """Land batches: with ``follow`` until ``should_stop``; without, everything that was
+        on the bus when the run started (see the module doc), then return."""
         result = LandResult()
         started = time.monotonic()
+        drain = None if follow else self._start_drain()
         while not should_stop():
-            runs = self._collect(follow, should_stop)
+            if drain is not None and not self._short_of(drain):
+                break
+            runs = self._collect(follow, should_stop, drain)
             if runs:
                 summary = self.land_runs(runs, result)
                 if on_batch is not None:
                     on_batch(summary)
                 if max_batches is not None and result.batches >= max_batches:
                     break
-            elif not follow:
-                break
+            elif drain is not None:
+                self._wait_for_others(drain)
         result.seconds = time.monotonic() - started
         return result
 
-    def _collect(self, follow: bool, should_stop: Callable[[], bool]) -> list[Run]:
-        """One micro-batch: up to max_records/max_bytes, or what came within max_age."""
+    # -- one-shot runs -------------------------------------------------------------------
+    def _start_drain(self) -> _Drain:
+        """The end offsets to land up to: every partition holding records not in the lake."""
+        marks = {
+            tp: held.end
+            for tp, held in self.consumer.watermarks().items()
+            if tp.topic in self.topics and held.end > max(held.first, self._offsets.next_offset(tp))
+        }
+        return _Drain(marks, progressed_at=time.monotonic())
+
+    def _short_of(
+        self, drain: _Drain, polled: dict[TopicPartition, int] | None = None
+    ) -> dict[TopicPartition, int]:
+        """Records each partition still lacks in the lake to reach its mark (only those
+        that lack some); with ``polled`` (next offset per partition of a batch being
+        collected), as if that batch had landed."""
+        short = {}
+        for tp, mark in drain.marks.items():
+            at = self._offsets.next_offset(tp)
+            if polled is not None:
+                at = max(at, polled.get(tp, 0))
+            if at < mark:
+                short[tp] = mark - at
+        return short
+
+    def _wait_for_others(self, drain: _Drain) -> None:
+        """Nothing came: re-read the lake (another member may land some partitions) and
+        fail once no partition got closer to its mark for ``drain_timeout_seconds``."""
+        if time.monotonic() - self._recovered_at > 1.0:
+            self._recover()
+        short = self._short_of(drain)
+        left = sum(short.values())
+        now = time.monotonic()
+        if left != drain.progress:
+            drain.progress, drain.progressed_at = left, now
+        elif short and now - drain.progressed_at > self.cfg.drain_timeout_seconds:
+            parts = ", ".join(
+                f"{tp.topic}/{tp.partition} ({n} records)"
+                for tp, n in sorted(short.items(), key=lambda kv: (kv[0].topic, kv[0].partition))
+            )
+            raise LandError(
+                f"one-shot land on {self.bus.describe()} made no progress for "
+                f"{self.cfg.drain_timeout_seconds:g} s with records still to land: {parts}. "
+                "Check that the bus is reachable and whether another member of consumer "
+                f"group {self.cfg.consumer_group!r} holds these partitions without landing "
+                "them (land.drain_timeout_seconds sets the wait)"
+            )
+
+    # -- batches -------------------------------------------------------------------------
+    def _collect(
+        self, follow: bool, should_stop: Callable[[], bool], drain: _Drain | None
+    ) -> list[Run]:
+        """One micro-batch: up to max_records/max_bytes, or what came within max_age
+        (``follow``), or what is there now on the way to the drain's marks (one-shot)."""
         runs: list[Run] = []
         n = size = 0
         first_at: float | None = None
+        polled: dict[TopicPartition, int] = {}
         while n < self.cfg.max_records and size < self.cfg.max_bytes:
             if not follow:
-                timeout = 0.0  # drain what is there now, then stop
+                # wait for the first records (a group join takes a while), then take only
+                # what has arrived: a one-shot batch closes when the bus has nothing ready
+                timeout = 0.0 if runs else _DRAIN_POLL_SECONDS
             elif first_at is None:
                 timeout = 0.2
             else:
@@ -193,6 +301,11 @@ class Lander:
                 runs.extend(got)
                 n += sum(r.count for r in got)
                 size += sum(len(r.values) for r in got)
+                if drain is not None:
+                    for r in got:
+                        polled[r.tp] = max(polled.get(r.tp, 0), int(r.offsets[-1]) + 1)
+                    if not self._short_of(drain, polled):
+                        break  # this batch reaches every mark: land it and stop
                 continue
             if first_at is None and follow and not should_stop():
                 continue
@@ -200,30 +313,10 @@ class Lander:
         return runs
 
     def _poll(self, max_records: int, max_bytes: int, timeout: float) -> list[Run]:
-        poll_chunks = getattr(self.consumer, "poll_chunks", None)
-        if poll_chunks is not None:
-            return [
-                Run(
-                    c.tp,
-                    np.arange(c.first_offset, c.first_offset + c.count),
-                    c.values,
-                    c.value_lens,
-                )
-                for c in poll_chunks(max_records, timeout, max_bytes)
-            ]
-        records = self.consumer.poll(max_records, timeout)
-        grouped: dict[TopicPartition, list[Any]] = {}
-        for r in records:
-            grouped.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
-        runs = []
-        for tp, recs in grouped.items():
-            # Values keep their bytes (an Arrow record may hold newlines); the lengths let
-            # the converter find each record and blank newlines inside JSON ones.
-            values = b"".join(r.value + b"\n" for r in recs)
-            offsets = np.fromiter((r.offset for r in recs), dtype=np.int64, count=len(recs))
-            lens = np.fromiter((len(r.value) for r in recs), dtype=np.uint32, count=len(recs))
-            runs.append(Run(tp, offsets, values, lens))
-        return runs
+        return [
+            Run(c.tp, np.arange(c.first_offset, c.first_offset + c.count), c.values, c.value_lens)
+            for c in self.consumer.poll_chunks(max_records, timeout, max_bytes)
+        ]
 
     def land_runs(self, runs: list[Run], result: LandResult) -> BatchSummary:
         """Land one micro-batch: a lake commit per (topic, partition), then the bus commit."""

@@ -53,6 +53,10 @@ class LakeOffsets:
         """Record a commit this process just made."""
         self._next[tp] = last_offset + 1
 
+    def by_partition(self) -> dict[TopicPartition, int]:
+        """Next offset to land of every partition with a commit."""
+        return dict(self._next)
+
     def as_dict(self) -> dict[str, int]:
         return {
             f"{tp.topic}/{tp.partition}": o

@@ -5,8 +5,9 @@ Counts come from where each stage keeps its durable output, never from a rescan:
 - bus: the events received on the ``events`` and ``quarantine`` topics = the events in the
   records the lander's commit records cover (their ``meta.events``; the offset span for
   older commits) plus the events in the records still waiting on the bus. Offsets count
-  records, and an Arrow record holds many events, so waiting records are read from the
-  local log and counted by their IPC row counts (``bus/records.py``, metadata only);
+  records, and an Arrow record holds many events, so the bus itself counts the waiting
+  events (``Bus.backlog``: it reads the records past the landed offsets, on the
+  local log or on Kafka);
 - lake: rows named by commit records, i.e. the raw layer's index of loaded files
   (``raw._lake_files``) plus the few commit records not loaded yet;
 - raw: ``raw.events`` rows and its duplicate ``message_id`` count;
@@ -22,8 +23,9 @@ So ``received = landed + quarantined + waiting on the bus`` and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventlake.config import Settings
 from eventlake.errors import EventlakeError
@@ -31,70 +33,29 @@ from eventlake.pipeline.results import StatusReport
 from eventlake.pipeline.state import PipelineState
 
 if TYPE_CHECKING:
+    from eventlake.bus import TopicPartition
+    from eventlake.config import BusConfig
     from eventlake.lake import Lake
 
 __all__ = ["collect_status"]
 
 
-def _pending_events(settings: Any, landed: dict[str, int]) -> tuple[int | None, str | None]:
-    """Events in the bus records not landed yet (None when unknown, with a note)."""
-    if settings.bus.backend != "local":
-        return None, f"bus counts are not available for the {settings.bus.backend!r} backend yet"
-    root = settings.resolve(settings.bus.path)
-    if not (root / "topics").is_dir():
-        return None, f"no local bus at {root} (nothing collected yet)"
+def _pending_events(
+    cfg: BusConfig, base_dir: Path, landed: Mapping[TopicPartition, int]
+) -> tuple[int | None, str | None]:
+    """Events in the bus records past the ``landed`` offsets, as the bus itself counts them
+    (``Bus.backlog``); None, with a note, when the bus cannot be read."""
+    from eventlake.bus import EVENTS, QUARANTINE, open_bus
+
     try:
-        return _local_pending_events(root, landed), None
+        bus = open_bus(cfg, base_dir)
+        return sum(b.events for b in bus.backlog(landed, (EVENTS, QUARANTINE))), None
     except (EventlakeError, OSError) as exc:
         return None, f"bus not readable: {exc}"
 
 
-def _local_pending_events(root: Path, landed: dict[str, int]) -> int:
-    """Events in the local log's records at or past ``landed[topic/partition]`` (read-only).
-
-    Reads the frames from the segment holding the first unlanded offset to the tail; a JSON
-    record is one event, an Arrow record its row count (IPC metadata only).
-    """
-    import os
-
-    from eventlake.bus.base import EVENTS, QUARANTINE
-    from eventlake.bus.frames import read_frame
-    from eventlake.bus.local import list_segments, segment_path
-    from eventlake.bus.records import record_rows
-
-    total = 0
-    for topic in (EVENTS, QUARANTINE):
-        tdir = root / "topics" / topic
-        if not tdir.is_dir():
-            continue
-        for pdir in sorted(p for p in tdir.iterdir() if p.is_dir() and p.name.isdigit()):
-            start = landed.get(f"{topic}/{int(pdir.name)}", 0)
-            segments = list_segments(pdir)
-            if not segments:
-                continue
-            first = max([b for b in segments if b <= start] or segments[:1])
-            for base in (b for b in segments if b >= first):
-                fd = os.open(segment_path(pdir, base), os.O_RDONLY)
-                try:
-                    pos = 0
-                    while (frame := read_frame(fd, pos)) is not None:
-                        pos = frame.next_pos
-                        if frame.end_offset <= start:
-                            continue
-                        lens = frame.value_lens().tolist()
-                        at = frame.values_start()
-                        view = memoryview(frame.payload)
-                        for i, n in enumerate(lens):
-                            if frame.base_offset + i >= start:
-                                total += record_rows(view[at : at + n])
-                            at += n + 1
-                finally:
-                    os.close(fd)
-    return total
-
-
-def _landed_records(lake: Lake) -> tuple[dict[str, int], int]:
-    """(next offset per ``topic/partition``, events in the records landed so far)."""
+def _landed_records(lake: Lake) -> tuple[dict[TopicPartition, int], int]:
+    """(next offset per partition, events in the records landed so far)."""
     from eventlake.land import LANDER_STREAM, LakeOffsets
     from eventlake.land.offsets import parse_commit_id
 
@@ -109,7 +70,7 @@ def _landed_records(lake: Lake) -> tuple[dict[str, int], int]:
             events += int(meta["events"])
         else:  # written before Arrow records: one event per record
             events += int(meta["last_offset"]) - int(meta["first_offset"]) + 1
-    return offsets.as_dict(), events
+    return offsets.by_partition(), events
 
 
 def collect_status(settings: Settings) -> StatusReport:
@@ -138,7 +99,7 @@ def collect_status(settings: Settings) -> StatusReport:
     # Independent of the files' row counts: what the lander read from the bus records its
     # commits cover, plus what the records it has not landed yet hold.
     landed_offsets, landed_events = _landed_records(lake)
-    pending, bus_note = _pending_events(settings, landed_offsets)
+    pending, bus_note = _pending_events(settings.bus, settings.base_dir, landed_offsets)
     if bus_note:
         notes.append(bus_note)
     received = None if pending is None else landed_events + pending

@@ -161,7 +161,7 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
 
 def _landed(config: Path) -> list[dict[str, Any]]:
     settings = load_config(config)
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     try:
         lander.run()
     finally:

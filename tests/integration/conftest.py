@@ -7,8 +7,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,6 +76,38 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def _local_bus(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    return {"backend": "local", "path": str(tmp_path / "bus")}
+
+
+def _kafka_bus(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    broker = request.getfixturevalue("kafka_broker")
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "backend": "kafka",
+        "bootstrap_servers": broker,
+        "topic": f"ev-{tag}",
+        "quarantine_topic": f"q-{tag}",
+        "partitions": 3,
+    }
+
+
+#: Every bus backend: its name -> the ``[bus]`` settings of a fresh, empty bus of it
+#: (starting a broker if needed). The bus contract suite (``tests/integration/bus``) and the
+#: lander's (``tests/integration/land/test_lander_contract.py``) run once per entry;
+#: adding a backend is one line here.
+BUS_BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], dict[str, Any]]] = {
+    "local": _local_bus,
+    "kafka": _kafka_bus,
+}
+
+
+@pytest.fixture(params=list(BUS_BACKENDS))
+def bus_section(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """``[bus]`` settings of an empty bus of each backend in turn."""
+    return BUS_BACKENDS[request.param](tmp_path, request)
 
 
 def postgres_bin_dir() -> Path:

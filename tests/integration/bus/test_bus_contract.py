@@ -11,13 +11,16 @@ import pytest
 from eventlake.bus import (
     EVENTS,
     QUARANTINE,
+    Bus,
     Consumer,
     Producer,
     TopicPartition,
+    open_bus,
     open_consumer,
     open_producer,
 )
 from eventlake.config import Settings
+from eventlake.errors import BusError
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +151,122 @@ def test_concurrent_threads_get_distinct_offsets_and_every_record_reads_back(
     records = _drain(consumer, len(acks))
     consumer.close()
     assert {(r.partition, r.offset) for r in records} == set(acks)
+
+
+def _arrow_record(n: int, tag: str) -> bytes:
+    from eventlake.bus.records import encode_arrow_batch
+
+    return encode_arrow_batch(
+        {"message_id": [f"{tag}-{i}" for i in range(n)], "type": ["track"] * n},
+        compression="lz4",
+    )
+
+
+def test_the_factory_returns_a_bus_that_opens_protocol_objects(bus_settings: Settings) -> None:
+    bus = open_bus(bus_settings.bus, bus_settings.base_dir)
+    assert isinstance(bus, Bus)
+    assert bus.config == bus_settings.bus
+    assert bus_settings.bus.backend in bus.describe()
+    producer = bus.producer()
+    consumer = bus.consumer("protocol", [EVENTS])
+    try:
+        assert isinstance(producer, Producer)
+        assert isinstance(consumer, Consumer)
+    finally:
+        producer.close()
+        consumer.close()
+
+
+def test_poll_chunks_hands_out_runs_of_consecutive_records(bus_settings: Settings) -> None:
+    producer = open_producer(bus_settings)
+    values = [b'{"n":%d,"note":"a\\nb"}' % i for i in range(200)]
+    values[7] = _arrow_record(5, "arrow")  # binary, newlines and all
+    keys = [f"user-{i % 5}".encode() for i in range(200)]
+    acks = producer.append(EVENTS, values, keys)
+    producer.close()
+    sent = dict(zip(acks, values, strict=True))
+
+    consumer = open_consumer(bus_settings, "chunks", topics=[EVENTS])
+    got: dict[tuple[int, int], bytes] = {}
+    deadline = time.monotonic() + 30
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        for chunk in consumer.poll_chunks(60, 0.2):
+            assert chunk.tp.topic == EVENTS and chunk.count == len(chunk.value_lens) > 0
+            assert chunk.count <= 60
+            block = bytes(chunk.values)
+            at = 0
+            for i, n in enumerate(chunk.value_lens.tolist()):
+                assert block[at + n : at + n + 1] == b"\n"
+                got[(chunk.tp.partition, chunk.first_offset + i)] = block[at : at + n]
+                at += n + 1
+            assert at == len(block)
+            assert chunk.last_offset == chunk.first_offset + chunk.count - 1
+    consumer.close()
+    assert got == sent
+
+
+def test_watermarks_give_every_partitions_end_without_reading(bus_settings: Settings) -> None:
+    producer = open_producer(bus_settings)
+    acks = producer.append(EVENTS, [b'{"i":%d}' % i for i in range(40)], [b"one-key"] * 40)
+    acks += producer.append(QUARANTINE, [b'{"q":1}'], [b"k"])
+    producer.close()
+    consumer = open_consumer(bus_settings, "marks")
+    try:
+        marks = consumer.watermarks()
+    finally:
+        consumer.close()
+    partitions = bus_settings.bus.partitions
+    assert set(marks) == {
+        TopicPartition(t, p) for t in (EVENTS, QUARANTINE) for p in range(partitions)
+    }
+    events_partition, quarantine_partition = acks[0][0], acks[-1][0]
+    for tp, held in marks.items():
+        expected = {
+            TopicPartition(EVENTS, events_partition): 40,
+            TopicPartition(QUARANTINE, quarantine_partition): 1,
+        }.get(tp, 0)
+        assert (held.first, held.end) == (0, expected), tp
+
+
+def test_backlog_counts_the_events_inside_waiting_records(bus_settings: Settings) -> None:
+    bus = open_bus(bus_settings.bus, bus_settings.base_dir)
+    with pytest.raises(BusError, match="nothing"):  # no log yet: unknown, not "0 waiting"
+        bus.backlog({})
+    producer = bus.producer()
+    json_acks = producer.append(EVENTS, [b'{"i":%d}' % i for i in range(30)], [b"u1"] * 30)
+    arrow_acks = producer.append(
+        EVENTS, [_arrow_record(100, "a"), _arrow_record(250, "b")], [b"u2", b"u2"]
+    )
+    producer.append(QUARANTINE, [b'{"bad":1}'] * 4, [b"u3"] * 4)
+    producer.close()
+
+    def waiting(after: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
+        return {b.tp: (b.records, b.events) for b in bus.backlog(after) if b.records}
+
+    json_tp = TopicPartition(EVENTS, json_acks[0][0])
+    arrow_tp = TopicPartition(EVENTS, arrow_acks[0][0])
+    everything = waiting({})
+    assert sum(e for _, e in everything.values()) == 30 + 350 + 4
+    assert sum(r for r, _ in everything.values()) == 30 + 2 + 4
+    assert {b.tp for b in bus.backlog({})} == {
+        TopicPartition(t, p)
+        for t in (EVENTS, QUARANTINE)
+        for p in range(bus_settings.bus.partitions)
+    }
+    if json_tp != arrow_tp:
+        assert everything[json_tp] == (30, 30)
+        assert everything[arrow_tp] == (2, 350)
+
+    # past a group's committed offsets: what the group has not consumed yet
+    consumer = bus.consumer("half", [EVENTS])
+    _drain(consumer, 32)
+    consumer.commit({json_tp: json_acks[20][1] + 1, arrow_tp: arrow_acks[1][1]})
+    consumer.close()
+    committed = bus.committed("half", [EVENTS])
+    assert committed[json_tp] == json_acks[20][1] + 1
+    assert committed[arrow_tp] == arrow_acks[1][1]
+    left = waiting(committed)
+    assert sum(e for tp, (_, e) in left.items() if tp.topic == EVENTS) == 9 + 250
+    assert bus.committed("nobody", [EVENTS]) == {}
+    # past the end: nothing waits
+    assert waiting({tp: 10_000 for tp in everything}) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -109,3 +110,52 @@ def test_seek_drops_records_below_the_floor(kafka_broker: str) -> None:
         assert [r.offset for r in _drain(consumer, 3)] == [5, 6, 7]
     finally:
         consumer.close()
+
+
+def _wait_for_assignment(consumer: KafkaConsumer, timeout: float) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(100, 0.2)
+    return consumer.assignment()
+
+
+def test_a_consumer_closed_in_the_middle_of_its_join_leaves_the_group_usable(
+    kafka_broker: str,
+) -> None:
+    """Leaving while the JoinGroup waits at the coordinator wedged the group on tansu (every
+    later member waited forever); close() now lets the join finish first."""
+    cfg = _cfg(kafka_broker, partitions=2)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    early = KafkaConsumer(cfg, group)
+    early.poll(100, 0.5)  # joining: the broker holds a new group's first join for ~3 s
+    assert early.assignment() == []  # so this close happens in the middle of the join
+    early.close()
+    late = KafkaConsumer(cfg, group)
+    try:
+        # 30 s: well above a join here (~3 s), far below the wedge (no assignment ever)
+        assigned = _wait_for_assignment(late, 30)
+    finally:
+        late.close()
+    assert {(tp.topic, tp.partition) for tp in assigned} == {
+        (t, p) for t in (EVENTS, QUARANTINE) for p in range(2)
+    }
+
+
+def test_a_consumer_that_never_polled_joins_nothing(kafka_broker: str) -> None:
+    """Opened to read watermarks only (a one-shot land with nothing to do): no join, so
+    nothing can be left half-joined, and closing costs no wait."""
+    cfg = _cfg(kafka_broker, partitions=1)
+    producer = KafkaProducer(cfg)
+    producer.append(EVENTS, [b"a", b"b", b"c"], [b"k"] * 3)
+    producer.close()
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    idle = KafkaConsumer(cfg, group)
+    marks = idle.watermarks()
+    idle.close()
+    assert (marks[TopicPartition(EVENTS, 0)].first, marks[TopicPartition(EVENTS, 0)].end) == (0, 3)
+    assert idle.assignment() == []
+    reader = KafkaConsumer(cfg, group)
+    try:
+        assert [r.value for r in _drain(reader, 3)] == [b"a", b"b", b"c"]
+    finally:
+        reader.close()

@@ -343,7 +343,7 @@ def test_fuzzing_the_collector_over_a_socket(collector_process) -> None:
     print(f"collector RSS before {baseline['VmRSS']:.0f} MB, peak {peak:.0f} MB; {seen}")
     assert peak - baseline["VmRSS"] < MEMORY_MARGIN_MB, (baseline, peak, seen.statuses)
 
-    lander = Lander(collector.settings)
+    lander = Lander.from_settings(collector.settings)
     try:
         lander.run()
     finally:

@@ -39,7 +39,7 @@ GOOD = {"type": "track", "event": "Level Started", "userId": "u1", "properties":
 
 
 def _land(settings: Settings) -> None:
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     try:
         lander.run()
     finally:

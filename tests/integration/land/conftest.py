@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,3 +102,26 @@ def append_events(
 @pytest.fixture
 def events_appender() -> Callable[..., tuple[list[str], list[str]]]:
     return append_events
+
+
+@pytest.fixture
+def backend_project(bus_section: dict, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings of a project on each bus backend in turn (``BUS_BACKENDS``), with a fresh
+    consumer group; ``land`` overrides ``[land]`` settings."""
+
+    def make(**land: object) -> Settings:
+        (tmp_path / "plan.yaml").write_text(PLAN)
+        return load_config(
+            None,
+            base_dir=tmp_path,
+            spec={"tracking_plan": "plan.yaml"},
+            bus=bus_section,
+            lake={"path": "lake"},
+            land={
+                "max_age_seconds": 0.2,
+                "consumer_group": f"landers-{uuid.uuid4().hex[:8]}",
+                **land,
+            },
+        )
+
+    return make

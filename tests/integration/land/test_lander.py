@@ -35,7 +35,7 @@ def _lake_ids(lake_root: Path) -> Counter[str]:
 def test_lands_events_and_quarantine_readable_by_pyarrow_and_duckdb(project, events_appender):
     settings = project()
     good, bad = events_appender(settings, 1000, bad_every=10)
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     result = lander.run()
     lander.close()
     assert (result.events, result.quarantined) == (900, 100) == (len(good), len(bad))
@@ -76,11 +76,11 @@ def test_lands_events_and_quarantine_readable_by_pyarrow_and_duckdb(project, eve
 def test_rerun_lands_only_new_events(project, events_appender):
     settings = project()
     first, _ = events_appender(settings, 300)
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     assert lander.run().events == 300
     lander.close()
     second, _ = events_appender(settings, 200, start=300)
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     again = lander.run()
     lander.close()
     assert again.events == 200
@@ -99,7 +99,7 @@ def test_crash_around_the_lake_commit_neither_loses_nor_duplicates(project, even
             if calls["n"] == 4:
                 raise Crash(stage)
 
-    lander = Lander(settings, hook=hook)
+    lander = Lander.from_settings(settings, hook=hook)
     with pytest.raises(Crash):
         lander.run()
     lander.close()
@@ -114,7 +114,7 @@ def test_crash_around_the_lake_commit_neither_loses_nor_duplicates(project, even
         consumer.close()
         assert bus_rows < lake_rows
 
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     lander.run()
     lander.close()
     counts = _lake_ids(root)
@@ -124,7 +124,7 @@ def test_crash_around_the_lake_commit_neither_loses_nor_duplicates(project, even
 def test_crash_between_data_files_and_commit_record(project, events_appender, monkeypatch):
     settings = project(max_records=200)
     good, _ = events_appender(settings, 1000)
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     real = lander.lake._write_record
     calls = {"n": 0}
 
@@ -143,7 +143,7 @@ def test_crash_between_data_files_and_commit_record(project, events_appender, mo
     assert leftovers, "the dying commit should leave hidden temporary files"
     monkeypatch.undo()
 
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     lander.run()
     lander.close()
     assert _lake_ids(root) == Counter(good)
@@ -154,12 +154,12 @@ def test_crash_between_data_files_and_commit_record(project, events_appender, mo
 def test_a_second_lander_of_the_group_on_a_local_bus_is_refused(project, events_appender):
     settings = project(max_records=100)
     good, _ = events_appender(settings, 300)
-    first = Lander(settings)
+    first = Lander.from_settings(settings)
     with pytest.raises(EventlakeError, match="already has a member"):
-        Lander(settings)
+        Lander.from_settings(settings)
     first.run()
     first.close()
-    second = Lander(settings)  # the group is free again
+    second = Lander.from_settings(settings)  # the group is free again
     assert second.run().events == 0
     second.close()
     assert _lake_ids(Path(settings.lake_uri())) == Counter(good)
@@ -169,11 +169,11 @@ def test_a_racing_commit_of_the_same_batch_is_refused_and_skipped(project, event
     """As after a Kafka rebalance: another member landed the batch first."""
     settings = project(max_records=100)
     good, _ = events_appender(settings, 300)
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     lander.run(max_batches=1)
     # another writer lands the partition's next batch behind this lander's back
     lander.consumer.close()
-    rival = Lander(settings)
+    rival = Lander.from_settings(settings)
     rival.run(max_batches=1)
     rival.close()
     lander.consumer = open_consumer(settings, settings.land.consumer_group)
@@ -205,7 +205,7 @@ def test_pretty_printed_and_broken_records_on_the_bus_never_stop_the_lander(proj
     producer = open_producer(settings)
     producer.append(EVENTS, values, [b"k"] * 4)
     producer.close()
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     result = lander.run()
     lander.close()
     assert (result.events, result.quarantined) == (3, 1)

@@ -36,7 +36,7 @@ def test_received_and_pending_count_the_events_inside_arrow_records(settings):
     assert (waiting.received, waiting.pending_on_bus) == (len(rows), len(rows))
     assert waiting.reconciliation()[0][1] is True
 
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     try:
         assert lander.run().events == len(rows)
     finally:

@@ -40,7 +40,7 @@ def main() -> None:
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_term)
-    lander = Lander(settings, hook=hook)
+    lander = Lander.from_settings(settings, hook=hook)
     (workdir / f"{name}.started").write_text("started")
     try:
         lander.run(follow=True, should_stop=lambda: stop["now"])
