@@ -82,6 +82,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "eventlake.cli.sources:sources",
         "Pull sources that land batches directly in the lake and the warehouse.",
     ),
+    "up": (
+        "eventlake.cli.up:up",
+        "Run the whole pipeline as one supervised service until Ctrl-C or SIGTERM.",
+    ),
 }
 
 
