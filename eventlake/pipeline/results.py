@@ -135,7 +135,8 @@ class RunResult:
         freshness = "" if fresh is None else f"; freshness {format_seconds(fresh)}"
         return (
             f"{self.kind} {self.run_id} ok in {self.seconds:.1f} s: "
-            f"{landed if self.kind == 'run' else ''}loaded {self.commits_loaded} lake "
+            f"{landed if self.kind == 'run' and self.trigger != 'up' else ''}"
+            f"loaded {self.commits_loaded} lake "
             f"commits; days rebuilt: {days}; {what}{freshness}"
         )
 
@@ -240,6 +241,8 @@ class StatusReport:
     newest_event_at: str | None = None
     lag_seconds: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the newest builds that published new events: (run id, published at, freshness s)
+    recent_freshness: tuple[tuple[str, str, float], ...] = field(default_factory=tuple)
 
     @property
     def stages(self) -> list[StageStatus]:
@@ -294,4 +297,8 @@ class StatusReport:
             "newest_event_at": self.newest_event_at,
             "lag_seconds": self.lag_seconds,
             "notes": list(self.notes),
+            "freshness": [
+                {"run_id": r, "published_at": p, "freshness_seconds": round(f, 3)}
+                for r, p, f in self.recent_freshness
+            ],
         }
