@@ -78,7 +78,7 @@ class CronSchedule:
         return f"CronSchedule({self.expression!r}, {self.tz.key!r})"
 
 
-def wait_until(clock: Clock, stop: threading.Event, when: dt.datetime, step: float = 1.0) -> bool:
+def wait_until(clock: Clock, stop: threading.Event, when: dt.datetime, step: float = 60.0) -> bool:
     """Wait until ``clock`` reaches ``when``; True if ``stop`` was set first.
 
     Waits in steps of at most ``step`` seconds, so a clock change (or a fake clock moved
