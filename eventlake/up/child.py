@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # one line per HTTP request of the SDK, the REST sources and dbt's own chatter: no
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     _watch_parent(os.getppid())
     try:
         _run(args)
