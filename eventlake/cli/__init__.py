@@ -72,7 +72,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": (
         "eventlake.cli.demo:demo",
-        "Generate a game's events, land them, build the models and serve the dashboard.",
+        "Generate a game's events, land them, build the models, then run the live pipeline.",
     ),
     "serve": (
         "eventlake.cli.serve:serve",
