@@ -101,7 +101,12 @@ def _run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the child named in ``argv``; return its exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.name in ("collect", "serve") and args.fd is None:
+        parser.error(f"{args.name} needs --fd (the listening socket the supervisor bound)")
+    if args.name == "trickle" and not (args.url and args.write_key):
+        parser.error("trickle needs --url and --write-key")
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

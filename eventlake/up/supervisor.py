@@ -188,6 +188,11 @@ class Supervisor:
             return False
         rc = proc.returncode
         child.proc = None
+        try:
+            # what the child started itself (a collector's uvicorn workers) dies with it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         now = time.monotonic()
         child.last_exit = describe_exit(rc)
         child.last_exit_at = _now_iso()
