@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -84,6 +86,23 @@ def test_events_sent_with_the_sdk_appear_in_the_api(up_factory: Any) -> None:
     metrics = httpx.get(f"{up.serve_url}/metrics", timeout=10).text
     assert "eventlake_build_freshness_seconds " in metrics
     assert 'eventlake_child_restarts_total{child="collect"} 0' in metrics
+    status = subprocess.run(
+        [sys.executable, "-m", "eventlake", "status", "--json"],
+        cwd=up.root,
+        env=up.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(status.stdout)
+    assert report["freshness"] and report["freshness"][0]["freshness_seconds"] >= 0
+    (supervisor,) = report["supervisors"]
+    assert supervisor["alive"] and {c["name"] for c in supervisor["children"]} == {
+        "collect",
+        "land",
+        "build",
+        "serve",
+    }
     assert up.stop() == 0
 
 
