@@ -233,7 +233,11 @@ class Supervisor:
             if child.state == "backoff" and due is not None and now >= due:
                 child.restarts += 1
                 child.restart_times.append(now)
-                self._spawn(child)
+                try:
+                    self._spawn(child)
+                except EventlakeError as exc:  # e.g. out of processes or file handles
+                    child.next_start = now + self.config.backoff_max
+                    self.sink("up", f"{exc}; next try in {self.config.backoff_max:g} s")
         self.write_state()
 
     def run(self, stop: threading.Event, force: threading.Event | None = None) -> int:
@@ -241,10 +245,13 @@ class Supervisor:
 
         ``force`` (a second Ctrl-C) cuts the graceful stop short with SIGKILL.
         """
-        self.start()
-        while not stop.wait(0.1):
-            self.step()
-        self.shutdown(force)
+        try:
+            self.start()
+            while not stop.wait(0.1):
+                self.step()
+        finally:
+            # also when starting or supervising failed: no child outlives its supervisor
+            self.shutdown(force)
         return 0
 
     def shutdown(self, force: threading.Event | None = None) -> None:
