@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,11 +47,14 @@ __all__ = [
     "LakeConfig",
     "LandConfig",
     "ModelsConfig",
+    "ScheduleConfig",
     "ServeConfig",
     "Settings",
     "SourcesConfig",
     "SpecConfig",
+    "UpConfig",
     "WarehouseConfig",
+    "check_cron",
     "load_config",
     "find_config_file",
     "settings_reference",
@@ -72,6 +75,8 @@ NON_SETTING_VARIABLES = frozenset(
         "EVENTLAKE_WRITE_KEY",
         "EVENTLAKE_COLLECTOR_URL",
         "EVENTLAKE_TRACKER_BUFFER",
+        # set by `eventlake up` for its children: the supervisor's state file
+        "EVENTLAKE_UP_STATE",
     }
 )
 
@@ -327,6 +332,131 @@ class ServeConfig(_Section):
     )
 
 
+class ScheduleConfig(_Section):
+    """When `eventlake up` runs the models and the REST API sources.
+
+    Cron expressions are read by croniter: five fields (minute hour day-of-month month
+    day-of-week), the nicknames ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``, or six
+    fields whose last one is the second (``*/10 * * * * 0`` = every ten minutes, on the
+    minute). They are evaluated in ``timezone``.
+    """
+
+    models: str = Field(
+        default="continuous",
+        description="'continuous': a model run starts as soon as the lake holds commits the "
+        "warehouse has not loaded, at most one run start every models_min_interval seconds; "
+        "or a cron expression (e.g. '*/15 * * * *'): a run at each time, whatever arrived.",
+    )
+    models_min_interval: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="Continuous mode: the least time, in seconds, between the starts of two "
+        "model runs (a run longer than this is followed at once by the next one when new "
+        "commits wait). Lower means fresher dashboards and more CPU spent on builds.",
+    )
+    models_poll_seconds: float = Field(
+        default=0.5,
+        gt=0.0,
+        description="Continuous mode: how often the lake's commit listing is checked for "
+        "commits the warehouse has not loaded (a directory listing per stream).",
+    )
+    api: dict[str, str] = Field(
+        default_factory=dict,
+        description="REST API source name -> cron expression of its runs, or 'off' (run it "
+        "only by hand with `eventlake sources api run NAME`). Sources not listed follow "
+        "api_default.",
+    )
+    api_default: str = Field(
+        default="@hourly",
+        description="Cron expression (or 'off') of every REST API source not named in api.",
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone the cron expressions are read in (e.g. 'Europe/Paris').",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: str) -> str:
+        if value.strip().lower() == "continuous":
+            return "continuous"
+        return check_cron(value)
+
+    @field_validator("api_default")
+    @classmethod
+    def _check_api_default(cls, value: str) -> str:
+        return "off" if value.strip().lower() == "off" else check_cron(value)
+
+    @field_validator("api")
+    @classmethod
+    def _check_api(cls, value: dict[str, str]) -> dict[str, str]:
+        return {
+            name: "off" if cron.strip().lower() == "off" else check_cron(cron, name)
+            for name, cron in value.items()
+        }
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'UTC')") from exc
+        return value
+
+
+def check_cron(expression: str, name: str | None = None) -> str:
+    """``expression`` stripped, if croniter reads it as a cron expression; else ValueError."""
+    from croniter import croniter
+
+    text = expression.strip()
+    if not croniter.is_valid(text):
+        what = f" for {name!r}" if name else ""
+        raise ValueError(
+            f"{text!r}{what} is not a cron expression: five fields 'minute hour day month "
+            "weekday' (e.g. '*/15 * * * *'), @hourly/@daily/@weekly/@monthly, or six fields "
+            "with the seconds last"
+        )
+    return text
+
+
+class UpConfig(_Section):
+    """The supervisor of `eventlake up`: restarts, back-off, shutdown."""
+
+    stop_timeout: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="Seconds a graceful stop (Ctrl-C, SIGTERM) may take in all: children "
+        "still running then are killed (a build killed this way publishes nothing).",
+    )
+    backoff_initial: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Seconds before restarting a child that died; doubled after each crash "
+        "that follows quickly on the last one, up to backoff_max.",
+    )
+    backoff_max: float = Field(
+        default=60.0, gt=0.0, description="Longest wait, in seconds, before a restart."
+    )
+    stable_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="A child that ran this long before dying is restarted after "
+        "backoff_initial again (its earlier crashes are forgiven).",
+    )
+    crash_loop_restarts: int = Field(
+        default=3,
+        ge=1,
+        description="This many restarts of one child within crash_loop_window seconds "
+        "report it as crash-looping in /healthz and `eventlake status`.",
+    )
+    crash_loop_window: float = Field(
+        default=300.0, gt=0.0, description="Window, in seconds, of crash_loop_restarts."
+    )
+
+
 class CsvDatasetConfig(_Section):
     """One CSV drop-folder dataset."""
 
@@ -422,6 +552,10 @@ class Settings(BaseSettings):
     models: ModelsConfig = Field(default_factory=ModelsConfig, description="dbt models.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="API + dashboard.")
     sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Pull sources.")
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig, description="Model and REST source schedules."
+    )
+    up: UpConfig = Field(default_factory=UpConfig, description="The `eventlake up` supervisor.")
 
     @classmethod
     def settings_customise_sources(

@@ -27,7 +27,14 @@ from typing import Any
 
 from eventlake.errors import ConfigError, EventlakeError
 
-__all__ = ["DemoResult", "DemoSummary", "run_demo", "read_summary", "DEMO_MARKER"]
+__all__ = [
+    "DEMO_MARKER",
+    "DemoResult",
+    "DemoSummary",
+    "collector_socket",
+    "read_summary",
+    "run_demo",
+]
 
 DEMO_MARKER = "demo.json"
 
@@ -96,7 +103,7 @@ def _check_writable(directory: Path) -> None:
         ) from exc
 
 
-def _collector_socket(host: str, wanted: int | None, default: int) -> tuple[Any, list[str]]:
+def collector_socket(host: str, wanted: int | None, default: int) -> tuple[Any, list[str]]:
     """A listening socket for the demo's collector, bound now, and what to tell the user.
 
     ``wanted`` (an explicit port) must be free. Without one the configured port is tried and,
@@ -227,7 +234,7 @@ def run_demo(
         )
     # Bound now, so a taken port fails before the data folder is touched or anything built.
     host = "127.0.0.1"
-    collector_sock, notes = _collector_socket(host, collector_port, settings.collect.port)
+    collector_sock, notes = collector_socket(host, collector_port, settings.collect.port)
     port = int(collector_sock.getsockname()[1])
     if data_dir.exists():
         shutil.rmtree(data_dir)  # another world, or an interrupted run: start clean

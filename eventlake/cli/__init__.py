@@ -72,7 +72,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": (
         "eventlake.cli.demo:demo",
-        "Generate a game's events, land them, build the models and serve the dashboard.",
+        "Generate a game's events, land them, build the models, then run the live pipeline.",
     ),
     "serve": (
         "eventlake.cli.serve:serve",
@@ -81,6 +81,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sources": (
         "eventlake.cli.sources:sources",
         "Pull sources that land batches directly in the lake and the warehouse.",
+    ),
+    "up": (
+        "eventlake.cli.up:up",
+        "Run the whole pipeline as one supervised service until Ctrl-C or SIGTERM.",
     ),
 }
 

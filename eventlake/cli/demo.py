@@ -30,6 +30,19 @@ __all__ = ["demo", "print_result"]
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
 @click.option("--no-serve", is_flag=True, help="Stop after the summary (scripts, CI).")
 @click.option(
+    "--no-live",
+    is_flag=True,
+    help="After the summary only serve the dashboard (no live pipeline, no live players).",
+)
+@click.option(
+    "--live-rate",
+    type=click.FloatRange(min=0.0),
+    default=20.0,
+    show_default=True,
+    help="Events per second the demo's live players send while the live pipeline runs "
+    "(0: none; your own SDK's events still flow).",
+)
+@click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=None,
@@ -55,18 +68,22 @@ def demo(
     days: int,
     seed: int,
     no_serve: bool,
+    no_live: bool,
+    live_rate: float,
     port: int | None,
     collector_port: int | None,
     live_events: int,
     as_json: bool,
 ) -> None:
-    """Generate a game's events, land them, build the models and serve the dashboard.
+    """Generate a game's events, land them, build the models, then run the live pipeline.
 
     Writes an example project into DIRECTORY (default ./eventlake-demo), starts a
     collector on 127.0.0.1, generates a world (about a million events by default: the
     latest sent live through the tracker SDK, the bulk straight to the bus), lands them as
-    Parquet, builds the dbt models, prints a summary and the reconciliation, then serves the
-    dashboard and API until Ctrl-C. Re-running with the same world reuses it.
+    Parquet, builds the dbt models and prints a summary and the reconciliation. Then it
+    runs the live pipeline (`eventlake up`: collector, lander, model runs, dashboard and
+    API) with a few live players sending events, so the dashboard keeps changing, until
+    Ctrl-C. Re-running with the same world reuses it.
 
     A port given with --port or --collector-port must be free; without them the configured
     ports are used, or free ones (the output says which) when other programs hold them.
@@ -96,7 +113,10 @@ def demo(
         else:
             print_result(result)
         if serve_sock is not None:
-            _serve(Path(result.directory), serve_sock)
+            if no_live:
+                _serve(Path(result.directory), serve_sock)
+            else:
+                _live(Path(result.directory), serve_sock, collector_port, live_rate)
     finally:
         if serve_sock is not None:
             serve_sock.close()
@@ -251,6 +271,50 @@ def print_result(result: Any) -> None:
     )
     console.print(rec)
     console.print("received = landed + quarantined; landed = modeled + duplicates")
+
+
+def _live(directory: Path, serve_sock: Any, collector_port: int | None, rate: float) -> None:
+    """The live pipeline (`eventlake up`) on the demo project, plus the live players."""
+    from eventlake.config import load_config
+    from eventlake.demo import collector_socket
+    from eventlake.up import ChildSpec, child_command, run_up
+    from eventlake.up.supervisor import STOP_INTAKE
+
+    config = directory / "eventlake.toml"
+    settings = load_config(config)
+    collect_sock, notes = collector_socket(
+        settings.collect.host, collector_port, settings.collect.port
+    )
+    with collect_sock:
+        host, port = serve_sock.getsockname()[:2]
+        chost, cport = collect_sock.getsockname()[:2]
+        write_key = sorted(settings.write_keys())[0]
+        extra = []
+        if rate > 0:
+            args = ["--url", f"http://{chost}:{cport}", "--write-key", write_key]
+            extra.append(
+                ChildSpec(
+                    "trickle",
+                    "demo",
+                    child_command("trickle", *args, "--rate", f"{rate:g}"),
+                    stop_group=STOP_INTAKE,
+                )
+            )
+        for note in notes:
+            click.echo(f"note: {note}")
+        players = f"; live players send about {rate:g} events/s" if rate > 0 else ""
+        click.echo(
+            f"live pipeline: dashboard http://{host}:{port}/   API http://{host}:{port}/api/"
+            f"metrics   collector http://{chost}:{cport} (write key {write_key}){players}. "
+            "The dashboard follows each new build. Ctrl-C stops."
+        )
+        run_up(
+            settings,
+            config,
+            roles=("collect", "land", "build", "serve"),
+            sockets={"collect": collect_sock, "serve": serve_sock},
+            extra=extra,
+        )
 
 
 def _serve(directory: Path, sock: Any) -> None:

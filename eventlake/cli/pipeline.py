@@ -129,12 +129,21 @@ def backfill(ctx: click.Context, start: str, end: str, restart: bool, as_json: b
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show each stage's counts, whether they reconcile, the last run and the lag."""
-    from eventlake.pipeline import collect_status
+    """Show each stage's counts, whether they reconcile, the last run and the lag.
 
-    report = collect_status(pass_settings(ctx))
+    Also the freshness of the newest builds (collector 200 -> published) and, while
+    `eventlake up` runs, each supervised child's state and restarts.
+    """
+    from eventlake.pipeline import collect_status
+    from eventlake.up import read_state, state_files
+
+    settings = pass_settings(ctx)
+    report = collect_status(settings)
+    supervisors = [s for s in (read_state(p) for p in state_files(settings)) if s is not None]
     if as_json:
-        _emit(True, report.to_dict(), "")
+        data = report.to_dict()
+        data["supervisors"] = [{**s.to_dict(), "alive": s.alive()} for s in supervisors]
+        _emit(True, data, "")
         return
     lines = ["stage        events  meaning"]
     for s in report.stages:
@@ -148,15 +157,41 @@ def status(ctx: click.Context, as_json: bool) -> None:
     lines.append("")
     last = report.last_run
     lines.append(f"last run:     {last.summary() if last else 'never'}")
-    if report.last_success and report.last_success is not last:
+    if report.last_success and (last is None or report.last_success.run_id != last.run_id):
         lines.append(f"last success: {report.last_success.summary()}")
     if report.lag_seconds is not None:
         lines.append(
-            f"freshness:    newest event received {report.newest_event_at} "
-            f"({report.lag_seconds:,.0f} s ago)"
+            f"newest event: received {report.newest_event_at} ({report.lag_seconds:,.0f} s ago)"
         )
+    lines.extend(_freshness_lines(report.recent_freshness))
+    for sup in supervisors:
+        lines.extend(_supervisor_lines(sup))
     lines.extend(f"note: {n}" for n in report.notes)
     click.echo("\n".join(lines))
+
+
+def _freshness_lines(recent: tuple[tuple[str, str, float], ...]) -> list[str]:
+    from eventlake.pipeline.results import format_seconds
+
+    if not recent:
+        return ["freshness:    no build has published new events yet"]
+    out = ["freshness:    collector 200 -> published, oldest new event of each build"]
+    out += [f"  {run_id}  {format_seconds(sec):>12}  published {at}" for run_id, at, sec in recent]
+    return out
+
+
+def _supervisor_lines(sup: Any) -> list[str]:
+    roles = ", ".join(sup.roles)
+    head = f"eventlake up (pid {sup.pid}, roles {roles})"
+    if not sup.alive():
+        return ["", f"{head}: not running (last report {sup.updated_at})"]
+    out = ["", f"{head}: {'stopping' if sup.stopping else 'running'} since {sup.started_at}"]
+    for c in sup.children:
+        pid = f"pid {c.pid}" if c.pid else "no process"
+        extra = f", last {c.last_exit} at {c.last_exit_at}" if c.last_exit else ""
+        loop = "  CRASH-LOOPING" if c.crash_loop else ""
+        out.append(f"  {c.name:<9} {c.state:<9} {pid:<11} restarts {c.restarts}{extra}{loop}")
+    return out
 
 
 @click.command("query")

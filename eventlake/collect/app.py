@@ -16,13 +16,16 @@ many concurrent requests durable with one append. Build the app with :func:`crea
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as _dt
 import functools
 import gc
 import ipaddress
 import logging
 import os
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +36,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventlake.bus.base import Producer
+from eventlake.bus.health import BusProbe, probe_bus
 from eventlake.collect.auth import WriteKeys
 from eventlake.collect.body import HttpError, read_limited
 from eventlake.collect.committer import GroupCommitter, OverloadedError
 from eventlake.collect.handler import RequestHandler, RequestMeta
 from eventlake.collect.server import head_bytes, headers_too_large
 from eventlake.errors import AppendTooLargeError, BusError, BusFullError, ConfigError
+from eventlake.health import HealthReport, HealthSource
 from eventlake.tracking_plan import CompiledPlan, plan_from_settings
 
 if TYPE_CHECKING:
@@ -137,16 +142,63 @@ def _error(exc: HttpError) -> Response:
     return _reply(exc.status, body, exc.headers)
 
 
+#: Seconds a bus probe's answer is reused by /healthz (the probe fsyncs a small file).
+_PROBE_TTL = 1.0
+#: A failed append counts against /healthz this long, unless an append succeeded since.
+_APPEND_FAILURE_SECONDS = 30.0
+
+
+class _BusHealth:
+    """The bus as /healthz sees it: a cached probe plus what the last appends did."""
+
+    def __init__(self, probe: Callable[[], BusProbe]) -> None:
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._cached: tuple[float, BusProbe] | None = None
+        self.last_error: tuple[float, str] | None = None
+        self.last_ok = 0.0
+
+    def failed(self, message: str) -> None:
+        self.last_error = (time.monotonic(), message)
+
+    def succeeded(self) -> None:
+        self.last_ok = time.monotonic()
+
+    def check(self) -> BusProbe:
+        """The probe (at most one per second), overruled by a recent failed append."""
+        now = time.monotonic()
+        with self._lock:
+            if self._cached is None or now - self._cached[0] > _PROBE_TTL:
+                self._cached = (now, self._probe())
+            probe = self._cached[1]
+        error = self.last_error
+        if (
+            probe.writable
+            and error is not None
+            and error[0] > self.last_ok
+            and now - error[0] < _APPEND_FAILURE_SECONDS
+        ):
+            return BusProbe(probe.backend, False, f"the last append failed: {error[1]}")
+        return probe
+
+
 class _Collector:
     """The request endpoint and the state it shares (one per app)."""
 
     def __init__(
-        self, handler: RequestHandler, addresses: ClientAddress, max_header_bytes: int
+        self,
+        handler: RequestHandler,
+        addresses: ClientAddress,
+        max_header_bytes: int,
+        bus: _BusHealth,
+        health: HealthSource | None = None,
     ) -> None:
         self.handler = handler
         self.addresses = addresses
         self.max_header_bytes = max_header_bytes
         self.committer: GroupCommitter | None = None
+        self.bus = bus
+        self.health_source = health
 
     async def collect(self, request: Request) -> Response:
         head = head_bytes(request.scope)
@@ -185,10 +237,13 @@ class _Collector:
         except OverloadedError as exc:
             return _error(HttpError(503, "overloaded", str(exc), {"retry-after": "1"}))
         except BusFullError as exc:
+            self.bus.failed(str(exc))
             return _error(HttpError(503, "bus_full", str(exc), {"retry-after": "5"}))
         except BusError as exc:
             log.error("bus append failed: %s", exc)
+            self.bus.failed(str(exc))
             return _error(HttpError(503, "bus_unavailable", str(exc), {"retry-after": "5"}))
+        self.bus.succeeded()
         if not batch.quarantined:
             return _reply(200, _OK)
         listed = batch.quarantined[:MAX_LISTED_QUARANTINED]
@@ -209,9 +264,27 @@ class _Collector:
         return _reply(200, _ENCODE(reply))
 
     async def health(self, request: Request) -> Response:
+        """GET /healthz: 200 while the bus can be written, else 503 (with the reason).
+
+        Under ``eventlake up`` the body also holds the pipeline's health (children,
+        the lander's lag, the last build): see :mod:`eventlake.health`.
+        """
         committer = self.committer
         inflight = committer.inflight_bytes if committer else 0
-        return _reply(200, _ENCODE({"ok": True, "inflight_bytes": inflight}))
+        probe = await asyncio.to_thread(self.bus.check)
+        report = HealthReport()
+        if self.health_source is not None:
+            report = await asyncio.to_thread(self.health_source)
+        problems = report.problems
+        if not probe.writable:
+            problems = (f"the bus cannot be written: {probe.detail}", *problems)
+        report = dataclasses.replace(
+            report, bus_writable=probe.writable, bus_detail=probe.detail, problems=problems
+        )
+        body = {"ok": probe.writable, "inflight_bytes": inflight, **report.to_dict()}
+        body["bus"] = {**body["bus"], "backend": probe.backend}
+        headers = {"cache-control": "no-store"}
+        return _reply(503 if report.failing() else 200, _ENCODE(body), headers)
 
 
 def create_app(
@@ -219,6 +292,7 @@ def create_app(
     *,
     producer: Producer | None = None,
     plan: CompiledPlan | None = None,
+    health: HealthSource | None = None,
 ) -> Starlette:
     """The collector app for ``settings``.
 
@@ -229,6 +303,8 @@ def create_app(
             default each of ``collect.commit_threads`` threads opens its own on startup
             with ``eventlake.bus.open_producer`` and closes it on shutdown.
         plan: a compiled tracking plan (default: the configured one).
+        health: the pipeline's health, added to /healthz (``eventlake up`` passes it);
+            without it /healthz reports the bus and the collector's own state.
 
     Raises:
         ConfigError: no write key is configured, or a setting is invalid.
@@ -248,7 +324,13 @@ def create_app(
         max_event_bytes=cfg.max_event_bytes,
         request_records=cfg.request_records,
     )
-    collector = _Collector(handler, ClientAddress(cfg.trusted_proxies), cfg.max_header_bytes)
+    collector = _Collector(
+        handler,
+        ClientAddress(cfg.trusted_proxies),
+        cfg.max_header_bytes,
+        _BusHealth(functools.partial(probe_bus, settings)),
+        health,
+    )
     # No lane's group commit may be more than one producer queues (bus.max_pending_bytes).
     max_inflight = min(cfg.max_inflight_bytes, settings.bus.max_pending_bytes)
 

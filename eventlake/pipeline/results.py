@@ -18,6 +18,8 @@ __all__ = [
     "RunResult",
     "StageStatus",
     "StatusReport",
+    "format_seconds",
+    "freshness_between",
     "short_error",
 ]
 
@@ -29,6 +31,10 @@ class LoadBuildResult:
     ``changed_days`` are the event days whose raw rows were replaced (ISO dates);
     ``full_refresh`` says every day was rebuilt (asked for, or the first build);
     ``skipped_build`` that nothing new arrived, so dbt did not run.
+    ``oldest_new_event_at`` is the oldest ``received_at`` (ISO, UTC) of the events this
+    transaction loaded for the first time, ``published_at`` when the transaction published
+    (both None when no new event was published): their difference is the build's
+    freshness (:attr:`freshness_seconds`).
     """
 
     commits_loaded: int = 0
@@ -38,6 +44,14 @@ class LoadBuildResult:
     skipped_build: bool = False
     models_built: int = 0
     tests_passed: int = 0
+    oldest_new_event_at: str | None = None
+    published_at: str | None = None
+
+    @property
+    def freshness_seconds(self) -> float | None:
+        """Seconds from the collector's acknowledgement of the oldest event this build
+        published for the first time to the publish (None: no new event)."""
+        return freshness_between(self.oldest_new_event_at, self.published_at)
 
     def with_build(
         self, *, models_built: int = 0, tests_passed: int = 0, skipped: bool = False
@@ -71,6 +85,16 @@ class RunResult:
     full_refresh: bool = False
     skipped_build: bool = False
     error: str | None = None
+    oldest_new_event_at: str | None = None
+    published_at: str | None = None
+    #: where the run was started from: "cli" (a verb), "up" (the supervisor's scheduler)
+    trigger: str | None = None
+
+    @property
+    def freshness_seconds(self) -> float | None:
+        """The run's freshness: seconds from the collector's 200 for the oldest event the
+        published build includes for the first time to the publish (None: no new event)."""
+        return freshness_between(self.oldest_new_event_at, self.published_at)
 
     @property
     def seconds(self) -> float:
@@ -82,6 +106,8 @@ class RunResult:
         out = dataclasses.asdict(self)
         out["changed_days"] = list(self.changed_days)
         out["seconds"] = round(self.seconds, 3)
+        fresh = self.freshness_seconds
+        out["freshness_seconds"] = None if fresh is None else round(fresh, 3)
         return out
 
     @classmethod
@@ -105,11 +131,34 @@ class RunResult:
             else f"built {self.models_built} models, {self.tests_passed} tests passed"
         )
         landed = f"landed {self.landed:,} events, {self.quarantined:,} quarantined; "
+        fresh = self.freshness_seconds
+        freshness = "" if fresh is None else f"; freshness {format_seconds(fresh)}"
         return (
             f"{self.kind} {self.run_id} ok in {self.seconds:.1f} s: "
-            f"{landed if self.kind == 'run' else ''}loaded {self.commits_loaded} lake "
-            f"commits; days rebuilt: {days}; {what}"
+            f"{landed if self.kind == 'run' and self.trigger != 'up' else ''}"
+            f"loaded {self.commits_loaded} lake "
+            f"commits; days rebuilt: {days}; {what}{freshness}"
         )
+
+
+def freshness_between(oldest: str | None, published: str | None) -> float | None:
+    """Seconds from ``oldest`` to ``published`` (ISO timestamps), None if either is None."""
+    if oldest is None or published is None:
+        return None
+    delta = dt.datetime.fromisoformat(published) - dt.datetime.fromisoformat(oldest)
+    return delta.total_seconds()
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for humans: ``4.2 s``, ``3 min 5 s``, ``2 h 10 min``, ``29 days 3 h``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} days {s % 86400 // 3600} h"
 
 
 def short_error(error: str | None) -> str:
@@ -192,6 +241,8 @@ class StatusReport:
     newest_event_at: str | None = None
     lag_seconds: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the newest builds that published new events: (run id, published at, freshness s)
+    recent_freshness: tuple[tuple[str, str, float], ...] = field(default_factory=tuple)
 
     @property
     def stages(self) -> list[StageStatus]:
@@ -246,4 +297,8 @@ class StatusReport:
             "newest_event_at": self.newest_event_at,
             "lag_seconds": self.lag_seconds,
             "notes": list(self.notes),
+            "freshness": [
+                {"run_id": r, "published_at": p, "freshness_seconds": round(f, 3)}
+                for r, p, f in self.recent_freshness
+            ],
         }

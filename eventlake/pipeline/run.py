@@ -18,6 +18,7 @@ lake commits as new again. Every run is appended to the run history
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -155,27 +156,35 @@ def load_and_build_in(
         stage("load")
         raw = tx.load_raw(lake, reload_days=reload_days)
         days = list(raw.event_days)
+        oldest = raw.oldest_new_received_at
         loaded = LoadBuildResult(
             commits_loaded=raw.commits_loaded,
             changed_days=tuple(d.isoformat() for d in days),
             raw_rows=sum(raw.day_rows.get("events", {}).values()),
             full_refresh=full_refresh or not built_before,
+            oldest_new_event_at=None if oldest is None else oldest.isoformat(),
         )
         if skip_if_unchanged and built_before and not full_refresh and not days and not select:
             # Nothing new anywhere: the published models and their tests still hold.
-            return loaded.with_build(skipped=True)
-        stage("build")
-        result = build_models(
-            config,
-            tx.dbt_target(),
-            # None = every day: the first build, or an explicit full refresh.
-            changed_days=days if built_before and not full_refresh else None,
-            full_refresh=full_refresh,
-            select=" ".join(select) if select else None,
-        )
-        return loaded.with_build(
-            models_built=len(result.models_built), tests_passed=result.tests_passed
-        )
+            done = loaded.with_build(skipped=True)
+        else:
+            stage("build")
+            result = build_models(
+                config,
+                tx.dbt_target(),
+                # None = every day: the first build, or an explicit full refresh.
+                changed_days=days if built_before and not full_refresh else None,
+                full_refresh=full_refresh,
+                select=" ".join(select) if select else None,
+            )
+            done = loaded.with_build(
+                models_built=len(result.models_built), tests_passed=result.tests_passed
+            )
+    # The transaction has published (it raises otherwise): from now on the API serves the
+    # new events, within serve.reload_check_ms.
+    if done.oldest_new_event_at is None:
+        return done
+    return dataclasses.replace(done, published_at=_now())
 
 
 def _record(
@@ -188,6 +197,7 @@ def _record(
     landed: tuple[int, int] = (0, 0),
     changed_days: tuple[str, ...] = (),
     full_refresh: bool = False,
+    trigger: str | None = None,
 ) -> RunResult:
     """Append one run to the history: what its stages did, or how far it got."""
     done = load or LoadBuildResult(changed_days=changed_days, full_refresh=full_refresh)
@@ -207,6 +217,9 @@ def _record(
         full_refresh=done.full_refresh,
         skipped_build=done.skipped_build,
         error=None if error is None else str(error),
+        oldest_new_event_at=done.oldest_new_event_at,
+        published_at=done.published_at,
+        trigger=trigger,
     )
     state.record_run(result)
     return result
@@ -261,6 +274,7 @@ def run(
     land: bool = True,
     build_models: BuildModels | None = None,
     on_stage: OnStage | None = None,
+    trigger: str | None = None,
 ) -> RunResult:
     """Land, load the raw layer, rebuild every changed day (and ``day``), test.
 
@@ -269,6 +283,8 @@ def run(
         day: an event day to rebuild even if no new rows arrived for it.
         land: land what waits on the bus first (``False``: only load and build).
         on_stage: hears each stage start: "land", "load", "build" (:data:`OnStage`).
+        trigger: who started the run, kept in the run history ("up" for the supervisor's
+            scheduled runs).
 
     Raises:
         EventlakeError: a stage failed; the run is recorded as failed, the previously
@@ -288,9 +304,9 @@ def run(
             on_stage=on_stage,
         )
     except EventlakeError as exc:
-        _record(state, "run", started, None, exc, landed=landed)
+        _record(state, "run", started, None, exc, landed=landed, trigger=trigger)
         raise
-    return _record(state, "run", started, load, None, landed=landed)
+    return _record(state, "run", started, load, None, landed=landed, trigger=trigger)
 
 
 def backfill(

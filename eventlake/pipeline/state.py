@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from eventlake.config import Settings
@@ -71,11 +72,44 @@ class PipelineState:
         return out[-limit:] if limit else out
 
     def last_run(self, *, ok: bool | None = None) -> RunResult | None:
-        """The newest run (the newest successful one with ``ok=True``)."""
-        for run in reversed(self.runs()):
+        """The newest run (the newest successful one with ``ok=True``).
+
+        Reads the history from its end, so it costs the same however long the history of
+        a long-running ``eventlake up`` has grown.
+        """
+        for run in self.recent_runs():
             if ok is None or run.ok == ok:
                 return run
         return None
+
+    def recent_runs(self, chunk: int = 64 * 1024) -> Iterator[RunResult]:
+        """The recorded runs, newest first, read backwards from the end of the file."""
+        path = self.dir / _RUNS
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            end = fh.seek(0, os.SEEK_END)
+            tail = b""
+            while end > 0 or tail:
+                start = max(0, end - chunk)
+                if end > 0:
+                    fh.seek(start)
+                    tail = fh.read(end - start) + tail
+                    end = start
+                lines = tail.split(b"\n")
+                # the first piece may be a partial line unless we reached the file's start
+                tail = lines.pop(0) if end > 0 else b""
+                for line in reversed(lines):
+                    if not line.strip():
+                        continue
+                    try:
+                        yield RunResult.from_dict(json.loads(line))
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a torn line from a crash mid-append
+                if end == 0 and not tail:
+                    break
 
     # -- backfill progress ---------------------------------------------------------------
     def _backfill_path(self, start: dt.date, end: dt.date) -> Path:

@@ -13,6 +13,10 @@ Counts come from where each stage keeps its durable output, never from a rescan:
 - raw: ``raw.events`` rows and its duplicate ``message_id`` count;
 - models: rows of ``stg_events`` (one per ``message_id``).
 
+And from the run history, the freshness of the newest builds that published new events:
+the time from the collector's 200 for the oldest event each included for the first time to
+its publish.
+
 The warehouse figures come from the configured engine through the warehouse protocol
 (``Warehouse.counts()``); this module holds no warehouse SQL.
 
@@ -37,7 +41,10 @@ if TYPE_CHECKING:
     from eventlake.config import BusConfig
     from eventlake.lake import Lake
 
-__all__ = ["collect_status"]
+__all__ = ["FRESHNESS_RUNS", "collect_status"]
+
+#: How many of the newest builds that published new events ``status`` shows the freshness of.
+FRESHNESS_RUNS = 5
 
 
 def _pending_events(
@@ -106,6 +113,13 @@ def collect_status(settings: Settings) -> StatusReport:
     state = PipelineState.for_settings(settings)
     last_run = state.last_run()
     last_success = state.last_run(ok=True)
+    fresh = []
+    for i, run in enumerate(state.recent_runs()):
+        seconds = run.freshness_seconds
+        if run.ok and seconds is not None and run.published_at is not None:
+            fresh.append((run.run_id, run.published_at, seconds))
+        if len(fresh) >= FRESHNESS_RUNS or i >= 500:
+            break
     newest = wh.newest_received_at
     lag = None
     if newest is not None:
@@ -126,4 +140,5 @@ def collect_status(settings: Settings) -> StatusReport:
         newest_event_at=newest.isoformat() if newest is not None else None,
         lag_seconds=round(lag, 1) if lag is not None else None,
         notes=tuple(notes),
+        recent_freshness=tuple(fresh),
     )

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from eventlake.config import Settings
 from eventlake.errors import ConfigError
+from eventlake.health import HealthSource
 from eventlake.serve import api, pages
 from eventlake.serve.auth import ASGIApp, Receive, Scope, Send, TokenAuth
 from eventlake.serve.catalog import CatalogFile
@@ -55,7 +56,9 @@ class _CollectorDispatch:
             await self.rest(scope, receive, send)
 
 
-def create_app(settings: Settings, *, collector: Any = None) -> ServeApp:
+def create_app(
+    settings: Settings, *, collector: Any = None, health: HealthSource | None = None
+) -> ServeApp:
     """Build the serve app for ``settings``.
 
     Args:
@@ -63,6 +66,8 @@ def create_app(settings: Settings, *, collector: Any = None) -> ServeApp:
             warehouse path, ``models.dbt_dir`` (the metrics catalog) and the lake.
         collector: a collector ASGI app to mount under /v1 (default: built from settings
             when ``serve.mount_collector``).
+        health: the pipeline's health for /healthz and /metrics (``eventlake up`` passes
+            it); without it /healthz reports what this process serves.
 
     Raises:
         ConfigError: ``serve.query_enabled`` without a ``serve.query_token``.
@@ -96,6 +101,7 @@ def create_app(settings: Settings, *, collector: Any = None) -> ServeApp:
         query_token=cfg.query_token,
         max_limit=cfg.max_limit,
         cache_seconds=cfg.cache_seconds,
+        health=health,
     )
     if collector is None and cfg.mount_collector:
         from eventlake.collect import create_app as create_collector

@@ -155,18 +155,28 @@ async def dashboards_json(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """GET /healthz: always 200 while the process serves; says what is ready."""
+    """GET /healthz: what is ready, and under ``eventlake up`` the pipeline's health.
+
+    200 while the process serves, unless the pipeline's health says it is failing (the
+    bus cannot be written): then 503. ``status`` is ``ok``, ``degraded`` (see
+    ``problems``) or ``failing``.
+    """
+    from starlette.concurrency import run_in_threadpool
+
     state: ServeState = request.app.state.serve
     catalog = state.catalog.get()
-    return json_response(
-        {
-            "status": "ok",
-            "warehouse": state.runner.version != "none",
-            "metrics": len(catalog.metrics),
-            "catalog_error": state.catalog.error,
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    body: dict[str, Any] = {
+        "status": "ok",
+        "warehouse": state.runner.version != "none",
+        "metrics": len(catalog.metrics),
+        "catalog_error": state.catalog.error,
+    }
+    code = 200
+    if state.health is not None:
+        report = await run_in_threadpool(state.health)
+        body.update(report.to_dict())
+        code = 503 if report.failing() else 200
+    return json_response(body, code, headers={"Cache-Control": "no-store"})
 
 
 async def prometheus(request: Request) -> Response:
@@ -176,7 +186,7 @@ async def prometheus(request: Request) -> Response:
     state: ServeState = request.app.state.serve
     assert state.http_metrics is not None
     body = await run_in_threadpool(
-        render_prometheus, state.http_metrics, state.lake_counts, state.cache
+        render_prometheus, state.http_metrics, state.lake_counts, state.cache, state.health
     )
     return Response(
         body, 200, {"Cache-Control": "no-store"}, media_type="text/plain; version=0.0.4"

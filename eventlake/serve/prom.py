@@ -3,7 +3,9 @@
 HTTP figures come from an ASGI middleware labelled by route template (not by raw path, so a
 scan of random URLs cannot blow up the label set). Pipeline figures (events received,
 landed, quarantined) are read from the lake's commit records, incrementally: each scrape
-reads only commit records it has not seen, so it stays cheap as the lake grows.
+reads only commit records it has not seen, so it stays cheap as the lake grows. Under
+``eventlake up`` the pipeline's health adds the lander's lag, the last build's age and
+freshness, the bus's writability and each child's restarts (:func:`render_health`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from eventlake.health import HealthReport, HealthSource
 from eventlake.serve.data import ResultCache
 
-__all__ = ["HttpMetrics", "LakeCounts", "render_cache", "render_prometheus"]
+__all__ = ["HttpMetrics", "LakeCounts", "render_cache", "render_health", "render_prometheus"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -195,9 +198,69 @@ def render_cache(cache: ResultCache) -> list[str]:
     ]
 
 
+def _gauge(name: str, help_text: str, value: float | None, kind: str = "gauge") -> list[str]:
+    if value is None:
+        return []
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value:g}"]
+
+
+def render_health(report: HealthReport) -> list[str]:
+    """The pipeline's health as metrics: lag, freshness, last build, bus, restarts.
+
+    A figure that is unknown (no build yet, lag on Kafka) is left out rather than
+    exported as a made-up number.
+    """
+    lines: list[str] = []
+    lines += _gauge(
+        "eventlake_lander_lag_records",
+        "Bus records not landed in the lake yet.",
+        report.lander_lag_records,
+    )
+    lines += _gauge(
+        "eventlake_build_freshness_seconds",
+        "Freshness of the newest build that published new events: seconds from the "
+        "collector's 200 for the oldest event it included for the first time to its publish.",
+        report.last_build_freshness_seconds,
+    )
+    lines += _gauge(
+        "eventlake_last_build_age_seconds",
+        "Seconds since the last successful model run finished.",
+        report.last_build_age_seconds,
+    )
+    if report.bus_writable is not None:
+        lines += _gauge(
+            "eventlake_bus_writable",
+            "1 if an append to the bus can succeed now.",
+            1 if report.bus_writable else 0,
+        )
+    if report.children is not None:
+        lines += [
+            "# HELP eventlake_child_restarts_total Restarts of each supervised child.",
+            "# TYPE eventlake_child_restarts_total counter",
+        ]
+        lines += [
+            f'eventlake_child_restarts_total{{child="{_esc(c.name)}"}} {c.restarts}'
+            for c in report.children
+        ]
+        lines += [
+            "# HELP eventlake_child_up 1 if the supervised child is running.",
+            "# TYPE eventlake_child_up gauge",
+        ]
+        lines += [
+            f'eventlake_child_up{{child="{_esc(c.name)}"}} {1 if c.state == "running" else 0}'
+            for c in report.children
+        ]
+    return lines
+
+
 def render_prometheus(
-    http: HttpMetrics, lake: LakeCounts, cache: ResultCache | None = None
+    http: HttpMetrics,
+    lake: LakeCounts,
+    cache: ResultCache | None = None,
+    health: HealthSource | None = None,
 ) -> bytes:
     """The whole /metrics body."""
     lines = http.render() + (render_cache(cache) if cache is not None else []) + lake.render()
+    if health is not None:
+        lines += render_health(health())
     return ("\n".join(lines) + "\n").encode("utf-8")

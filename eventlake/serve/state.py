@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eventlake.health import HealthSource
 from eventlake.serve.catalog import CatalogFile
 from eventlake.serve.dashboards import DashboardSet
 from eventlake.serve.data import QueryRunner, ResultCache
@@ -29,3 +30,5 @@ class ServeState:
     max_limit: int
     cache_seconds: int
     http_metrics: HttpMetrics | None = field(default=None)
+    #: the pipeline's health under ``eventlake up`` (None: a bare ``eventlake serve``)
+    health: HealthSource | None = field(default=None)

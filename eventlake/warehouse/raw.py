@@ -58,6 +58,7 @@ __all__ = [
     "arrow_batches",
     "bookkeeping_ddl",
     "load_raw",
+    "oldest_received_at",
     "columns_ddl",
     "pending_commits",
     "sql_type",
@@ -205,13 +206,16 @@ class RawLoadResult:
 
     ``changed_days`` maps a raw table name to the days replaced, sorted; ``new_rows`` counts
     the rows of the newly loaded commits per table; ``day_rows`` the rows each replaced day
-    holds now.
+    holds now; ``oldest_new_received_at`` is the oldest ``received_at`` (when the collector
+    acknowledged it) of the events in the newly loaded commits, None when none came: what
+    a build's freshness is measured from.
     """
 
     commits_loaded: int = 0
     changed_days: Mapping[str, tuple[dt.date, ...]] = field(default_factory=dict)
     new_rows: Mapping[str, int] = field(default_factory=dict)
     day_rows: Mapping[str, Mapping[dt.date, int]] = field(default_factory=dict)
+    oldest_new_received_at: dt.datetime | None = None
 
     @property
     def event_days(self) -> tuple[dt.date, ...]:
@@ -429,6 +433,7 @@ def load_raw(
         days: dict[str, set[dt.date]] = {name: set() for name in RAW_TABLES}
         new_rows = dict.fromkeys(RAW_TABLES, 0)
         pending = pending_commits(lake, loaded)
+        new_event_files: list[str] = []
         for stream, commit_id in pending:
             record = lake.read_commit(stream, commit_id)
             files = _classify(record)
@@ -436,6 +441,9 @@ def load_raw(
             for f in files:
                 days[f.table].add(f.day)
                 new_rows[f.table] += f.rows
+                if f.table == "events" and f.rows:
+                    new_event_files.append(f.path)
+        oldest = oldest_received_at(lake, new_event_files)
         # Quarantine is partitioned by arrival, not by event day: only events are reloaded.
         days["events"].update(reload_days)
         day_rows: dict[str, dict[dt.date, int]] = {}
@@ -455,4 +463,54 @@ def load_raw(
         changed_days={name: tuple(sorted(d)) for name, d in days.items()},
         new_rows=new_rows,
         day_rows=day_rows,
+        oldest_new_received_at=oldest,
     )
+
+
+def oldest_received_at(lake: Lake, paths: Sequence[str]) -> dt.datetime | None:
+    """The oldest ``received_at`` in the committed files ``paths`` (UTC; None: no rows).
+
+    Read from each file's Parquet footer (row-group minimums, written by pyarrow by
+    default); a file without statistics for the column is read for that one column.
+
+    Raises:
+        WarehouseError: a file cannot be read.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    oldest: dt.datetime | None = None
+    for rel in paths:
+        try:
+            with lake.fs.open_input_file(lake.path(rel)) as source:
+                pf = pq.ParquetFile(source)
+                names = pf.schema_arrow.names
+                if "received_at" not in names:
+                    continue
+                meta = pf.metadata
+                col = pf.metadata.schema.to_arrow_schema().get_field_index("received_at")
+                found: dt.datetime | None = None
+                complete = True
+                for i in range(meta.num_row_groups):
+                    stats = meta.row_group(i).column(col).statistics
+                    if stats is None or not stats.has_min_max:
+                        complete = False
+                        break
+                    value = stats.min
+                    if isinstance(value, dt.datetime):
+                        found = value if found is None else min(found, value)
+                    else:
+                        complete = False
+                        break
+                if not complete:
+                    table = pf.read(columns=["received_at"])
+                    value = pc.min(table.column(0)).as_py()
+                    found = value if isinstance(value, dt.datetime) else None
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise WarehouseError(f"cannot read received_at of lake file {rel}: {exc}") from exc
+        if found is None:
+            continue
+        if found.tzinfo is None:
+            found = found.replace(tzinfo=dt.UTC)
+        oldest = found if oldest is None else min(oldest, found)
+    return oldest
