@@ -42,6 +42,7 @@ __all__ = [
     "QUARANTINE",
     "Backlog",
     "Bus",
+    "BusProbe",
     "Chunk",
     "Consumer",
     "OffsetRange",
@@ -202,6 +203,18 @@ class Consumer(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class BusProbe:
+    """Whether an append can succeed now (:meth:`Bus.probe`) and, in words, why (not)."""
+
+    backend: str
+    writable: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"backend": self.backend, "writable": self.writable, "detail": self.detail}
+
+
 @runtime_checkable
 class Bus(Protocol):
     """One configured bus backend; cheap to create, holds no connection of its own."""
@@ -256,4 +269,17 @@ class Bus(Protocol):
         (no local log folder, no Kafka topic): a wrong setting must not read as "nothing
         waits".
         """
+        ...
+
+    def probe(self, timeout: float = 2.0) -> BusProbe:
+        """Whether an append can succeed right now, without appending anything (what a
+        collector's ``/healthz`` must answer): the local log's folder takes a small fsynced
+        file and the log is under ``bus.max_bytes``; Kafka's brokers answer and both
+        topics exist. Never raises for an unhealthy bus: the answer says why."""
+        ...
+
+    def end_offsets(self) -> dict[TopicPartition, int] | None:
+        """The next offset to be written per partition of both topics, read cheaply (the
+        lander's lag for ``/healthz``); None when the backend cannot tell cheaply (Kafka:
+        the broker's own consumer-lag tools show it) or no log exists yet."""
         ...

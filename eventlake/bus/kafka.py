@@ -22,7 +22,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from eventlake.bus.base import EVENTS, QUARANTINE, Backlog, StartOffsets, TopicPartition
+from eventlake.bus.base import (
+    EVENTS,
+    QUARANTINE,
+    Backlog,
+    BusProbe,
+    StartOffsets,
+    TopicPartition,
+)
 from eventlake.bus.kafka_client import base_conf, client, ensure_topics, murmur2, topic_names
 from eventlake.bus.kafka_consumer import KafkaConsumer, kafka_backlog, kafka_committed
 from eventlake.config import BusConfig
@@ -185,3 +192,22 @@ class KafkaBus:
         self, after: Mapping[TopicPartition, int], topics: Sequence[str] = (EVENTS, QUARANTINE)
     ) -> list[Backlog]:
         return kafka_backlog(self._cfg, after, topics)
+
+    def probe(self, timeout: float = 2.0) -> BusProbe:
+        from confluent_kafka.admin import AdminClient
+
+        cfg = self._cfg
+        conf = {"bootstrap.servers": cfg.bootstrap_servers, **cfg.client_options}
+        try:
+            metadata = AdminClient(conf).list_topics(timeout=timeout)
+        except Exception as exc:  # KafkaException and librdkafka's transport errors
+            return BusProbe("kafka", False, f"brokers {cfg.bootstrap_servers} do not answer: {exc}")
+        missing = [t for t in (cfg.topic, cfg.quarantine_topic) if t not in metadata.topics]
+        if missing:
+            return BusProbe("kafka", False, f"topic(s) {', '.join(missing)} do not exist yet")
+        return BusProbe("kafka", True, f"{len(metadata.brokers)} broker(s) answer")
+
+    def end_offsets(self) -> None:
+        """None: reading every partition's end costs a fetch per partition on Kafka (and
+        the test broker misreports it); the broker's consumer-lag tools show the lag."""
+        return None

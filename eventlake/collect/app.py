@@ -35,8 +35,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventlake.bus.base import Producer
-from eventlake.bus.health import BusProbe, probe_bus
+from eventlake.bus import open_bus
+from eventlake.bus.base import BusProbe, Producer
 from eventlake.collect.auth import WriteKeys
 from eventlake.collect.body import HttpError, read_limited
 from eventlake.collect.committer import GroupCommitter, OverloadedError
@@ -328,7 +328,7 @@ def create_app(
         handler,
         ClientAddress(cfg.trusted_proxies),
         cfg.max_header_bytes,
-        _BusHealth(functools.partial(probe_bus, settings)),
+        _BusHealth(open_bus(settings.bus, settings.base_dir).probe),
         health,
     )
     # No lane's group commit may be more than one producer queues (bus.max_pending_bytes).

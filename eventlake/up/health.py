@@ -6,9 +6,9 @@ collect and serve children hand to their apps. Each call (cached for a second) r
 - the supervisor's state file (``eventlake/up/state.py``): each child's state and
   restarts; a child waiting to restart or crash-looping is a problem (``degraded``);
 - the bus, when asked to (serve checks it when its supervisor also runs the collector;
-  the collector always checks its own): :func:`eventlake.bus.health.probe_bus`;
+  the collector always checks its own): :meth:`eventlake.bus.base.Bus.probe`;
 - the lander's lag: bus records not yet in the lake = each partition's end offset
-  (:func:`eventlake.bus.health.end_offsets`, local log only) minus the next offset the
+  (:meth:`eventlake.bus.base.Bus.end_offsets`, local log only) minus the next offset the
   lake's commit records name (:class:`eventlake.land.LakeOffsets`);
 - the run history (:class:`eventlake.pipeline.PipelineState`, read from its end): the last
   successful model run, its age and its freshness; the newest run's error if it failed.
@@ -36,17 +36,17 @@ _LOOK_BACK = 500
 
 def lander_lag(settings: Settings) -> int | None:
     """Bus records not landed yet, over every partition (None when unknown)."""
-    from eventlake.bus.health import end_offsets
+    from eventlake.bus import open_bus
     from eventlake.lake import open_lake
     from eventlake.land import LANDER_STREAM, LakeOffsets
 
-    ends = end_offsets(settings)
+    ends = open_bus(settings.bus, settings.base_dir).end_offsets()
     if ends is None:
         return None
     lake = open_lake(settings.lake_uri(), settings.lake.storage_options, create=False)
     offsets = LakeOffsets(lake, LANDER_STREAM)
     offsets.refresh()
-    landed = offsets.as_dict()
+    landed = offsets.by_partition()
     return sum(max(0, end - landed.get(tp, 0)) for tp, end in ends.items())
 
 
@@ -102,9 +102,9 @@ class PipelineHealth:
                         )
         bus_writable = bus_detail = None
         if self.check_bus:
-            from eventlake.bus.health import probe_bus
+            from eventlake.bus import open_bus
 
-            probe = probe_bus(self.settings)
+            probe = open_bus(self.settings.bus, self.settings.base_dir).probe()
             bus_writable, bus_detail = probe.writable, probe.detail
             if not probe.writable:
                 problems.insert(0, f"the bus cannot be written: {probe.detail}")

@@ -98,9 +98,9 @@ def run_land(settings: Settings, stop: threading.Event) -> None:
     """Land the bus into the lake until ``stop`` (the batch in progress is finished)."""
     from eventlake.land import Lander
 
-    lander = Lander(settings)
+    lander = Lander.from_settings(settings)
     try:
-        log.info("landing the %s bus into %s", settings.bus.backend, lander.lake.uri)
+        log.info("landing %s into %s", lander.bus.describe(), lander.lake.uri)
         lander.run(follow=True, should_stop=stop.is_set, on_batch=lambda b: log.info(b.line()))
     finally:
         lander.close()

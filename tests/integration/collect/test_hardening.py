@@ -318,8 +318,10 @@ def test_the_lander_expands_an_old_record_with_a_huge_user_agent_in_bounded_memo
     assert json.loads(done.stdout)["events"] == 8000
     rows = _lake_rows(settings)
     assert len(rows) == 8000 and {len(r["user_agent"]) for r in rows} == {MAX_HEADER_CHARS}
-    # before: 1,919 MB; after: about 200 MB (most of it pyarrow and the imports)
-    assert peak_mb < 600, peak_mb
+    # before: 1,663-1,919 MB; after: about 180 MB (most of it pyarrow and the imports). The
+    # bound leaves room for the allocator: in long test sessions on a loaded machine a peak
+    # of ~620 MB was seen once (pyarrow's allocator keeps freed pages), still far from before.
+    assert peak_mb < 1000, peak_mb
 
 
 # -- finding 8: the preflight allows the browser SDKs' headers --------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlake.bus.health import end_offsets, probe_bus
+from eventlake.bus import open_bus
 from eventlake.config import load_config
 
 pytestmark = pytest.mark.integration
@@ -25,12 +25,12 @@ def test_probe_needs_answering_brokers_and_both_topics(kafka_broker: str, tmp_pa
         "partitions": 1,
     }
     settings = load_config(None, base_dir=tmp_path, bus=bus)
-    before = probe_bus(settings)
+    before = open_bus(settings.bus).probe()
     assert not before.writable and "do not exist yet" in before.detail
     ensure_topics(settings.bus)
-    after = probe_bus(settings)
+    after = open_bus(settings.bus).probe()
     assert after.writable and after.backend == "kafka"
-    assert end_offsets(settings) is None  # the lag on Kafka is the broker's to tell
+    assert open_bus(settings.bus).end_offsets() is None  # the lag on Kafka is the broker's to tell
     gone = load_config(None, base_dir=tmp_path, bus={**bus, "bootstrap_servers": "127.0.0.1:1"})
-    down = probe_bus(gone, timeout=1.0)
+    down = open_bus(gone.bus).probe(timeout=1.0)
     assert not down.writable and "do not answer" in down.detail
