@@ -29,9 +29,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from eventlake.sources.csv_students import student_csv  # noqa: E402
+
 from eventlake.config import CsvDatasetConfig, load_config  # noqa: E402
 from eventlake.sources.csv import CsvSource  # noqa: E402
-from eventlake.sources.csv_students import student_csv  # noqa: E402
 
 
 def generate(folder: Path, files: int, rows: int) -> int:

@@ -44,6 +44,13 @@ def api_support() -> ModuleType:
     )
 
 
+def students() -> ModuleType:
+    """examples/students/student_data.py: the student CSV generator and the five questions."""
+    return load_helper(
+        "eventlake_tests_student_data", TESTS.parent / "examples" / "students" / "student_data.py"
+    )
+
+
 def build_duckdb_in_place(db: Path, settings: Any, **kwargs: Any) -> Any:
     """The dbt build on the DuckDB file ``db`` itself, no write transaction (the model tests
     own their file): ``build_models`` with the settings' DbtConfig and DuckDB's target."""

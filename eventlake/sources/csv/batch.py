@@ -10,7 +10,7 @@ Rows map back to files by line counts, which :mod:`csv_clean` guarantees are exa
 "batchable" files and which is re-checked against the parsed row count. A chunk that does
 not parse (a wrong type, a wrong field count somewhere) is bisected until the files that
 break it stand alone; those, and any file breaking a rule, go back to the caller for the
-precise path (:func:`eventlake.sources.csv_convert.convert_file`), which reports every
+precise path (:func:`eventlake.sources.csv.convert.convert_file`), which reports every
 problem with its row and line. Only failing or unusual files pay that cost.
 """
 
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventlake.sources.csv_clean import PreparedFile, has_blank_lines
-from eventlake.sources.csv_schema import ColumnSpec, CsvSchema
+from eventlake.sources.csv.clean import PreparedFile, has_blank_lines
+from eventlake.sources.csv.schema import ColumnSpec, CsvSchema
 
 __all__ = ["BatchResult", "CHUNK_BYTES", "convert_batch", "convert_chunks"]
 
