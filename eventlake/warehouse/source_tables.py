@@ -172,7 +172,10 @@ def commit_table(lake: Lake, stream: str, commit_id: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     record = lake.read_commit(stream, commit_id)
-    tables = [pq.read_table(lake.path(f.path), filesystem=lake.fs) for f in record.files]
+    try:
+        tables = [pq.read_table(lake.path(f.path), filesystem=lake.fs) for f in record.files]
+    except (OSError, pa.ArrowException) as exc:
+        raise WarehouseError(f"cannot read lake commit {stream}/{commit_id}: {exc}") from exc
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="permissive")
@@ -258,8 +261,11 @@ def read_schema(lake: Lake, files: Sequence[SourceFile]) -> pa.Schema:
 
     schemas = []
     for f in files:
-        with lake.fs.open_input_file(lake.path(f.path)) as source:
-            schemas.append(pq.ParquetFile(source).schema_arrow)
+        try:
+            with lake.fs.open_input_file(lake.path(f.path)) as source:
+                schemas.append(pq.ParquetFile(source).schema_arrow)
+        except (OSError, pa.ArrowException) as exc:
+            raise _unreadable(lake, f.path, exc) from exc
     return unified_schema(schemas)
 
 
@@ -270,7 +276,15 @@ def read_conformed(
     import pyarrow.parquet as pq
 
     for f in files:
-        yield conform(pq.read_table(lake.path(f.path), filesystem=lake.fs), schema, fill=True)
+        try:
+            table = pq.read_table(lake.path(f.path), filesystem=lake.fs)
+        except (OSError, pa.ArrowException) as exc:
+            raise _unreadable(lake, f.path, exc) from exc
+        yield conform(table, schema, fill=True)
+
+
+def _unreadable(lake: Lake, path: str, exc: BaseException) -> WarehouseError:
+    return WarehouseError(f"cannot read committed lake file {path} of {lake.uri}: {exc}")
 
 
 def view_refused(engine: str, target: str, load: AppendCommits) -> WarehouseError:
