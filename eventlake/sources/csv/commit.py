@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +35,15 @@ from eventlake.warehouse.source_tables import AppendCommits
 if TYPE_CHECKING:
     from eventlake.warehouse.base import Warehouse
 
-__all__ = ["PART_ROWS", "CommitPart", "commit_passed", "cut", "plan_parts", "table_columns"]
+__all__ = [
+    "PART_ROWS",
+    "CommitPart",
+    "commit_passed",
+    "cut",
+    "load_commits",
+    "plan_parts",
+    "table_columns",
+]
 
 #: Fewest rows worth a lake commit of their own (written in parallel with the others).
 PART_ROWS = 100_000
@@ -170,19 +178,43 @@ def commit_passed(
         fresh: dict[str, pa.Table] = {}
         if config.load_mode == "table":
             fresh = {p.commit_id: p.file.table for p in parts}
-        load = AppendCommits(
-            stream=stream,
-            table=config.table,
-            columns=table_columns(schema),
-            mode=config.load_mode,
+        done = load_commits(
+            config,
+            name=name,
+            schema=schema,
+            lake=lake,
+            warehouse=warehouse,
             fresh=fresh,
             ready=wait,
-            setting=f"sources.csv.{name}.load_mode",
         )
-        with warehouse.transaction() as tx:
-            result = tx.load_source(lake, load)
         wait()  # an engine that had nothing new to load may not have called it
-    return ids, list(result.commits)
+    return ids, done
+
+
+def load_commits(
+    config: CsvDatasetConfig,
+    *,
+    name: str,
+    schema: CsvSchema,
+    lake: Lake,
+    warehouse: Warehouse,
+    fresh: Mapping[str, pa.Table] | None = None,
+    ready: Callable[[], object] | None = None,
+) -> list[str]:
+    """Load every commit of ``sources.<name>`` the warehouse lacks, in one write transaction
+    (``fresh``/``ready``: see :class:`~eventlake.warehouse.source_tables.AppendCommits`);
+    returns the commit ids loaded. Idempotent: with nothing missing it loads nothing."""
+    load = AppendCommits(
+        stream=f"sources.{name}",
+        table=config.table,
+        columns=table_columns(schema),
+        mode=config.load_mode,
+        fresh=dict(fresh or {}),
+        ready=ready,
+        setting=f"sources.csv.{name}.load_mode",
+    )
+    with warehouse.transaction() as tx:
+        return list(tx.load_source(lake, load).commits)
 
 
 def _settle(futures: Sequence[Future[object]]) -> None:

@@ -46,7 +46,7 @@ from eventlake.sources.csv.clean import (
     delimiter_name,
     prepare_file,
 )
-from eventlake.sources.csv.commit import commit_passed
+from eventlake.sources.csv.commit import commit_passed, load_commits
 from eventlake.sources.csv.convert import MAX_PROBLEMS, convert_file
 from eventlake.sources.csv.result import (
     CsvFileOutcome,
@@ -233,8 +233,10 @@ class CsvSource:
         stages["convert"] = time.perf_counter() - mark
         mark = time.perf_counter()
         outcomes.extend(failed)
-        commit_ids, warehouse_commits = (
-            commit_passed(
+        commit_ids: list[str] = []
+        warehouse_commits: list[str] = []
+        if passed.files:
+            commit_ids, warehouse_commits = commit_passed(
                 self.config,
                 name=self.name,
                 schema=self.schema,
@@ -244,9 +246,16 @@ class CsvSource:
                 compression=self.compression,
                 pool=pool,
             )
-            if passed.files
-            else ([], [])
-        )
+        elif dupes or twins:
+            # Files already in the lake came back: maybe a crash hit between their lake
+            # commit and the warehouse load. Catch up on any commit the warehouse lacks.
+            warehouse_commits = load_commits(
+                self.config,
+                name=self.name,
+                schema=self.schema,
+                lake=self.lake,
+                warehouse=self.warehouse,
+            )
         stages["load"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self._tidy([(pf.path, outcome) for pf, outcome in passed.files])
