@@ -6,7 +6,7 @@ bodies are concatenated and parsed once by ``pyarrow.csv`` straight into the sch
 string rules on the distinct values). Chunks run on a thread pool, one single-threaded
 parse per worker, so both cores work and a bad file only costs its own chunk.
 
-Rows map back to files by line counts, which :mod:`csv_clean` guarantees are exact for
+Rows map back to files by line counts, which :mod:`.clean` guarantees are exact for
 "batchable" files and which is re-checked against the parsed row count. A chunk that does
 not parse (a wrong type, a wrong field count somewhere) is bisected until the files that
 break it stand alone; those, and any file breaking a rule, go back to the caller for the
@@ -66,7 +66,7 @@ def _typed_options(
         false_values=falses,
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
-        check_utf8=False,  # csv_clean already made every body valid UTF-8
+        check_utf8=False,  # clean.py already made every body valid UTF-8
     )
     return read, parse, convert
 

@@ -9,7 +9,7 @@ overflowed queues, files present at start). A file is read only when complete:
 - written in place: read once its size and mtime have not changed for ``stable_seconds``.
 
 Each tick ingests every file that became ready in one ``CsvSource.ingest`` call, so a
-burst of files uses the batch path and one warehouse publish.
+burst of files uses the batch path and one warehouse load.
 """
 
 from __future__ import annotations
