@@ -498,8 +498,9 @@ class CsvDatasetConfig(_Section):
     )
     load_mode: Literal["table", "view"] = Field(
         default="table",
-        description="'table' copies rows into the warehouse table; 'view' makes it a view "
-        "over the committed lake Parquet files (local lake only; faster loads).",
+        description="'table' copies rows into the warehouse table (every engine); 'view' "
+        "makes it a view over the committed lake Parquet files (DuckDB with a local lake "
+        "only; faster loads).",
     )
     workers: int = Field(
         default=2,

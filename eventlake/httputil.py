@@ -1,7 +1,7 @@
 """HTTP helpers of the common core, shared by the stages that speak HTTP as clients.
 
 The tracker SDK (:mod:`eventlake.tracker.transport`) and the REST API source
-(:mod:`eventlake.sources.api_http`) both honour a server's ``Retry-After``; the header is
+(:mod:`eventlake.sources.api.http`) both honour a server's ``Retry-After``; the header is
 parsed here, and each stage turns the value into seconds against its own clock.
 """
 

@@ -44,6 +44,26 @@ def api_support() -> ModuleType:
     )
 
 
+def students() -> ModuleType:
+    """examples/students/student_data.py: the student CSV generator and the five questions."""
+    return load_helper(
+        "eventlake_tests_student_data", TESTS.parent / "examples" / "students" / "student_data.py"
+    )
+
+
+def new_postgres_database(url: str, prefix: str = "db") -> str:
+    """A new empty database in the cluster of ``url`` (the ``postgres_url`` fixture's);
+    returns its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def build_duckdb_in_place(db: Path, settings: Any, **kwargs: Any) -> Any:
     """The dbt build on the DuckDB file ``db`` itself, no write transaction (the model tests
     own their file): ``build_models`` with the settings' DbtConfig and DuckDB's target."""

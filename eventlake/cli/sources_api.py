@@ -115,21 +115,21 @@ def status_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
 
     status = api_source_status(pass_settings(ctx), name)
     if as_json:
-        click.echo(json.dumps(status, indent=2, default=str))
+        click.echo(json.dumps(status.to_dict(), indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"API source {name} ({status['commits']} commits)")
+    table = Table(title=f"API source {name} ({status.commits} commits)")
     for col in ("resource", "table", "cursor", "gen", "lake rows", "interrupted runs"):
         table.add_column(col)
-    for r in status["resources"]:
+    for r in status.resources:
         table.add_row(
-            r["name"],
-            r["table"],
-            str(r["cursor"]),
-            str(r["generation"]),
-            str(r["lake_rows"]),
-            str(len(r["interrupted_runs"])),
+            r.name,
+            r.table,
+            str(r.cursor),
+            str(r.generation),
+            str(r.lake_rows),
+            str(len(r.interrupted_runs)),
         )
     Console().print(table)

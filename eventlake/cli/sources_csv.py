@@ -61,9 +61,9 @@ def ingest_cmd(
     """
     from rich.console import Console
 
-    from eventlake.sources.csv import CsvSource
+    from eventlake.sources.csv import open_csv_source
 
-    source = CsvSource(pass_settings(ctx), dataset)
+    source = open_csv_source(pass_settings(ctx), dataset)
     echo: Any = None if as_json else (lambda o: click.echo(_line(o)))
     with Console(stderr=True).status(f"ingesting {source.input_dir}", spinner="dots"):
         result = source.ingest(list(paths) or None, on_outcome=echo)
@@ -95,10 +95,9 @@ def watch_cmd(
     A file is read once it is complete: its size has not changed for stable_seconds, or
     it was written under a temporary name (.x, *.tmp, *.part) and renamed.
     """
-    from eventlake.sources.csv import CsvSource
+    from eventlake.sources.csv import open_csv_source
 
-    settings = pass_settings(ctx)
-    source = CsvSource(settings, dataset)
+    source = open_csv_source(pass_settings(ctx), dataset)
     updates = {
         k: v
         for k, v in (("stable_seconds", stable_seconds), ("rescan_seconds", rescan_seconds))

@@ -6,7 +6,7 @@ httpx once instead of once per source (about 100 MB each). The supervisor restar
 whole child when it dies; each source is idempotent (a CSV file loads once by content, a
 REST run resumes without duplicates), so a restart repeats nothing.
 
-- CSV: ``CsvSource(settings, name).watch(stop)``, the same as
+- CSV: ``open_csv_source(settings, name).watch(stop)``, the same as
   ``eventlake sources csv watch NAME``; a failing file goes to ``failed/`` and the watcher
   goes on.
 - REST: ``run_api_source(settings, name)`` at each time of the source's cron expression
@@ -97,9 +97,9 @@ def run_api_on_schedule(
 
 
 def _watch_csv(settings: Settings, name: str, stop: threading.Event) -> None:
-    from eventlake.sources import CsvSource
+    from eventlake.sources import open_csv_source
 
-    source = CsvSource(settings, name)
+    source = open_csv_source(settings, name)
     log.info("CSV source %s: watching %s", name, source.input_dir)
 
     def outcome(o: object) -> None:

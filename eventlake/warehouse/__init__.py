@@ -10,6 +10,9 @@
 - :mod:`eventlake.warehouse.raw`: the lake's committed files loaded incrementally into
   ``raw.events`` / ``raw.quarantine``, replacing every day that got new rows (engine-neutral;
   each engine implements its small :class:`~eventlake.warehouse.raw.RawBackend`);
+- :mod:`eventlake.warehouse.source_tables`: what a batch source (CSV, REST) asks a write
+  transaction to load into ``raw.<table>`` (:class:`AppendCommits`, :class:`LatestByKey`),
+  through :meth:`WriteTransaction.load_source`;
 - :mod:`eventlake.warehouse.dbt`: the dbt build of staging, marts and metrics
   (``build_models``) on any engine's :class:`DbtTarget`;
 - :mod:`eventlake.warehouse.query`: the read-only query guard (``check_read_only``) and
@@ -39,9 +42,21 @@ from eventlake.warehouse.raw import (
     load_raw,
     pending_commits,
 )
+from eventlake.warehouse.source_tables import (
+    AppendCommits,
+    LatestByKey,
+    SourceFile,
+    SourceLoad,
+    SourceLoadResult,
+)
 
 __all__ = [
     "RAW_TABLES",
+    "AppendCommits",
+    "LatestByKey",
+    "SourceFile",
+    "SourceLoad",
+    "SourceLoadResult",
     "ColumnTypes",
     "DbtTarget",
     "QueryResult",

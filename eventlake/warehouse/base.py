@@ -12,6 +12,7 @@ What a pipeline run does through it::
     with wh.transaction() as tx:            # one writer at a time; published on success
         built = tx.models_built()
         raw = tx.load_raw(lake)             # the lake's new commits, days replaced
+        tx.load_source(lake, AppendCommits(...))   # a batch source's commits (sources/)
         build_models(dbt_config, tx.dbt_target(), changed_days=raw.event_days)
     wh.counts(); wh.reader().execute("SELECT ...")   # status, query, serve
 
@@ -32,8 +33,23 @@ Contracts:
 
 - **Raw layer.** :meth:`WriteTransaction.load_raw` runs the engine-neutral
   :func:`eventlake.warehouse.raw.load_raw`: idempotent, each touched day replaced.
-  Loading a batch source's commits into ``raw.<table>`` (replace or dedup by key) is the
-  next method of the same transaction, per engine.
+- **Batch sources.** :meth:`WriteTransaction.load_source` loads a CSV or REST source's lake
+  commits (stream ``sources.<name>``) into ``raw.<table>`` by one of two rules
+  (``warehouse/source_tables.py``): ``AppendCommits``, each commit exactly once, bookkept
+  in ``raw._source_commits``; ``LatestByKey``, the table rebuilt from a resource's current
+  files, one row per primary key. A load that raises leaves, per engine:
+
+  - DuckDB: the working copy as it was (one DuckDB transaction), and the run publishes
+    nothing if the error leaves the body;
+  - PostgreSQL: nothing: a load is one PostgreSQL transaction (table changes, rows and
+    bookkeeping), committed when it returns; loads that returned before it stay;
+  - Spark: no bookkeeping of its commits, so the next load writes them again, by
+    overwriting (an appended commit is a partition of its own; a rebuilt table is
+    rewritten whole): rows are never duplicated, but a rebuilt table may be missing until
+    the next load succeeds.
+
+  An engine that cannot follow a rule (a view over lake files outside DuckDB) raises
+  :class:`~eventlake.errors.WarehouseError` naming the setting to change.
 - **Reader.** Read-only by construction (a read-only file, a read-only transaction) and
   thread-safe; a write statement raises :class:`~eventlake.errors.QueryRefusedError`.
   Statements use ``?`` placeholders on every engine.
@@ -53,6 +69,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from eventlake.lake import Lake
     from eventlake.warehouse.raw import RawLoadResult
+    from eventlake.warehouse.source_tables import SourceLoad, SourceLoadResult
 
 __all__ = [
     "ColumnTypes",
@@ -144,6 +161,16 @@ class WriteTransaction(Protocol):
 
     def load_raw(self, lake: Lake, *, reload_days: Iterable[dt.date] = ()) -> RawLoadResult:
         """Load the lake's new commits into the raw layer (see ``warehouse/raw.py``)."""
+        ...
+
+    def load_source(self, lake: Lake, load: SourceLoad) -> SourceLoadResult:
+        """Load a batch source's lake commits into ``raw.<table>`` by ``load``'s rule
+        (``warehouse/source_tables.py``): idempotent, every commit loaded exactly once.
+
+        Raises:
+            WarehouseError: the load failed (see the module docstring for what it left) or
+                the engine cannot follow the rule (the message names the setting).
+        """
         ...
 
     def dbt_target(self) -> DbtTarget:

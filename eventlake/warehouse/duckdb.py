@@ -14,7 +14,8 @@ published file is never written in place:
 - **readers** (:class:`ReadOnlyWarehouse`, :class:`DuckDBReader`) open the published file
   read-only and reopen it when its identity (inode, mtime, size) changes; one that opened
   the old file keeps a consistent snapshot until then;
-- the raw layer runs in one DuckDB transaction on the copy (``_duckdb_raw.py``).
+- the raw layer runs in one DuckDB transaction on the copy (``_duckdb_raw.py``), and so
+  does each load of a batch source's commits (``_duckdb_sources.py``).
 
 ``duckdb`` is imported inside the functions: importing this module imports no engine.
 """
@@ -45,6 +46,7 @@ from eventlake.warehouse.base import (
     rows_text,
 )
 from eventlake.warehouse.raw import RawLoadResult, load_raw
+from eventlake.warehouse.source_tables import SourceLoad, SourceLoadResult
 
 __all__ = [
     "DuckDBDbtTarget",
@@ -319,6 +321,20 @@ class DuckDBTransaction:
             return load_raw(backend, lake, reload_days=reload_days)
         finally:
             backend.close()
+
+    def load_source(self, lake: Lake, load: SourceLoad) -> SourceLoadResult:
+        import duckdb
+
+        from eventlake.warehouse._duckdb_sources import load_source
+
+        try:
+            conn = duckdb.connect(str(self.work), config={"threads": self.threads})
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {self.work} for loading: {exc}") from exc
+        try:
+            return load_source(conn, lake, load)
+        finally:
+            conn.close()
 
     def dbt_target(self) -> DuckDBDbtTarget:
         return DuckDBDbtTarget(self.work, self.threads)

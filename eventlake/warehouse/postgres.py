@@ -11,7 +11,9 @@ or ``PGPASSWORD``, as libpq reads it):
   failed run the raw tables hold its rows, the models dbt finished before the failure are
   rebuilt, the failed model or test and everything downstream keep their previous rows,
   and the next run loads the same lake commits again and rebuilds their days. Every
-  transaction, failed or not, bumps ``raw._generation`` (the readers' version);
+  transaction, failed or not, bumps ``raw._generation`` (the readers' version). A load of a
+  batch source's commits (``_postgres_sources.py``) is one PostgreSQL transaction of its
+  own, rows and bookkeeping together: committed when it returns, nothing left if it fails;
 - **reader** (:class:`PostgresReader`): a psycopg connection pool whose sessions start with
   ``default_transaction_read_only = on`` and a ``statement_timeout``; every statement runs
   in a ``READ ONLY`` transaction through the extended protocol (one statement, no
@@ -42,6 +44,7 @@ from eventlake.warehouse.base import (
     rows_text,
 )
 from eventlake.warehouse.raw import COUNT_QUERIES, RawLoadResult, counts_from_rows, load_raw
+from eventlake.warehouse.source_tables import SourceLoad, SourceLoadResult
 
 __all__ = [
     "PostgresDbtTarget",
@@ -228,6 +231,11 @@ class PostgresTransaction:
         result = load_raw(backend, lake, reload_days=reload_days)
         self._loads.append(backend)
         return result
+
+    def load_source(self, lake: Lake, load: SourceLoad) -> SourceLoadResult:
+        from eventlake.warehouse._postgres_sources import load_source
+
+        return load_source(self.conn, lake, load)
 
     def dbt_target(self) -> PostgresDbtTarget:
         return PostgresDbtTarget(self.url, self.threads)

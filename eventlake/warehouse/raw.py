@@ -13,7 +13,9 @@ idempotent by construction:
 - ``raw._day_loads`` records when each day was last (re)loaded (``load_seq`` rises by one per
   load), which is how a test proves that a late event rebuilt its day and nothing else.
 
-Batch-source streams (``sources.<name>``) are loaded by their own modules and skipped here.
+Batch-source streams (``sources.<name>``) are skipped here: the CSV and REST sources load
+them with :meth:`~eventlake.warehouse.base.WriteTransaction.load_source`
+(``warehouse/source_tables.py``).
 The load is written against :class:`RawBackend`, the small engine-facing seam each engine
 implements privately (``warehouse/_duckdb_raw.py``, ``_postgres_raw.py``, ``_spark_raw.py``);
 stages reach it through :meth:`eventlake.warehouse.base.WriteTransaction.load_raw`. This
@@ -64,7 +66,7 @@ __all__ = [
     "sql_type",
 ]
 
-#: Commit streams whose files the raw layer leaves alone (loaded by the sources modules).
+#: Commit streams whose files the raw layer leaves alone (``load_source`` loads them).
 SOURCE_STREAM_PREFIX = "sources."
 
 

@@ -10,7 +10,8 @@ process (``_spark_session.py``), which dbt-spark's ``session`` method shares:
   After a failed run the raw partitions hold its rows, models that dbt finished before the
   failure are rebuilt (dbt-spark drops and recreates a Parquet table, so a model whose own
   SQL failed may be missing), the models downstream of the failure keep their previous
-  rows, and the next run loads the same lake commits again and rebuilds their days;
+  rows, and the next run loads the same lake commits again and rebuilds their days. Batch
+  sources' tables are loaded by idempotent overwrites (``_spark_sources.py``);
 - **publish**: every transaction, failed or not (the tables changed in place either way),
   ends by writing ``<spark_dir>/published.json``: a new generation and, for every table of
   the catalog, its columns and the exact Parquet files Spark reads for it
@@ -52,6 +53,7 @@ from eventlake.warehouse.base import (
     rows_text,
 )
 from eventlake.warehouse.raw import COUNT_QUERIES, RawLoadResult, counts_from_rows, load_raw
+from eventlake.warehouse.source_tables import SourceLoad, SourceLoadResult
 
 __all__ = [
     "PUBLISHED_FILE",
@@ -171,6 +173,11 @@ class SparkTransaction:
         result = load_raw(backend, lake, reload_days=reload_days)
         self._loads.append(backend)
         return result
+
+    def load_source(self, lake: Lake, load: SourceLoad) -> SourceLoadResult:
+        from eventlake.warehouse._spark_sources import load_source
+
+        return load_source(spark_session(self.config), lake, load)
 
     def dbt_target(self) -> SparkDbtTarget:
         return SparkDbtTarget(self.config)

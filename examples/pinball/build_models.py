@@ -1,10 +1,14 @@
 """Build the pinball dbt project into the eventlake warehouse (seeds, models, data tests).
 
-The published DuckDB file is never opened for writing: the build runs on a private copy
-inside ``write_transaction`` and is published atomically only if every model and test
-passed. Usage, after ``eventlake sources api run pinball``::
+The build runs inside one write transaction of the project's warehouse, whatever its engine
+(``eventlake.warehouse.open_warehouse``: DuckDB, PostgreSQL or Spark), with the dbt target
+that engine gives (``tx.dbt_target()``). On DuckDB the published file is never opened for
+writing: the build runs on a private copy, published atomically only if every model and
+test passed; on PostgreSQL dbt swaps each model in. Usage, after
+``eventlake sources api run pinball``, from this folder::
 
-    python examples/pinball/build_models.py --warehouse examples/pinball/data/warehouse.duckdb
+    python build_models.py                      # the warehouse of ./eventlake.toml
+    python build_models.py -c path/to/eventlake.toml
 """
 
 from __future__ import annotations
@@ -14,32 +18,37 @@ import os
 import tempfile
 from pathlib import Path
 
+import yaml
+
+from eventlake.config import Settings, load_config
 from eventlake.errors import ModelBuildError
-from eventlake.warehouse.duckdb import write_transaction
+from eventlake.warehouse import open_warehouse
 
 __all__ = ["PROJECT_DIR", "build", "main"]
 
 PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
 
 
-def build(warehouse: Path, work_dir: Path | None = None, threads: int = 2) -> list[str]:
-    """``dbt build`` the pinball project into ``warehouse``; returns the nodes that ran.
+def build(settings: Settings, work_dir: Path | None = None) -> list[str]:
+    """``dbt build`` the pinball project into the warehouse of ``settings``; returns the
+    nodes that ran.
 
     Raises:
-        ModelBuildError: a model or data test failed (named); nothing is published.
+        ModelBuildError: a model or data test failed (named); on DuckDB nothing is
+            published.
     """
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     from dbt.cli.main import dbtRunner
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work_dir or tmp)
-        with write_transaction(Path(warehouse)) as db:
+        with open_warehouse(settings).transaction() as tx:
+            target = tx.dbt_target()
             profiles = work / "profiles"
             profiles.mkdir(parents=True, exist_ok=True)
-            (profiles / "profiles.yml").write_text(
-                "pinball:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-                f"      path: '{db}'\n      schema: main\n      threads: {threads}\n"
-            )
+            profile = {"pinball": {"target": "dev", "outputs": {"dev": target.profile_output()}}}
+            (profiles / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+            target.before_build()
             try:
                 res = dbtRunner().invoke(
                     [
@@ -56,7 +65,7 @@ def build(warehouse: Path, work_dir: Path | None = None, threads: int = 2) -> li
                     ]
                 )
             finally:
-                _close_duckdb_connection()
+                target.after_build()
             results = list(getattr(res.result, "results", None) or [])
             failed = [r.node.name for r in results if str(r.status) in _FAILED]
             if res.exception is not None or not res.success or failed:
@@ -68,25 +77,13 @@ def build(warehouse: Path, work_dir: Path | None = None, threads: int = 2) -> li
 _FAILED = {"error", "fail", "runtime error"}
 
 
-def _close_duckdb_connection() -> None:
-    """dbt-duckdb keeps one connection per process; close it so the copy can be published."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        env = DuckDBConnectionManager._ENV
-        if env is not None:
-            try:
-                env.close()
-            finally:
-                DuckDBConnectionManager._ENV = None
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Build the pinball dbt project.")
-    ap.add_argument("--warehouse", type=Path, default=Path("data/warehouse.duckdb"))
+    ap.add_argument("-c", "--config", type=Path, default=Path("eventlake.toml"))
     a = ap.parse_args(argv)
-    nodes = build(a.warehouse)
-    print(f"built {len(nodes)} nodes into {a.warehouse}")
+    settings = load_config(a.config)
+    nodes = build(settings)
+    print(f"built {len(nodes)} nodes into the {settings.warehouse.backend} warehouse")
 
 
 if __name__ == "__main__":

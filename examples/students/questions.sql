@@ -1,6 +1,7 @@
 -- The design's five questions over the student dataset loaded by the CSV drop source
--- (table raw.students; see docs/sources-csv.md). The same SQL is importable as
--- eventlake.sources.csv_students.STUDENT_QUESTIONS. Run one with, for example:
+-- (table raw.students; see docs/sources-csv.md), in SQL that DuckDB and PostgreSQL read
+-- alike. The same SQL is importable as STUDENT_QUESTIONS from student_data.py beside this
+-- file. Run one with, for example:
 --   eventlake query "SELECT DISTINCT mjob FROM raw.students WHERE sex = 'M' AND age < 20 ORDER BY mjob"
 
 -- name: mother_jobs_of_young_males
@@ -15,16 +16,17 @@ GROUP BY traveltime ORDER BY students DESC, traveltime LIMIT 1;
 -- name: top_father_jobs_by_pstatus
 -- Top 3 father's jobs for each parents' cohabitation status (T together, A apart).
 SELECT pstatus, fjob, students FROM (SELECT pstatus, fjob, count(*) AS students,
-row_number() OVER (PARTITION BY pstatus ORDER BY count(*) DESC, fjob) AS rank
-FROM raw.students GROUP BY pstatus, fjob) WHERE rank <= 3 ORDER BY pstatus, rank;
+row_number() OVER (PARTITION BY pstatus ORDER BY count(*) DESC, fjob) AS place
+FROM raw.students GROUP BY pstatus, fjob) AS ranked WHERE place <= 3
+ORDER BY pstatus, place;
 
 -- name: failures_mode_by_famsize
 -- Most frequent number of past class failures for each family size (LE3, GT3).
 SELECT famsize, failures, students FROM (SELECT famsize, failures, count(*) AS students,
-row_number() OVER (PARTITION BY famsize ORDER BY count(*) DESC, failures) AS rank
-FROM raw.students GROUP BY famsize, failures) WHERE rank = 1 ORDER BY famsize;
+row_number() OVER (PARTITION BY famsize ORDER BY count(*) DESC, failures) AS place
+FROM raw.students GROUP BY famsize, failures) AS ranked WHERE place = 1 ORDER BY famsize;
 
 -- name: median_absences_by_sex_low_famrel
 -- Median absences by sex among students whose family relationship quality is 1 to 3.
-SELECT sex, median(absences) AS median_absences FROM raw.students
-WHERE famrel BETWEEN 1 AND 3 GROUP BY sex ORDER BY sex;
+SELECT sex, percentile_cont(0.5) WITHIN GROUP (ORDER BY absences) AS median_absences
+FROM raw.students WHERE famrel BETWEEN 1 AND 3 GROUP BY sex ORDER BY sex;

@@ -56,11 +56,22 @@ def pinball_definition(url: str, **overrides: Any) -> dict[str, Any]:
     return d
 
 
-def make_settings(project: Path, definition: dict[str, Any], name: str = "pinball") -> Settings:
-    """Write the definition and an eventlake.toml into ``project``; load them."""
+def make_settings(
+    project: Path,
+    definition: dict[str, Any],
+    name: str = "pinball",
+    *,
+    warehouse: dict[str, str] | None = None,
+) -> Settings:
+    """Write the definition and an eventlake.toml into ``project``; load them.
+
+    ``warehouse``: the ``[warehouse]`` keys (default: a DuckDB file ``wh.duckdb``).
+    """
     (project / f"{name}.yaml").write_text(yaml.safe_dump(definition))
+    keys = warehouse or {"path": "wh.duckdb"}
+    section = "".join(f'{k} = "{v}"\n' for k, v in keys.items())
     (project / "eventlake.toml").write_text(
-        f'[lake]\npath = "lake"\n[warehouse]\npath = "wh.duckdb"\n'
+        f'[lake]\npath = "lake"\n[warehouse]\n{section}'
         f'[sources.api.{name}]\ndefinition = "{name}.yaml"\n'
     )
     return load_config(project / "eventlake.toml")
@@ -74,14 +85,14 @@ def admin(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
 
 
 def query(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
-    """Run SQL on the published warehouse, read-only."""
-    from eventlake.warehouse.duckdb import connect_read_only
+    """Run SQL on the published warehouse through its read-only reader (any engine)."""
+    from eventlake.warehouse import open_warehouse
 
-    con = connect_read_only(settings.resolve(settings.warehouse.path))
+    reader = open_warehouse(settings).reader()
     try:
-        return [tuple(r) for r in con.execute(sql).fetchall()]
+        return [tuple(r) for r in reader.execute(sql).rows]
     finally:
-        con.close()
+        reader.close()
 
 
 def max_in_window(times: list[float], window: float) -> int:

@@ -66,7 +66,7 @@ def test_a_404_page_fails_its_resource_without_advancing_state(project_dir: Path
         settings = S.make_settings(project_dir, S.pinball_definition(url))
         result = run_api_source(settings, "pinball")
         by_name = {r.name: r for r in result.resources}
-        status = {r["name"]: r for r in api_source_status(settings, "pinball")["resources"]}
+        status = {r.name: r for r in api_source_status(settings, "pinball").resources}
         # fixed upstream: the next run completes
         S.admin(url, "config", {"fail": []})
         again = run_api_source(settings, "pinball")
@@ -74,11 +74,11 @@ def test_a_404_page_fails_its_resource_without_advancing_state(project_dir: Path
     error = by_name["players"].error or ""
     assert "HTTP 404" in error and "/page/players?" in error and "page=3" in error
     assert by_name["players"].status == "failed"
-    assert status["players"]["cursor"] is None
-    assert status["players"]["last_completed_run"] is None
+    assert status["players"].cursor is None
+    assert status["players"].last_completed_run is None
     # the other group (tournaments -> results) is independent and completed
     assert by_name["tournaments"].status == "ok" and by_name["results"].status == "ok"
-    assert status["tournaments"]["cursor"] is not None
+    assert status["tournaments"].cursor is not None
     assert "pinball__players" not in result.loaded
     assert again.ok
     assert S.query(

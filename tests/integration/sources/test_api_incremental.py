@@ -60,8 +60,8 @@ def test_full_refresh_starts_a_new_generation(project_dir: Path) -> None:
     players = {r.name: r for r in again.resources}["players"]
     assert players.records == 120 and players.generation == 1
     status = api_source_status(settings, "pinball")
-    gen = {r["name"]: r for r in status["resources"]}["players"]
-    assert gen["generation"] == 1 and gen["lake_rows"] == 120  # old generation not loaded
+    gen = {r.name: r for r in status.resources}["players"]
+    assert gen.generation == 1 and gen.lake_rows == 120  # old generation not loaded
     assert S.query(settings, "SELECT count(*) FROM raw.pinball__players") == [(120,)]
 
 

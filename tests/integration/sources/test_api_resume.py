@@ -56,15 +56,15 @@ def test_killed_run_resumes_without_duplicates(project_dir: Path) -> None:
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        status = {r["name"]: r for r in api_source_status(settings, "pinball")["resources"]}
-        assert status["results"]["interrupted_runs"] and status["results"]["resumable_units"] > 0
-        assert status["tournaments"]["cursor"] is None  # the parent's state waited for children
+        status = {r.name: r for r in api_source_status(settings, "pinball").resources}
+        assert status["results"].interrupted_runs and status["results"].resumable_units > 0
+        assert status["tournaments"].cursor is None  # the parent's state waited for children
         S.admin(url, "reset", {})
         resumed = run_api_source(settings, "pinball")
         stats = S.admin(url, "stats")
     assert resumed.ok
     results = {r.name: r for r in resumed.resources}["results"]
-    assert results.units_skipped == status["results"]["resumable_units"] > 0
+    assert results.units_skipped == status["results"].resumable_units > 0
     fetched = {p for p in stats["paths"] if p.endswith("/results")}
     assert len(fetched) == 200 - results.units_skipped  # finished tournaments not fetched again
     total = stats["totals"]["results"]
@@ -75,5 +75,5 @@ def test_killed_run_resumes_without_duplicates(project_dir: Path) -> None:
     assert S.query(
         settings, "SELECT count(*), count(DISTINCT tournament_id) FROM raw.pinball__tournaments"
     ) == [(200, 200)]
-    after = {r["name"]: r for r in api_source_status(settings, "pinball")["resources"]}
-    assert after["results"]["interrupted_runs"] == [] and after["tournaments"]["cursor"]
+    after = {r.name: r for r in api_source_status(settings, "pinball").resources}
+    assert after["results"].interrupted_runs == [] and after["tournaments"].cursor

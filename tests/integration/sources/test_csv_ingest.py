@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import eventlake_tests_support as support
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -18,13 +19,14 @@ from eventlake.cli import cli
 from eventlake.config import load_config
 from eventlake.errors import SourceError
 from eventlake.lake import open_lake
-from eventlake.sources import CsvSource
-from eventlake.sources.csv_students import STUDENT_HEADER, student_csv, student_questions
+from eventlake.sources.csv import CsvSource, open_csv_source
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_SCHEMA = REPO / "examples" / "students" / "schema.yaml"
+STUDENTS = support.students()
+STUDENT_HEADER, student_csv = STUDENTS.STUDENT_HEADER, STUDENTS.student_csv
 
 
 def make_project(root: Path, **dataset: Any) -> Path:
@@ -44,7 +46,7 @@ def make_project(root: Path, **dataset: Any) -> Path:
 
 
 def source_for(config: Path) -> CsvSource:
-    return CsvSource(load_config(config), "students")
+    return open_csv_source(load_config(config), "students")
 
 
 def query(root: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -303,50 +305,9 @@ def test_view_load_mode_reads_the_lake(tmp_path: Path) -> None:
     ) == [("VIEW",)]
 
 
-def _pandas_frame(texts: list[str]) -> pd.DataFrame:
-    import io
-
-    frames = [pd.read_csv(io.StringIO(t), sep=";") for t in texts]
-    frame = pd.concat(frames, ignore_index=True)
-    frame.columns = [c.lower() for c in frame.columns]
-    return frame
-
-
-def _top(frame: pd.DataFrame, by: str, col: str, n: int) -> list[tuple[Any, ...]]:
-    counts = frame.groupby([by, col]).size().reset_index(name="students")
-    counts = counts.sort_values([by, "students", col], ascending=[True, False, True])
-    out = counts.groupby(by).head(n)
-    return [(r[by], r[col], int(r["students"])) for _, r in out.iterrows()]
-
-
-def test_the_five_questions_match_pandas(tmp_path: Path) -> None:
-    config = make_project(tmp_path)
-    texts = [student_csv(200, seed=60 + i) for i in range(5)]
-    for i, text in enumerate(texts):
-        drop(tmp_path, f"s{i}.csv", text)
-    source_for(config).ingest()
-    answers = {name: query(tmp_path, sql) for name, sql in student_questions().items()}
-    df = _pandas_frame(texts)
-
-    young_males = df[(df.sex == "M") & (df.age < 20)]
-    assert answers["mother_jobs_of_young_males"] == [
-        (j,) for j in sorted(young_males.mjob.unique())
-    ]
-
-    rural = df[df.address == "R"].traveltime.value_counts()
-    best = min(t for t, c in rural.items() if c == rural.max())
-    assert answers["rural_travel_time_mode"] == [(best, int(rural.max()))]
-
-    assert answers["top_father_jobs_by_pstatus"] == _top(df, "pstatus", "fjob", 3)
-    assert answers["failures_mode_by_famsize"] == _top(df, "famsize", "failures", 1)
-
-    low = df[df.famrel.between(1, 3)].groupby("sex").absences.median()
-    assert answers["median_absences_by_sex_low_famrel"] == [(s, float(m)) for s, m in low.items()]
-
-
 def test_questions_sql_file_matches_the_module() -> None:
     text = (REPO / "examples" / "students" / "questions.sql").read_text("utf-8")
-    for name, sql in student_questions().items():
+    for name, sql in STUDENTS.student_questions().items():
         assert f"-- name: {name}\n" in text
         assert sql + ";" in " ".join(text.split()), name
 
@@ -416,7 +377,7 @@ def test_a_column_added_to_the_schema_is_added_to_the_table(tmp_path: Path) -> N
 def test_a_large_ingest_is_cut_into_parallel_commits(
     tmp_path: Path, load_mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eventlake.sources import csv_commit
+    from eventlake.sources.csv import commit as csv_commit
 
     monkeypatch.setattr(csv_commit, "PART_ROWS", 30)  # 4 files x 20 rows: 2 parts
     config = make_project(tmp_path, load_mode=load_mode, workers=2)

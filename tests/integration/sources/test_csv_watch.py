@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import eventlake_tests_support as support
 import pytest
 
 from eventlake.config import CsvDatasetConfig, load_config
-from eventlake.sources import CsvSource
-from eventlake.sources.csv_students import student_csv
-from eventlake.sources.csv_watch import DropFolderWatcher
+from eventlake.sources.csv import DropFolderWatcher, open_csv_source
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
+student_csv = support.students().student_csv
 
 
 def _project(root: Path, stable: float) -> Path:
@@ -142,8 +142,7 @@ def test_watch_loads_dropped_slow_renamed_and_duplicate_files(
 
 def test_watcher_waits_for_size_to_hold_still(tmp_path: Path) -> None:
     config = _project(tmp_path, stable=0.5)
-    settings = load_config(config)
-    source = CsvSource(settings, "students")
+    source = open_csv_source(load_config(config), "students")
     w = DropFolderWatcher(source)
     path = tmp_path / "drop" / "growing.csv"
     path.write_text("school;sex\n", "utf-8")
@@ -158,7 +157,7 @@ def test_watch_in_a_thread_stops_on_request(tmp_path: Path) -> None:
     config = _project(tmp_path, stable=0.2)
     cfg = load_config(config).sources.csv["students"]
     assert isinstance(cfg, CsvDatasetConfig)
-    source = CsvSource(load_config(config), "students")
+    source = open_csv_source(load_config(config), "students")
     (tmp_path / "drop" / "early.csv").write_text(student_csv(10, seed=99), "utf-8")
     stop = threading.Event()
     results: list[int] = []

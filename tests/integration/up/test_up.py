@@ -154,7 +154,8 @@ def _wait_restarted(up: UpProcess, name: str, restarts: int) -> None:
 
 def test_kill_9_each_child_in_turn_loses_and_doubles_nothing(up_factory: Any) -> None:
     from eventlake.pipeline import collect_status
-    from eventlake.sources.csv_students import student_csv
+
+    student_csv = support.students().student_csv
 
     up = up_factory(setup=students_toml)
     up.wait_running(["land", "build", "serve", "collect", "sources"])

@@ -40,7 +40,7 @@ def test_a_rest_source_runs_on_its_cron_schedule(up_factory: Any) -> None:
         runs: set[str] = set()
 
         def two_runs() -> bool:
-            status = api_source_status(settings, "pinball")
+            status = api_source_status(settings, "pinball").to_dict()
             runs.update(
                 str(r["last_completed_run"]) for r in status["resources"] if r["last_completed_run"]
             )

@@ -6,7 +6,7 @@ import asyncio
 import email.utils
 import time
 
-from eventlake.sources.api_http import RateLimiter, parse_retry_after
+from eventlake.sources.api.http import RateLimiter, parse_retry_after
 
 
 def test_retry_after_seconds_and_http_dates() -> None:

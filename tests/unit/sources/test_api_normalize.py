@@ -6,13 +6,13 @@ import json
 
 import pyarrow as pa
 
-from eventlake.sources.api_normalize import (
+from eventlake.sources.api.normalize import (
     compare_schemas,
     flatten_record,
     merge_schema,
     to_table,
 )
-from eventlake.sources.api_spec import NestedSpec
+from eventlake.sources.api.spec import NestedSpec
 
 
 def test_nested_objects_flatten_or_stay_json_by_rule() -> None:

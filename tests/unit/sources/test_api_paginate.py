@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from eventlake.sources.api_paginate import (
+from eventlake.sources.api.paginate import (
     PageRequest,
     dotted,
     first_request,
@@ -13,7 +13,7 @@ from eventlake.sources.api_paginate import (
     records_of,
     remaining_requests,
 )
-from eventlake.sources.api_spec import PaginationSpec
+from eventlake.sources.api.spec import PaginationSpec
 
 NO_HEADERS = httpx.Headers()
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from eventlake.errors import ConfigError
-from eventlake.sources.api_spec import load_definition
+from eventlake.sources.api.spec import load_definition
 
 PINBALL = Path(__file__).resolve().parents[3] / "examples" / "pinball" / "pinball.yaml"
 

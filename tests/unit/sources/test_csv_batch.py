@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import eventlake_tests_support as support
 import pyarrow as pa
 import pytest
 
-from eventlake.sources import csv_batch
-from eventlake.sources.csv_batch import convert_batch, convert_chunks
-from eventlake.sources.csv_clean import FileRejected, PreparedFile, prepare_file
-from eventlake.sources.csv_commit import cut, plan_parts
-from eventlake.sources.csv_convert import convert_file
-from eventlake.sources.csv_load import move_many
-from eventlake.sources.csv_result import CsvFileOutcome, PassedFiles
-from eventlake.sources.csv_schema import load_schema
-from eventlake.sources.csv_students import student_csv
+from eventlake.sources.csv import batch as csv_batch
+from eventlake.sources.csv.batch import convert_batch, convert_chunks
+from eventlake.sources.csv.clean import FileRejected, PreparedFile, prepare_file
+from eventlake.sources.csv.commit import cut, plan_parts
+from eventlake.sources.csv.convert import convert_file
+from eventlake.sources.csv.files import move_many
+from eventlake.sources.csv.result import CsvFileOutcome, PassedFiles
+from eventlake.sources.csv.schema import load_schema
+
+student_csv = support.students().student_csv
 
 SCHEMA = load_schema(Path(__file__).resolve().parents[3] / "examples/students/schema.yaml")
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import eventlake_tests_support as support
 import pytest
 
-from eventlake.sources.csv_batch import convert_batch
-from eventlake.sources.csv_clean import FileRejected, prepare_file
-from eventlake.sources.csv_convert import convert_file
-from eventlake.sources.csv_schema import CsvSchema, parse_schema
-from eventlake.sources.csv_students import student_csv
+from eventlake.sources.csv.batch import convert_batch
+from eventlake.sources.csv.clean import FileRejected, prepare_file
+from eventlake.sources.csv.convert import convert_file
+from eventlake.sources.csv.schema import CsvSchema, parse_schema
+
+student_csv = support.students().student_csv
 
 SMALL = parse_schema(
     {
@@ -114,7 +116,7 @@ def test_problems_are_capped_at_100_with_the_total() -> None:
 
 def test_batch_path_matches_the_precise_path() -> None:
     texts = [student_csv(40, seed=s) for s in range(4)]
-    from eventlake.sources.csv_schema import load_schema
+    from eventlake.sources.csv.schema import load_schema
 
     schema = load_schema(Path(__file__).resolve().parents[3] / "examples/students/schema.yaml")
     files = [prep(t, schema) for t in texts]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import eventlake_tests_support as support
 import pyarrow as pa
 import pytest
 
 from eventlake.errors import ConfigError
-from eventlake.sources.csv_schema import load_schema, normalize_name, parse_schema
-from eventlake.sources.csv_students import STUDENT_COLUMNS
+from eventlake.sources.csv.commit import table_columns
+from eventlake.sources.csv.schema import load_schema, normalize_name, parse_schema
+
+STUDENT_COLUMNS = support.students().STUDENT_COLUMNS
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "students" / "schema.yaml"
 
@@ -39,7 +42,7 @@ def test_example_student_schema_has_the_33_uci_columns_in_order() -> None:
     assert schema.column("romantic").type == "boolean"
 
 
-def test_warehouse_and_arrow_types_derive_from_the_schema() -> None:
+def test_arrow_types_and_the_warehouse_columns_derive_from_the_schema() -> None:
     schema = parse_schema(
         {
             "columns": {
@@ -52,15 +55,17 @@ def test_warehouse_and_arrow_types_derive_from_the_schema() -> None:
             }
         }
     )
-    assert schema.duckdb_columns() == [
-        ("name", "VARCHAR"),
-        ("n", "BIGINT"),
-        ("x", "DOUBLE"),
-        ("ok", "BOOLEAN"),
-        ("day", "DATE"),
-        ("at", "TIMESTAMPTZ"),
-    ]
     arrow = schema.arrow_schema()
+    assert [(f.name, f.type) for f in arrow] == [
+        ("name", pa.string()),
+        ("n", pa.int64()),
+        ("x", pa.float64()),
+        ("ok", pa.bool_()),
+        ("day", pa.date32()),
+        ("at", pa.timestamp("us", tz="UTC")),
+    ]
+    # the warehouse table: the schema's columns, then the lineage column
+    assert table_columns(schema).names == [*schema.names, "_source_file"]
     assert arrow.field("at").type == pa.timestamp("us", tz="UTC")
     assert arrow.field("x").nullable and not arrow.field("n").nullable
 

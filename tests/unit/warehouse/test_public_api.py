@@ -58,19 +58,18 @@ def test_importing_the_warehouse_imports_no_engine() -> None:
 
 def test_only_the_factory_reads_the_backend_setting() -> None:
     """No module outside eventlake/warehouse/factory.py branches on warehouse.backend, and
-    no pipeline module holds SQL (the batch sources' DuckDB loaders are the known exception
-    until they load through the warehouse protocol)."""
+    neither the pipeline nor the sources hold SQL or import an engine module: they reach
+    the warehouse through ``open_warehouse`` and its protocol."""
     import re
     from pathlib import Path
 
     import eventlake
 
     root = Path(eventlake.__file__).parent
-    known = {"sources/api.py", "sources/csv_commit.py"}
     readers = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(root).as_posix()
-        if rel == "warehouse/factory.py" or rel in known:
+        if rel == "warehouse/factory.py":
             continue
         if re.search(
             r"warehouse\.backend\s*(==|!=|in\b)|\bbackend\s*==\s*['\"](duckdb|postgres|spark)",
@@ -79,5 +78,14 @@ def test_only_the_factory_reads_the_backend_setting() -> None:
             readers.append(rel)
     assert readers == []
     sql = re.compile(r"\b(SELECT|INSERT|DELETE|CREATE|duckdb_tables)\b.*\b(FROM|INTO|TABLE)\b")
-    for path in (root / "pipeline").rglob("*.py"):
-        assert not sql.search(path.read_text()), f"SQL in {path.relative_to(root)}"
+    engines = re.compile(
+        r"^\s*(import|from)\s+(duckdb|psycopg|pyspark|eventlake\.warehouse\.(duckdb|postgres|"
+        r"spark|_\w+))\b",
+        re.MULTILINE,
+    )
+    stages = [*(root / "pipeline").rglob("*.py"), *(root / "sources").rglob("*.py")]
+    assert stages and any(p.parent.name == "csv" for p in stages)
+    for path in stages:
+        text = path.read_text()
+        assert not sql.search(text), f"SQL in {path.relative_to(root)}"
+        assert not engines.search(text), f"an engine imported in {path.relative_to(root)}"

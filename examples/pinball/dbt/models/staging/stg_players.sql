@@ -7,7 +7,7 @@ with ranked as (
         last_name,
         country_code,
         postal_code,
-        cast(rating__value as double) as rating_value,
+        cast(rating__value as double precision) as rating_value,
         cast(rating__rank as varchar) as rating_rank,
         cast(updated_at as timestamp) as updated_at,
         row_number() over (partition by player_id order by updated_at desc) as rn

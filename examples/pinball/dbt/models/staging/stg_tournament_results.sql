@@ -5,7 +5,7 @@ with ranked as (
         cast(tournament_id as integer) as tournament_id,
         cast(position as integer) as finish_position,
         cast(player_id as integer) as player_id,
-        cast(points as double) as points,
+        cast(points as double precision) as points,
         row_number() over (
             partition by tournament_id, position order by _eventlake_commit_id desc
         ) as rn

@@ -1,22 +1,28 @@
-"""Student-style sample data for the CSV drop source: a generator and five canned questions.
+"""Student-style sample data for the CSV drop example: a generator and five canned questions.
 
 The example dataset of the CSV drop folder is shaped like the UCI "student performance"
 set: 33 columns, ';' delimited, mixed-case headers (``Medu``, ``Pstatus``, ``Dalc``...),
 string values quoted. :func:`student_csv` writes such a file deterministically from a seed,
 so tests, the benchmark and the docs share one generator and no data set is downloaded.
+It is example data, not part of the eventlake package: run it as a script from this folder
+(``python student_data.py drop/students/a.csv --rows 395 --seed 1``) or load it by path.
 
 :data:`STUDENT_QUESTIONS` holds the design's five SQL questions over the loaded table
-(``raw.students`` by default); ``examples/students/questions.sql`` carries the same text.
+(``raw.students`` by default), written in SQL that DuckDB and PostgreSQL read alike;
+``questions.sql`` beside this file carries the same text.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
+from pathlib import Path
 
 __all__ = [
     "STUDENT_COLUMNS",
     "STUDENT_HEADER",
     "STUDENT_QUESTIONS",
+    "main",
     "student_csv",
     "student_questions",
 ]
@@ -101,6 +107,7 @@ def student_csv(rows: int = 395, *, seed: int = 0, delimiter: str = ";") -> str:
 
 
 #: The design's five questions; ``{table}`` is the loaded table (e.g. ``raw.students``).
+#: Portable SQL: derived tables have an alias, the median is ``percentile_cont``.
 STUDENT_QUESTIONS: dict[str, str] = {
     "mother_jobs_of_young_males": (
         "SELECT DISTINCT mjob FROM {table} WHERE sex = 'M' AND age < 20 ORDER BY mjob"
@@ -112,18 +119,19 @@ STUDENT_QUESTIONS: dict[str, str] = {
     "top_father_jobs_by_pstatus": (
         "SELECT pstatus, fjob, students FROM ("
         "SELECT pstatus, fjob, count(*) AS students, row_number() OVER ("
-        "PARTITION BY pstatus ORDER BY count(*) DESC, fjob) AS rank "
-        "FROM {table} GROUP BY pstatus, fjob) WHERE rank <= 3 ORDER BY pstatus, rank"
+        "PARTITION BY pstatus ORDER BY count(*) DESC, fjob) AS place "
+        "FROM {table} GROUP BY pstatus, fjob) AS ranked WHERE place <= 3 "
+        "ORDER BY pstatus, place"
     ),
     "failures_mode_by_famsize": (
         "SELECT famsize, failures, students FROM ("
         "SELECT famsize, failures, count(*) AS students, row_number() OVER ("
-        "PARTITION BY famsize ORDER BY count(*) DESC, failures) AS rank "
-        "FROM {table} GROUP BY famsize, failures) WHERE rank = 1 ORDER BY famsize"
+        "PARTITION BY famsize ORDER BY count(*) DESC, failures) AS place "
+        "FROM {table} GROUP BY famsize, failures) AS ranked WHERE place = 1 ORDER BY famsize"
     ),
     "median_absences_by_sex_low_famrel": (
-        "SELECT sex, median(absences) AS median_absences FROM {table} "
-        "WHERE famrel BETWEEN 1 AND 3 GROUP BY sex ORDER BY sex"
+        "SELECT sex, percentile_cont(0.5) WITHIN GROUP (ORDER BY absences) AS median_absences "
+        "FROM {table} WHERE famrel BETWEEN 1 AND 3 GROUP BY sex ORDER BY sex"
     ),
 }
 
@@ -131,3 +139,19 @@ STUDENT_QUESTIONS: dict[str, str] = {
 def student_questions(table: str = "raw.students") -> dict[str, str]:
     """The five canned questions with ``{table}`` filled in (a trusted, quoted name)."""
     return {name: sql.format(table=table) for name, sql in STUDENT_QUESTIONS.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write one student CSV file: ``python student_data.py OUT.csv [--rows N] [--seed S]``."""
+    ap = argparse.ArgumentParser(description="Write a student-style CSV file (UCI layout).")
+    ap.add_argument("out", type=Path, help="the CSV file to write (its folder is created)")
+    ap.add_argument("--rows", type=int, default=395, help="data rows (395 = ~56 KB)")
+    ap.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
+    a = ap.parse_args(argv)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(student_csv(a.rows, seed=a.seed), encoding="utf-8")
+    print(f"wrote {a.rows} rows to {a.out}")
+
+
+if __name__ == "__main__":
+    main()

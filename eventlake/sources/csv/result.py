@@ -15,9 +15,10 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from eventlake.sources.csv_clean import PreparedFile
+from eventlake.sources.csv.clean import PreparedFile
 
 __all__ = [
+    "LINEAGE_FIELD",
     "CsvFileOutcome",
     "CsvIngestResult",
     "Outcome",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 Outcome = Literal["loaded", "failed", "duplicate"]
+
+#: The column every loaded row carries besides the schema's: the file it came from.
+LINEAGE_FIELD = pa.field("_source_file", pa.string())
 
 
 @dataclass(slots=True)
@@ -119,4 +123,4 @@ def with_lineage(passed: PassedFiles) -> pa.Table:
     codes = pa.array(np.repeat(np.arange(len(counts), dtype=np.int32), counts))
     files = passed.files
     names = pa.DictionaryArray.from_arrays(codes, pa.array([pf.name for pf, _ in files]))
-    return table.append_column("_source_file", names)
+    return table.append_column(LINEAGE_FIELD.name, names)

@@ -1,35 +1,49 @@
-"""How a CSV ingest's passed rows are made durable: lake commit(s), then one warehouse publish.
+"""How a CSV ingest's passed rows are made durable: lake commit(s), then one warehouse load.
 
 The passed files' rows, with ``_source_file``, become Parquet in
 ``<lake>/sources/<dataset>/ingest_date=YYYY-MM-DD/``. A small ingest is one lake commit (one
 file); a large one is cut into up to ``workers`` parts of at least :data:`PART_ROWS` rows,
 each its own commit, written in parallel (a Parquet write is single-threaded). Every commit
 record lists its files' content hashes; that is the commit point and the durable memory of
-what loaded (:func:`eventlake.sources.csv_load.loaded_hashes`). Then ONE warehouse write
-transaction loads every commit it lacks (:func:`eventlake.sources.csv_load.load_warehouse`);
-in ``table`` mode the rows are inserted while the Parquet files are being written, and the
-publish waits for the lake commits.
+what loaded (:func:`eventlake.sources.csv.files.loaded_hashes`). Then ONE warehouse write
+transaction loads every commit the warehouse lacks, on whatever engine is configured
+(:meth:`~eventlake.warehouse.base.WriteTransaction.load_source` with
+:class:`~eventlake.warehouse.source_tables.AppendCommits`); the engine may insert the rows
+while the Parquet files are being written (DuckDB's ``table`` mode does), and makes the
+load durable only once the lake commits are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from eventlake.config import CsvDatasetConfig, Settings
+from eventlake.config import CsvDatasetConfig
 from eventlake.lake import Lake, PendingFile
-from eventlake.sources import csv_load
-from eventlake.sources.csv_result import PassedFiles, with_lineage
-from eventlake.sources.csv_schema import CsvSchema
+from eventlake.sources.csv.files import lake_file_path
+from eventlake.sources.csv.result import LINEAGE_FIELD, PassedFiles, with_lineage
+from eventlake.sources.csv.schema import CsvSchema
+from eventlake.warehouse.source_tables import AppendCommits
 
-__all__ = ["PART_ROWS", "CommitPart", "commit_passed", "cut", "plan_parts"]
+if TYPE_CHECKING:
+    from eventlake.warehouse.base import Warehouse
+
+__all__ = [
+    "PART_ROWS",
+    "CommitPart",
+    "commit_passed",
+    "cut",
+    "load_commits",
+    "plan_parts",
+    "table_columns",
+]
 
 #: Fewest rows worth a lake commit of their own (written in parallel with the others).
 PART_ROWS = 100_000
@@ -87,7 +101,7 @@ def plan_parts(
         count = sum(rows[first:end])
         digest = hashlib.sha256("".join(sorted(pf.sha256 for pf, _ in files)).encode())
         commit_id = f"{now:%Y%m%dT%H%M%S%f}-{digest.hexdigest()[:12]}"
-        path = csv_load.lake_file_path(dataset, day, commit_id)
+        path = lake_file_path(dataset, day, commit_id)
         meta = {
             "dataset": dataset,
             "table": table_name,
@@ -112,20 +126,27 @@ def plan_parts(
     return out
 
 
+def table_columns(schema: CsvSchema) -> pa.Schema:
+    """The warehouse table's columns: the schema's, then the lineage column."""
+    return schema.arrow_schema().append(LINEAGE_FIELD)
+
+
 def commit_passed(
-    settings: Settings,
     config: CsvDatasetConfig,
     *,
     name: str,
     schema: CsvSchema,
     lake: Lake,
+    warehouse: Warehouse,
     passed: PassedFiles,
+    compression: str = "zstd",
     pool: Executor | None = None,
 ) -> tuple[list[str], list[str]]:
     """Commit ``passed`` to the lake and load the warehouse; (commit ids, warehouse commits).
 
     The lake commits run on ``pool`` (default: threads of their own), the warehouse load
-    on the calling thread.
+    (:class:`~eventlake.warehouse.source_tables.AppendCommits` in one write transaction of
+    ``warehouse``, whatever its engine) on the calling thread.
 
     Durable on return. If a lake commit or the warehouse fails, the error propagates and
     nothing is tidied: the next ingest finds committed files as duplicates and the
@@ -137,13 +158,7 @@ def commit_passed(
     stream = f"sources.{name}"
 
     def lake_commit(part: CommitPart) -> object:
-        return lake.commit(
-            stream,
-            part.commit_id,
-            [part.file],
-            part.meta,
-            compression=settings.land.compression,
-        )
+        return lake.commit(stream, part.commit_id, [part.file], part.meta, compression=compression)
 
     ids = [p.commit_id for p in parts]
     with contextlib.ExitStack() as stack:
@@ -156,27 +171,50 @@ def commit_passed(
             for f in futures:
                 f.result()
 
-        if settings.warehouse.backend != "duckdb":
-            wait()
-            return ids, []
         # The warehouse work overlaps the Parquet writes (both release the GIL) and waits
-        # for the lake commits, the commit point, before it publishes: in table mode the
-        # rows are inserted meanwhile; in view mode, which lists committed files, only the
-        # working copy is opened.
+        # for the lake commits, the commit point, before the load is made durable (``ready``):
+        # in table mode the rows are handed over meanwhile (``fresh``: not read back); in
+        # view mode, which lists committed files, only the transaction is opened.
         fresh: dict[str, pa.Table] = {}
         if config.load_mode == "table":
             fresh = {p.commit_id: p.file.table for p in parts}
-        done = csv_load.load_warehouse(
-            settings.resolve(settings.warehouse.path),
-            table=config.table,
+        done = load_commits(
+            config,
+            name=name,
             schema=schema,
             lake=lake,
-            stream=stream,
+            warehouse=warehouse,
             fresh=fresh,
-            mode=config.load_mode,
-            before_publish=wait,
+            ready=wait,
         )
+        wait()  # an engine that had nothing new to load may not have called it
     return ids, done
+
+
+def load_commits(
+    config: CsvDatasetConfig,
+    *,
+    name: str,
+    schema: CsvSchema,
+    lake: Lake,
+    warehouse: Warehouse,
+    fresh: Mapping[str, pa.Table] | None = None,
+    ready: Callable[[], object] | None = None,
+) -> list[str]:
+    """Load every commit of ``sources.<name>`` the warehouse lacks, in one write transaction
+    (``fresh``/``ready``: see :class:`~eventlake.warehouse.source_tables.AppendCommits`);
+    returns the commit ids loaded. Idempotent: with nothing missing it loads nothing."""
+    load = AppendCommits(
+        stream=f"sources.{name}",
+        table=config.table,
+        columns=table_columns(schema),
+        mode=config.load_mode,
+        fresh=dict(fresh or {}),
+        ready=ready,
+        setting=f"sources.csv.{name}.load_mode",
+    )
+    with warehouse.transaction() as tx:
+        return list(tx.load_source(lake, load).commits)
 
 
 def _settle(futures: Sequence[Future[object]]) -> None:

@@ -24,7 +24,7 @@ import httpx
 
 from eventlake.errors import ConfigError, SourceError, SourceRetryError
 from eventlake.httputil import parse_retry_after_value
-from eventlake.sources.api_spec import ApiDefinition
+from eventlake.sources.api.spec import ApiDefinition
 
 __all__ = ["ApiStatusError", "Fetcher", "RateLimiter", "Response", "parse_retry_after"]
 

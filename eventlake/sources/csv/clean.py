@@ -6,7 +6,7 @@ reported fallback; binary content is refused), the delimiter (``,`` ``;`` tab ``
 the header line, or the configured one), and the header (names trimmed, snake_cased and
 lower-cased, then matched against the schema: missing, unknown and duplicate columns are
 problems). The result, a :class:`PreparedFile`, holds the UTF-8 body without its header,
-ready for :mod:`eventlake.sources.csv_convert`.
+ready for :mod:`eventlake.sources.csv.convert`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from eventlake.sources.csv_schema import CsvSchema, normalize_name
+from eventlake.sources.csv.schema import CsvSchema, normalize_name
 
 __all__ = [
     "DELIMITERS",

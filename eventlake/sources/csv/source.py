@@ -1,7 +1,9 @@
 """The CSV drop-folder source: dropped files -> cleaned, validated rows -> lake and warehouse.
 
-:class:`CsvSource` is the stage object of one dataset (``[sources.csv.<name>]``). Its
-:meth:`CsvSource.ingest` takes the files present (or given), and for each one decides:
+:class:`CsvSource` is the stage object of one dataset (``[sources.csv.<name>]``), built
+from its own config section, a lake and a warehouse (:func:`open_csv_source` makes one from
+the settings). Its :meth:`CsvSource.ingest` takes the files present (or given), and for
+each one decides:
 
 - ``duplicate``: its content hash is already in a lake commit of ``sources.<name>`` (the
   same bytes load once, whatever the file name); the input is tidied away;
@@ -10,12 +12,13 @@
   load (a file is all or nothing);
 - ``loaded``: its rows go to ``<lake>/sources/<name>/ingest_date=YYYY-MM-DD/`` (one Parquet
   file and one commit per call; a large call is cut into up to ``workers`` commits written
-  in parallel, see :mod:`csv_commit`) and into the warehouse table (``raw.<table>``, one
-  publish per call); the input is archived (a rename) or deleted.
+  in parallel, see :mod:`eventlake.sources.csv.commit`) and into the warehouse table
+  (``raw.<table>``, one write transaction per call, on any engine); the input is archived
+  (a rename) or deleted.
 
 Every outcome is one JSON line in ``<input_dir>/ingest.log``. Idempotent: running it again
 on the same folder changes nothing. :meth:`CsvSource.watch` runs it as files arrive
-(:mod:`eventlake.sources.csv_watch`).
+(:mod:`eventlake.sources.csv.watch`).
 """
 
 from __future__ import annotations
@@ -29,74 +32,115 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventlake.config import CsvDatasetConfig, Settings
 from eventlake.errors import EventlakeError, SourceError
 from eventlake.lake import Lake, open_lake
-from eventlake.sources import csv_load
-from eventlake.sources.csv_batch import convert_chunks
-from eventlake.sources.csv_clean import (
+from eventlake.sources.csv import files
+from eventlake.sources.csv.batch import convert_chunks
+from eventlake.sources.csv.clean import (
     FileRejected,
     PreparedFile,
     Problem,
     delimiter_name,
     prepare_file,
 )
-from eventlake.sources.csv_commit import commit_passed
-from eventlake.sources.csv_convert import MAX_PROBLEMS, convert_file
-from eventlake.sources.csv_result import (
+from eventlake.sources.csv.commit import commit_passed, load_commits
+from eventlake.sources.csv.convert import MAX_PROBLEMS, convert_file
+from eventlake.sources.csv.result import (
     CsvFileOutcome,
     CsvIngestResult,
     Outcome,
     PassedFiles,
     is_candidate,
 )
-from eventlake.sources.csv_schema import CsvSchema, load_schema
+from eventlake.sources.csv.schema import CsvSchema, load_schema
+from eventlake.sources.csv.watch import DropFolderWatcher
 
-__all__ = ["CsvFileOutcome", "CsvIngestResult", "CsvSource", "Outcome", "is_candidate"]
+if TYPE_CHECKING:
+    from eventlake.warehouse.base import Warehouse
+
+__all__ = [
+    "CsvFileOutcome",
+    "CsvIngestResult",
+    "CsvSource",
+    "Outcome",
+    "is_candidate",
+    "open_csv_source",
+    "resolved_csv_config",
+]
+
+
+def resolved_csv_config(config: CsvDatasetConfig, base_dir: Path) -> CsvDatasetConfig:
+    """``config`` with its paths made absolute against ``base_dir`` (the project folder)."""
+
+    def resolve(path: Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (Path(base_dir) / p).resolve()
+
+    input_dir = resolve(config.input_dir)
+    return config.model_copy(
+        update={
+            "input_dir": input_dir,
+            "schema_file": resolve(config.schema_file),
+            "archive_dir": resolve(config.archive_dir or input_dir / "archive"),
+        }
+    )
+
+
+def open_csv_source(settings: Settings, name: str) -> CsvSource:
+    """The dataset ``[sources.csv.<name>]`` of ``settings``, on its lake and warehouse.
+
+    Raises:
+        SourceError: no such dataset.
+        ConfigError: its schema file or the warehouse settings are invalid.
+    """
+    from eventlake.warehouse import open_warehouse
+
+    config = settings.sources.csv.get(name)
+    if config is None:
+        known = ", ".join(sorted(settings.sources.csv)) or "none configured"
+        raise SourceError(f"unknown CSV dataset {name!r} ({known}); declare [sources.csv.{name}]")
+    return CsvSource(
+        name,
+        resolved_csv_config(config, settings.base_dir),
+        lake=open_lake(settings.lake_uri(), settings.lake.storage_options),
+        warehouse=open_warehouse(settings),
+        compression=settings.land.compression,
+    )
 
 
 class CsvSource:
-    """One CSV drop-folder dataset, bound to the lake and warehouse of ``settings``.
+    """One CSV drop-folder dataset, bound to a lake and a warehouse.
 
-    Thread-safe and process-safe: ingests of one dataset are serialised by a lock file
-    (``<input_dir>/.ingest.lock``).
+    ``config``'s paths are absolute (:func:`open_csv_source` resolves them against the
+    project folder). Thread-safe and process-safe: ingests of one dataset are serialised
+    by a lock file (``<input_dir>/.ingest.lock``).
     """
 
     def __init__(
         self,
-        settings: Settings,
         name: str,
+        config: CsvDatasetConfig,
         *,
-        config: CsvDatasetConfig | None = None,
-        lake: Lake | None = None,
+        lake: Lake,
+        warehouse: Warehouse,
+        compression: str = "zstd",
     ) -> None:
-        if config is None:
-            if name not in settings.sources.csv:
-                known = ", ".join(sorted(settings.sources.csv)) or "none configured"
-                raise SourceError(
-                    f"unknown CSV dataset {name!r} ({known}); declare [sources.csv.{name}]"
-                )
-            config = settings.sources.csv[name]
         self.name = name
         self.config = config
-        self.settings = settings
-        self.input_dir = settings.resolve(config.input_dir)
+        self.lake = lake
+        self.warehouse = warehouse
+        self.compression = compression
+        self.input_dir = Path(config.input_dir)
         self.failed_dir = self.input_dir / "failed"
-        self.archive_dir = settings.resolve(config.archive_dir or self.input_dir / "archive")
+        self.archive_dir = Path(config.archive_dir or self.input_dir / "archive")
         self.log_path = self.input_dir / "ingest.log"
-        self.schema: CsvSchema = load_schema(settings.resolve(config.schema_file))
+        self.schema: CsvSchema = load_schema(Path(config.schema_file))
         self.stream = f"sources.{name}"
-        self._lake = lake
         self._hash_cache: dict[str, set[str]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def lake(self) -> Lake:
-        if self._lake is None:
-            self._lake = open_lake(self.settings.lake_uri(), self.settings.lake.storage_options)
-        return self._lake
 
     def candidates(self) -> list[Path]:
         """Files in the input folder the source would read now, oldest first."""
@@ -115,7 +159,7 @@ class CsvSource:
 
     def loaded_hashes(self) -> set[str]:
         """Content hashes of every file already loaded (from the lake's commit records)."""
-        return csv_load.loaded_hashes(self.lake, self.stream, self._hash_cache)
+        return files.loaded_hashes(self.lake, self.stream, self._hash_cache)
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(
@@ -189,19 +233,29 @@ class CsvSource:
         stages["convert"] = time.perf_counter() - mark
         mark = time.perf_counter()
         outcomes.extend(failed)
-        commit_ids, warehouse_commits = (
-            commit_passed(
-                self.settings,
+        commit_ids: list[str] = []
+        warehouse_commits: list[str] = []
+        if passed.files:
+            commit_ids, warehouse_commits = commit_passed(
                 self.config,
                 name=self.name,
                 schema=self.schema,
                 lake=self.lake,
+                warehouse=self.warehouse,
                 passed=passed,
+                compression=self.compression,
                 pool=pool,
             )
-            if passed.files
-            else ([], [])
-        )
+        elif dupes or twins:
+            # Files already in the lake came back: maybe a crash hit between their lake
+            # commit and the warehouse load. Catch up on any commit the warehouse lacks.
+            warehouse_commits = load_commits(
+                self.config,
+                name=self.name,
+                schema=self.schema,
+                lake=self.lake,
+                warehouse=self.warehouse,
+            )
         stages["load"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self._tidy([(pf.path, outcome) for pf, outcome in passed.files])
@@ -345,7 +399,7 @@ class CsvSource:
             "file": path.name,
             "sha256": sha,
             "bytes": size,
-            "failed_at": csv_load.iso_now(),
+            "failed_at": files.iso_now(),
             "encoding": pf.encoding if pf else None,
             "delimiter": delimiter_name(pf.delimiter) if pf else None,
             "problem_count": exc.total,
@@ -365,12 +419,10 @@ class CsvSource:
             notes=list(pf.notes) if pf else [],
         )
         try:
-            moved = csv_load.move_aside(path, self.failed_dir, sha)
+            moved = files.move_aside(path, self.failed_dir, sha)
             report["file"] = moved.name
             outcome.moved_to = str(moved)
-            outcome.error_file = str(
-                csv_load.write_error_report(self.failed_dir, moved.name, report)
-            )
+            outcome.error_file = str(files.write_error_report(self.failed_dir, moved.name, report))
         except OSError as exc2:
             raise SourceError(
                 f"cannot move failed file {path} to {self.failed_dir}: {exc2}"
@@ -384,7 +436,7 @@ class CsvSource:
                 for path, _ in items:
                     path.unlink(missing_ok=True)
                 return
-            targets = csv_load.move_many([(path, o.sha256) for path, o in items], self.archive_dir)
+            targets = files.move_many([(path, o.sha256) for path, o in items], self.archive_dir)
         except OSError as exc:
             raise SourceError(
                 f"cannot {self.config.on_success} inputs of {self.input_dir}: {exc}"
@@ -396,13 +448,13 @@ class CsvSource:
     def _log(
         self, result: CsvIngestResult, on_outcome: Callable[[CsvFileOutcome], None] | None
     ) -> None:
-        ts = csv_load.iso_now()
+        ts = files.iso_now()
         entries = []
         for o in result.files:
             entries.append({"ts": ts, "dataset": self.name, **o.to_dict()})
             if on_outcome is not None:
                 on_outcome(o)
-        csv_load.append_log(self.log_path, entries)
+        files.append_log(self.log_path, entries)
 
     def watch(
         self,
@@ -412,8 +464,7 @@ class CsvSource:
         on_outcome: Callable[[CsvFileOutcome], None] | None = None,
         on_error: Callable[[EventlakeError], None] | None = None,
     ) -> None:
-        """Ingest files as they arrive until ``stop`` is set (see :mod:`csv_watch`)."""
-        from eventlake.sources.csv_watch import DropFolderWatcher
+        """Ingest files as they arrive until ``stop`` is set (see :mod:`.watch`)."""
 
         DropFolderWatcher(self).run(
             stop, on_result=on_result, on_outcome=on_outcome, on_error=on_error

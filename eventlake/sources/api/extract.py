@@ -4,8 +4,8 @@ Resources form groups, a top-level resource and the resources fanning out over i
 run concurrently; inside a group each parent record starts its children's request chains as
 soon as it arrives, and pages of a ``page_number``/``offset`` resource whose total is known
 are fetched in parallel. Every request passes the one rate limiter and concurrency bound of
-:class:`~eventlake.sources.api_http.Fetcher`. Rows go to a
-:class:`~eventlake.sources.api_sink.ResourceSink` per resource; a group's cursor state is
+:class:`~eventlake.sources.api.http.Fetcher`. Rows go to a
+:class:`~eventlake.sources.api.sink.ResourceSink` per resource; a group's cursor state is
 committed only after all of its data is, and never after a failed request.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 
 from eventlake.errors import ConfigError, EventlakeError, SourceError
 from eventlake.lake import Lake
-from eventlake.sources.api_http import Fetcher
-from eventlake.sources.api_load import column_name
-from eventlake.sources.api_normalize import flatten_record
-from eventlake.sources.api_paginate import (
+from eventlake.sources.api.http import Fetcher
+from eventlake.sources.api.load import column_name
+from eventlake.sources.api.normalize import flatten_record
+from eventlake.sources.api.paginate import (
     PageRequest,
     dotted,
     first_request,
@@ -31,10 +31,10 @@ from eventlake.sources.api_paginate import (
     records_of,
     remaining_requests,
 )
-from eventlake.sources.api_result import ApiRunResult, ResourceResult
-from eventlake.sources.api_sink import ResourceSink
-from eventlake.sources.api_spec import ApiDefinition, ResourceSpec
-from eventlake.sources.api_state import SourceState, new_run_id, stream_name
+from eventlake.sources.api.result import ApiRunResult, ResourceResult
+from eventlake.sources.api.sink import ResourceSink
+from eventlake.sources.api.spec import ApiDefinition, ResourceSpec
+from eventlake.sources.api.state import SourceState, new_run_id, stream_name
 
 __all__ = ["Extraction", "Progress", "table_name"]
 

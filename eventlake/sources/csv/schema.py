@@ -1,8 +1,8 @@
 """The schema file of a CSV drop dataset: column types and rules, and the types they derive.
 
 One YAML file per dataset is the only schema: the Arrow types the files are parsed into,
-the Parquet columns in the lake and the DuckDB column types of the warehouse table all
-derive from it. Format::
+the Parquet columns in the lake and the columns of the warehouse table (each engine maps
+the Arrow types to its own) all derive from it. Format::
 
     columns:
       school: {type: string, allowed: [GP, MS]}
@@ -53,14 +53,6 @@ _ARROW: dict[str, pa.DataType] = {
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
-_DUCKDB = {
-    "string": "VARCHAR",
-    "integer": "BIGINT",
-    "number": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMPTZ",
-}
 _EXPECTED = {
     "string": "text",
     "integer": "an integer",
@@ -102,10 +94,6 @@ class ColumnSpec:
     @property
     def arrow_type(self) -> pa.DataType:
         return _ARROW[self.type]
-
-    @property
-    def duckdb_type(self) -> str:
-        return _DUCKDB[self.type]
 
     def expected(self) -> str:
         """What a valid value looks like, for problem reports."""
@@ -154,10 +142,6 @@ class CsvSchema:
     def arrow_schema(self) -> pa.Schema:
         """The Parquet/Arrow schema of a loaded file (schema order, nullable per rule)."""
         return pa.schema([pa.field(c.name, c.arrow_type, not c.required) for c in self.columns])
-
-    def duckdb_columns(self) -> list[tuple[str, str]]:
-        """(name, DuckDB type) of every column, in schema order."""
-        return [(c.name, c.duckdb_type) for c in self.columns]
 
     def bool_words(self) -> tuple[list[str], list[str]]:
         """True and false spellings in lower, upper and title case (Arrow compares exactly)."""

@@ -2,7 +2,7 @@
 
 A :class:`ResourceSink` collects flattened rows and the parent keys finished since the last
 flush; at ``chunk_rows`` rows or ``chunk_seconds`` it writes one Parquet file and its commit
-record (a ``chunk`` commit, see :mod:`eventlake.sources.api_state`). Commits run in a worker
+record (a ``chunk`` commit, see :mod:`eventlake.sources.api.state`). Commits run in a worker
 thread so extraction keeps going; a sink's flushes are serialised, so its files and
 ``units_done`` stay in order. Schema drift is checked batch by batch against everything the
 lake already holds for the resource.
@@ -21,9 +21,9 @@ from typing import Any
 import pyarrow as pa
 
 from eventlake.lake import Lake, PendingFile
-from eventlake.sources.api_load import COMMIT_COLUMN, EXTRACTED_COLUMN
-from eventlake.sources.api_normalize import compare_schemas, merge_schema, to_table
-from eventlake.sources.api_state import stream_name
+from eventlake.sources.api.load import COMMIT_COLUMN, EXTRACTED_COLUMN
+from eventlake.sources.api.normalize import compare_schemas, merge_schema, to_table
+from eventlake.sources.api.state import stream_name
 
 __all__ = ["ResourceSink"]
 

@@ -8,8 +8,8 @@ overflowed queues, files present at start). A file is read only when complete:
   renamed: ignored until the rename, then read after the stability wait;
 - written in place: read once its size and mtime have not changed for ``stable_seconds``.
 
-Each tick ingests every file that became ready in one :meth:`CsvSource.ingest` call, so a
-burst of files uses the batch path and one warehouse publish.
+Each tick ingests every file that became ready in one ``CsvSource.ingest`` call, so a
+burst of files uses the batch path and one warehouse load.
 """
 
 from __future__ import annotations
@@ -17,19 +17,41 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from eventlake.config import CsvDatasetConfig
 from eventlake.errors import EventlakeError
+from eventlake.sources.csv.result import CsvFileOutcome, CsvIngestResult, is_candidate
 
-if TYPE_CHECKING:
-    from eventlake.sources.csv import CsvFileOutcome, CsvIngestResult, CsvSource
+__all__ = ["DropFolderWatcher", "WatchedSource"]
 
-__all__ = ["DropFolderWatcher"]
+
+class WatchedSource(Protocol):
+    """What the watcher needs of a source (:class:`~eventlake.sources.csv.CsvSource`)."""
+
+    @property
+    def input_dir(self) -> Path: ...
+
+    @property
+    def config(self) -> CsvDatasetConfig: ...
+
+    def candidates(self) -> list[Path]:
+        """Files in the input folder the source would read now."""
+        ...
+
+    def ingest(
+        self,
+        paths: Iterable[Path] | None = None,
+        *,
+        on_outcome: Callable[[CsvFileOutcome], None] | None = None,
+    ) -> CsvIngestResult:
+        """Ingest ``paths`` in one call (one lake commit, one warehouse load)."""
+        ...
 
 
 class _Handler(FileSystemEventHandler):
@@ -46,9 +68,9 @@ class _Handler(FileSystemEventHandler):
 
 
 class DropFolderWatcher:
-    """Runs a :class:`CsvSource` over its input folder until stopped."""
+    """Runs a source over its input folder until stopped."""
 
-    def __init__(self, source: CsvSource, *, tick: float = 0.1) -> None:
+    def __init__(self, source: WatchedSource, *, tick: float = 0.1) -> None:
         self.source = source
         self.tick = tick
         self.stable_seconds = source.config.stable_seconds
@@ -64,8 +86,6 @@ class DropFolderWatcher:
                 self._events.add(p)
 
     def _observe(self, paths: set[Path], now: float) -> None:
-        from eventlake.sources.csv_result import is_candidate
-
         for p in paths:
             if not is_candidate(p.name, self.source.config.patterns):
                 continue

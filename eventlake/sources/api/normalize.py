@@ -1,7 +1,7 @@
 """JSON records -> Arrow tables for the REST API source, and schema drift between batches.
 
 Nested objects are flattened into ``parent__child`` columns or kept as JSON text, by rule
-(:class:`~eventlake.sources.api_spec.NestedSpec`); lists are always JSON text. Each column's
+(:class:`~eventlake.sources.api.spec.NestedSpec`); lists are always JSON text. Each column's
 type is inferred from its values (bool, int64, float64, string; a column of only nulls is
 Arrow ``null`` so a later batch can give it any type). A column whose values disagree (an int
 here, a string there) becomes string and is reported: drift is data, never a crash.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from eventlake.sources.api_spec import NestedSpec
+from eventlake.sources.api.spec import NestedSpec
 
 __all__ = ["compare_schemas", "flatten_record", "merge_schema", "to_table"]
 

@@ -6,11 +6,11 @@ bodies are concatenated and parsed once by ``pyarrow.csv`` straight into the sch
 string rules on the distinct values). Chunks run on a thread pool, one single-threaded
 parse per worker, so both cores work and a bad file only costs its own chunk.
 
-Rows map back to files by line counts, which :mod:`csv_clean` guarantees are exact for
+Rows map back to files by line counts, which :mod:`.clean` guarantees are exact for
 "batchable" files and which is re-checked against the parsed row count. A chunk that does
 not parse (a wrong type, a wrong field count somewhere) is bisected until the files that
 break it stand alone; those, and any file breaking a rule, go back to the caller for the
-precise path (:func:`eventlake.sources.csv_convert.convert_file`), which reports every
+precise path (:func:`eventlake.sources.csv.convert.convert_file`), which reports every
 problem with its row and line. Only failing or unusual files pay that cost.
 """
 
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventlake.sources.csv_clean import PreparedFile, has_blank_lines
-from eventlake.sources.csv_schema import ColumnSpec, CsvSchema
+from eventlake.sources.csv.clean import PreparedFile, has_blank_lines
+from eventlake.sources.csv.schema import ColumnSpec, CsvSchema
 
 __all__ = ["BatchResult", "CHUNK_BYTES", "convert_batch", "convert_chunks"]
 
@@ -66,7 +66,7 @@ def _typed_options(
         false_values=falses,
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
-        check_utf8=False,  # csv_clean already made every body valid UTF-8
+        check_utf8=False,  # clean.py already made every body valid UTF-8
     )
     return read, parse, convert
 

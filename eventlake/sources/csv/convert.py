@@ -1,10 +1,10 @@
 """The precise path of the CSV drop source: one file parsed, cleaned and checked cell by cell.
 
-Files that the fast path (:mod:`eventlake.sources.csv_batch`) cannot vouch for come here:
+Files that the fast path (:mod:`eventlake.sources.csv.batch`) cannot vouch for come here:
 one file read as text, values trimmed (and unwrapped from quotes kept by padding), entirely
 empty rows dropped and counted, each value converted and checked; every problem carries its
 row, physical line, column, value and what was expected. A file with any problem is
-rejected whole (:class:`~eventlake.sources.csv_clean.FileRejected`).
+rejected whole (:class:`~eventlake.sources.csv.clean.FileRejected`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventlake.sources.csv_clean import FileRejected, PreparedFile, Problem, has_blank_lines
-from eventlake.sources.csv_schema import ColumnSpec, CsvSchema
+from eventlake.sources.csv.clean import FileRejected, PreparedFile, Problem, has_blank_lines
+from eventlake.sources.csv.schema import ColumnSpec, CsvSchema
 
 __all__ = ["ConvertedFile", "MAX_PROBLEMS", "convert_file"]
 

@@ -1,11 +1,14 @@
-"""What a REST API source run returns: per-resource outcomes, printed and sent as JSON."""
+"""What a REST API source returns: a run's per-resource outcomes, and its saved state.
+
+Both are printed by the CLI and sent as JSON (``to_dict``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ApiRunResult", "ResourceResult"]
+__all__ = ["ApiRunResult", "ApiSourceStatus", "ResourceResult", "ResourceStatus"]
 
 
 @dataclass
@@ -52,3 +55,38 @@ class ApiRunResult:
         out = asdict(self)
         out["ok"] = self.ok
         return out
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    """The saved state of one resource (``eventlake sources api status``)."""
+
+    name: str
+    table: str  # schema-qualified: raw.<table>
+    cursor: Any
+    generation: int
+    last_completed_run: str | None
+    last_completed_at: float | None
+    lake_rows: int
+    lake_files: int
+    columns: int
+    interrupted_runs: list[str]
+    resumable_units: int
+
+
+@dataclass(frozen=True)
+class ApiSourceStatus:
+    """The saved state of a source: its commits and every resource's state."""
+
+    source: str
+    commits: int
+    resources: list[ResourceStatus]
+
+    def resource(self, name: str) -> ResourceStatus:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

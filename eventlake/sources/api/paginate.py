@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from eventlake.errors import SourceError
-from eventlake.sources.api_spec import PaginationSpec
+from eventlake.sources.api.spec import PaginationSpec
 
 __all__ = [
     "PageRequest",
