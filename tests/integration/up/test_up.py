@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -245,12 +246,15 @@ def test_healthz_says_503_when_the_bus_cannot_be_written(up_factory: Any) -> Non
         assert reply.status_code == 200 and reply.json()["bus"]["writable"] is True
     with httpx.Client(timeout=10, auth=(WRITE_KEY, "")) as client:
         refused = None
-        for _ in range(200):
+        # The producer re-reads the log's size at most once a second: keep sending until
+        # it has seen the log pass bus.max_bytes (bounded by the number of tries).
+        for _ in range(600):
             batch = {"batch": [_event(str(uuid.uuid4()), "u") for _ in range(50)]}
             reply = client.post(f"{up.collect_url}/v1/batch", json=batch)
             if reply.status_code != 200:
                 refused = reply
                 break
+            time.sleep(0.05)
     assert refused is not None and refused.status_code == 503
     assert refused.json()["code"] == "bus_full"
     for url in (up.collect_url, up.serve_url):
