@@ -358,7 +358,12 @@ def build_models(
             from eventlake.warehouse.adapters import adapter_column_types
 
             column_types = adapter_column_types(settings)
-        write_metrics_catalog(project / "target" / "manifest.json", catalog_path, column_types)
+        write_metrics_catalog(
+            project / "target" / "manifest.json",
+            catalog_path,
+            column_types,
+            reporting_currency=settings.models.reporting_currency,
+        )
     return BuildResult(
         models_built=built,
         tests_passed=passed,

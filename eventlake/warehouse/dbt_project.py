@@ -34,11 +34,16 @@ PACKAGED_PROJECT = Path(__file__).resolve().parent.parent / "models"
 #: Folder of the mirrored project that holds a copy of the user's models.
 USER_MODELS_FOLDER = "user_models"
 PROFILE_NAME = "eventlake"
+#: The exchange-rate seed inside the project; the user's file replaces it.
+RATES_SEED = Path("seeds") / "exchange_rates.csv"
 _SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
 
 
-def _sync_tree(src: Path, dst: Path) -> None:
-    """Make ``dst`` an exact copy of ``src``, rewriting only files whose bytes differ."""
+def _sync_tree(src: Path, dst: Path, replace: dict[Path, Path] | None = None) -> None:
+    """Make ``dst`` an exact copy of ``src``, rewriting only files whose bytes differ.
+
+    ``replace`` maps a source file to another file whose bytes are copied instead.
+    """
     dst.mkdir(parents=True, exist_ok=True)
     wanted: set[str] = set()
     for item in src.iterdir():
@@ -49,9 +54,9 @@ def _sync_tree(src: Path, dst: Path) -> None:
         if item.is_dir():
             if target.exists() and not target.is_dir():
                 target.unlink()
-            _sync_tree(item, target)
+            _sync_tree(item, target, replace)
         else:
-            data = item.read_bytes()
+            data = (replace or {}).get(item, item).read_bytes()
             if not target.is_file() or target.read_bytes() != data:
                 target.write_bytes(data)
     for existing in dst.iterdir():
@@ -69,10 +74,19 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def prepare_project(settings: Settings) -> Path:
-    """Mirror the packaged project and the user's models into the dbt folder; return it."""
+    """Mirror the packaged project and the user's models into the dbt folder; return it.
+
+    The user's exchange-rate file (``models.exchange_rates``), when it exists, replaces the
+    sample rates of the seed ``exchange_rates``.
+    """
     dbt_dir = settings.resolve(settings.models.dbt_dir)
     project = dbt_dir / "project"
-    _sync_tree(PACKAGED_PROJECT, project)
+    replace: dict[Path, Path] = {}
+    if settings.models.exchange_rates is not None:
+        rates = settings.resolve(settings.models.exchange_rates)
+        if rates.is_file():
+            replace[PACKAGED_PROJECT / RATES_SEED] = rates
+    _sync_tree(PACKAGED_PROJECT, project, replace)
     user_dir = (
         settings.resolve(settings.models.user_models_dir)
         if settings.models.user_models_dir is not None
@@ -145,6 +159,7 @@ def build_vars(settings: Settings, changed_days: list[str] | None) -> str:
     return json.dumps(
         {
             "changed_days": changed_days,
+            "reporting_currency": settings.models.reporting_currency,
             "session_timeout_minutes": settings.models.session_timeout_minutes,
             "tracking_plan": tracking_plan_var(settings),
         },
