@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eventlake.serve.catalog import CatalogFile
 from eventlake.serve.dashboards import DashboardSet
@@ -29,3 +30,5 @@ class ServeState:
     max_limit: int
     cache_seconds: int
     http_metrics: HttpMetrics | None = field(default=None)
+    #: warehouse version -> the partial days (first and last day of data)
+    partial_days: dict[str, list[Any]] = field(default_factory=dict)
