@@ -327,8 +327,8 @@ def _aggregate_sql(metric: Metric, req: MetricRequest) -> Statement:
             )
             col.extend(_where(metric, req, dims=False)).add(f") THEN {q} ELSE 0 END) AS {q}")
             base_cols.append(col)
-    if not base_cols:
-        base_cols.append(_Sql().add("1 AS one"))
+    if len(base_cols) == len(g_cols):  # no summed measure: still one row per group
+        base_cols.append(_Sql().add("COUNT(*) AS base_rows"))
     sql.add("base AS (SELECT ")
     _join_parts(sql, base_cols).add(f" FROM {rel}").extend(_where(metric, req))
     if group:

@@ -103,9 +103,7 @@ def _by(rows: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
 # ---- definitions, written from docs/metrics.md ----------------------------------------------
 
 
-def window_users(
-    ud: pd.DataFrame, day: Day, days: int, filters: dict[str, list[str]]
-) -> int:
+def window_users(ud: pd.DataFrame, day: Day, days: int, filters: dict[str, list[str]]) -> int:
     """Users active in the `days` days ending `day`, each counted in the dimensions of their
     latest active day in that window."""
     win = _in(ud, "activity_date", day - dt.timedelta(days=days - 1), day)
@@ -186,7 +184,9 @@ def test_rolling_active_users_28d(
     world: dict[str, Any], api: Callable[..., Any], filters: dict[str, list[str]]
 ) -> None:
     ud, days = world["ud"], world["days"]
-    body = api("rolling_active_users_28d", _params(None, None, filters, ("group_by", "activity_date")))
+    body = api(
+        "rolling_active_users_28d", _params(None, None, filters, ("group_by", "activity_date"))
+    )
     got = _by(body["rows"], "activity_date")
     assert sorted(got) == [d.isoformat() for d in days]
     for day in days:
@@ -402,7 +402,9 @@ def test_conversion_funnel(
         assert top[2]["conversion_total"] == pytest.approx(top[2]["users"] / top[0]["users"])
 
 
-def test_funnel_counts_players_not_player_days(world: dict[str, Any], api: Callable[..., Any]) -> None:
+def test_funnel_counts_players_not_player_days(
+    world: dict[str, Any], api: Callable[..., Any]
+) -> None:
     ev = world["ev"]
     rows = api("conversion_funnel", [])["rows"]
     assert rows[0]["users"] <= ev["user_key"].nunique()

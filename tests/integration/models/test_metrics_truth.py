@@ -443,7 +443,11 @@ def test_metrics_catalog_lists_every_metric_model(built: Built) -> None:
     }
     assert measures["wau"]["agg"] == "last" and measures["wau"]["window_days"] == 7
     arpdau = {m["name"]: m for m in by_name["revenue_daily"]["measures"]}["arpdau"]
-    assert (arpdau["agg"], arpdau["numerator"], arpdau["denominator"]) == ("ratio", "revenue", "dau")
+    assert (arpdau["agg"], arpdau["numerator"], arpdau["denominator"]) == (
+        "ratio",
+        "revenue",
+        "dau",
+    )
     funnel = by_name["conversion_funnel"]
     assert funnel["kind"] == "funnel" and funnel["measures"] == []
     assert [s["step"] for s in funnel["funnel"]["steps"]] == [1, 2, 3]

@@ -17,7 +17,9 @@ import pyarrow.dataset as ds
 
 DIMS = ["platform", "country", "host_provider"]
 #: the sample exchange rates shipped with the models (read here with csv, not through dbt)
-RATES_CSV = Path(__file__).resolve().parents[3] / "eventlake" / "models" / "seeds" / "exchange_rates.csv"
+RATES_CSV = (
+    Path(__file__).resolve().parents[3] / "eventlake" / "models" / "seeds" / "exchange_rates.csv"
+)
 
 
 class Rates:
@@ -419,9 +421,7 @@ def ordered_funnel(
             day = at.date()
             if step != 1 or (start and day < start) or (end and day > end):
                 continue
-            if filters and any(
-                dims[DIMS.index(k)] not in v for k, v in filters.items() if v
-            ):
+            if filters and any(dims[DIMS.index(k)] not in v for k, v in filters.items() if v):
                 continue
             entry = (at, dims)
             break
@@ -429,7 +429,9 @@ def ordered_funnel(
             continue
         t1, dims = entry
         reached = [1, 0, 0]
-        t2 = next((at for at, step, _m, _d in events if step == 2 and t1 <= at <= t1 + window), None)
+        t2 = next(
+            (at for at, step, _m, _d in events if step == 2 and t1 <= at <= t1 + window), None
+        )
         if t2 is not None:
             reached[1] = 1
             if any(step == 3 and t2 <= at <= t1 + window for at, step, _m, _d in events):

@@ -126,7 +126,9 @@ def test_api_sql_gives_the_same_answers_on_postgres(
     path = settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"
     catalog = Catalog.parse(path.read_bytes(), "pg")
     assert json.loads(path.read_text())["coverage"] == "marts.data_coverage"
-    duck = duckdb.connect(str(duckdb_project.resolve(duckdb_project.warehouse.path)), read_only=True)
+    duck = duckdb.connect(
+        str(duckdb_project.resolve(duckdb_project.warehouse.path)), read_only=True
+    )
     try:
         duck.execute("SET TimeZone = 'UTC'")
         with psycopg.connect(pg_db) as conn:
