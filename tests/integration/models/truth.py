@@ -414,7 +414,7 @@ def ordered_funnel(
             (row.event_at, row.step, row.message_id, tuple(getattr(row, d) for d in DIMS))
         )
     counts: dict[tuple[str, ...] | None, list[int]] = {}
-    for user, events in by_user.items():
+    for events in by_user.values():
         events.sort(key=lambda e: (e[0], e[2]))
         entry = None
         for at, step, _mid, dims in events:
