@@ -55,7 +55,7 @@ _METRIC_SQL = {
         SELECT activity_date, platform, country, host_provider,
             sum(revenue) AS revenue, sum(purchases) AS purchases,
             count(*) FILTER (WHERE purchases > 0) AS purchasers, count(*) AS dau,
-            sum(revenue) / count(*) AS arpdau,
+            count(*) AS user_days, sum(revenue) / count(*) AS arpdau,
             sum(revenue) / nullif(count(*) FILTER (WHERE purchases > 0), 0) AS arppu
         FROM ud GROUP BY 1, 2, 3, 4""",
     "funnel_daily": """

@@ -225,8 +225,10 @@ def test_revenue_daily(
         assert row["revenue"] == pytest.approx(revenue, abs=1e-4), value
         assert row["purchases"] == int(mine["purchases"].sum()), value
         assert row["dau"] == users, value
+        assert row["user_days"] == len(mine), value
         assert row["purchasers"] == payers, value
-        assert row["arpdau"] == (pytest.approx(revenue / users) if users else None), value
+        # ARPDAU: revenue per user-day; ARPPU: revenue per distinct paying player
+        assert row["arpdau"] == (pytest.approx(revenue / len(mine)) if len(mine) else None)
         assert row["arppu"] == (pytest.approx(revenue / payers) if payers else None), value
 
 

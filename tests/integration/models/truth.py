@@ -296,7 +296,8 @@ def revenue_daily(ud: pd.DataFrame) -> pd.DataFrame:
         purchasers=("purchaser", "sum"),
         dau=("user_key", "size"),
     )
-    out["arpdau"] = out["revenue"] / out["dau"]
+    out["user_days"] = out["dau"]
+    out["arpdau"] = out["revenue"] / out["user_days"]
     out["arppu"] = [
         r / p if p else None for r, p in zip(out["revenue"], out["purchasers"], strict=True)
     ]
