@@ -449,16 +449,19 @@ def funnel_sql(metric: Metric, req: MetricRequest) -> Statement:
     g_sel = "".join(f", {quote_ident(g)}" for g in group)
     steps = [s.step for s in f.steps]
     tie = "".join(f", {quote_ident(d)}" for d in metric.dimensions)
-    sql = _Sql().add(
-        f"WITH firsts AS (SELECT {user}, {at}{g_sel}, ROW_NUMBER() OVER (PARTITION BY {user} "
-        f"ORDER BY {at}{tie}) AS rn FROM {rel}"
-    )
     where = _where(metric, req)
-    if where.parts:
-        sql.extend(where).add(f" AND {step} = ?", steps[0])
-    else:
-        sql.add(f" WHERE {step} = ?", steps[0])
-    sql.add(f"), step_1 AS (SELECT {user}, {at} AS reached_at{g_sel} FROM firsts WHERE rn = 1)")
+    first_step = (" AND " if where.parts else " WHERE ") + f"{step} = ?"
+    if group:
+        # the entry's dimensions are the group: the first step-1 event, ties broken by them
+        sql = _Sql().add(
+            f"WITH firsts AS (SELECT {user}, {at}{g_sel}, ROW_NUMBER() OVER (PARTITION BY "
+            f"{user} ORDER BY {at}{tie}) AS rn FROM {rel}"
+        )
+        sql.extend(where).add(first_step, steps[0])
+        sql.add(f"), step_1 AS (SELECT {user}, {at} AS reached_at{g_sel} FROM firsts WHERE rn = 1)")
+    else:  # only the entry time matters: a hash aggregate, no sort
+        sql = _Sql().add(f"WITH step_1 AS (SELECT {user}, MIN({at}) AS reached_at FROM {rel}")
+        sql.extend(where).add(first_step, steps[0]).add(f" GROUP BY {user})")
     # later steps only look at days the window can reach: prune by the date column
     later = _Sql()
     if metric.date_column is not None:

@@ -50,7 +50,8 @@ _METRIC_SQL = {
                 ELSE 3 END AS step,
             platform, country, host_provider
         FROM ev
-        WHERE event_name IN ('Session Started', 'Level Completed', 'Item Purchased')""",
+        WHERE event_name IN ('Session Started', 'Level Completed', 'Item Purchased')
+        ORDER BY event_date""",
     "revenue_daily": """
         SELECT activity_date, platform, country, host_provider,
             sum(revenue) AS revenue, sum(purchases) AS purchases,
@@ -99,16 +100,17 @@ _METRIC_SQL = {
 }
 
 # The relations the API reads besides the metrics: the user grains that distinct counts are
-# recounted from, the calendar and the data's coverage (names as in the dbt project).
+# recounted from, the calendar and the data's coverage (names as in the dbt project; the
+# large ones clustered by day, as the models are).
 _SUPPORT_SQL = {
     "staging.int_user_days": """
         SELECT user_id::VARCHAR AS user_key, activity_date, platform, country, host_provider,
             events, sessions, levels AS levels_completed, purchases, revenue
-        FROM ud""",
+        FROM ud ORDER BY activity_date""",
     "marts.fct_events": """
         SELECT message_id, user_key, event_at, event_date, 'track' AS event_type, event_name,
             source, platform, country, host_provider
-        FROM ev""",
+        FROM ev ORDER BY event_date""",
     "marts.fct_purchases": """
         SELECT message_id AS purchase_id, user_key, event_date AS purchase_date, item,
             platform, country, host_provider, revenue
