@@ -85,6 +85,7 @@ def test_metric_rows_equal_the_warehouse(client: httpx.Client, sample_project: P
         "purchases",
         "purchasers",
         "dau",
+        "user_days",
         "arpdau",
         "arppu",
     ]

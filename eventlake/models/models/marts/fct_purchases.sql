@@ -8,8 +8,9 @@
     (var reporting_currency), at the rates in force on the purchase day
     (int_exchange_rates, from seeds/exchange_rates.csv): exchange_rate = reporting currency
     units per unit of the purchase's currency. Money is a fixed-point numeric, so sums are
-    exact and do not depend on the order rows are added in. A currency without a rate
-    leaves exchange_rate null, which fails the row checks with the currency named. -#}
+    exact and do not depend on the order rows are added in. A purchase without a currency
+    is taken as US dollars; a currency without any rate leaves exchange_rate null, which
+    fails the row checks with the currency named. -#}
 
 with purchases as (
     select
@@ -58,7 +59,8 @@ select
     p.source
 from purchases as p
 left join rates as r
-    on r.currency = upper(p.currency)
+    -- no currency sent: US dollars, as Segment's e-commerce destinations assume
+    on r.currency = coalesce(upper(nullif(p.currency, '')), 'USD')
     and p.event_date >= r.valid_from and p.event_date < r.valid_to
 left join rates as rr
     on rr.currency = '{{ eventlake.reporting_currency() }}'
