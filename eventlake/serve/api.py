@@ -125,13 +125,11 @@ def _partial_days(state: ServeState, metric: Metric) -> list[Any]:
     version = state.runner.version
     cached = state.partial_days.get(version)
     if cached is None:
+        # a warehouse without it does not match the catalog: the caller answers 503
         relation = ".".join(quote_ident(p) for p in metric.coverage)
-        try:
-            result = state.runner.run(f"SELECT first_day, last_day FROM {relation}")
-            row = result.rows[0] if result.rows else (None, None)
-            cached = sorted({d for d in row if d is not None})
-        except Exception:  # an older warehouse without data_coverage: nothing to mark
-            cached = []
+        result = state.runner.run(f"SELECT first_day, last_day FROM {relation}")
+        row = result.rows[0] if result.rows else (None, None)
+        cached = sorted({d for d in row if d is not None})
         state.partial_days = {version: cached}
     return cached
 

@@ -116,14 +116,13 @@ def test_kpis_show_the_apis_numbers_with_their_definition(page: Any, sample_url:
     assert _kpi(page, "kpi_dau") == pytest.approx(sum(complete) / len(complete))
     definition = page.inner_text("#chart-kpi_dau .kpi-definition")
     assert definition == f"average of {len(complete)} complete days (1 partial day left out)"
-    assert page.inner_text("#chart-kpi_new_users .kpi-definition") == "distinct players in the range"
+    new_players = page.inner_text("#chart-kpi_new_users .kpi-definition")
+    assert new_players == "distinct players in the range"
     assert page.inner_text("#chart-kpi_revenue .kpi-definition") == "total over the range"
     assert page.problems == []
 
 
-def test_partial_days_are_shaded_and_the_funnel_counts_players(
-    page: Any, sample_url: str
-) -> None:
+def test_partial_days_are_shaded_and_the_funnel_counts_players(page: Any, sample_url: str) -> None:
     page.goto(sample_url + "/")
     _wait_rendered(page)
     daily = httpx.get(
