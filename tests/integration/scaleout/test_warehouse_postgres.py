@@ -104,6 +104,7 @@ API_REQUESTS: list[tuple[str, list[tuple[str, str]]]] = [
     ("events_daily", [("group_by", "event_name"), ("start", "2026-03-02"), ("end", "2026-03-04")]),
     ("guild_joins_daily", [("group_by", "guild_id")]),
     ("retention_cohorts", [("group_by", "weeks_since_signup")]),
+    ("retention_cohorts", [("group_by", "cohort_week"), ("weeks_since_signup", "0")]),
     ("conversion_funnel", [("group_by", "platform"), ("conversion_window_days", "2")]),
     ("conversion_funnel", [("start", "2026-03-03"), ("country", "US"), ("country", "DE")]),
 ]
