@@ -446,7 +446,7 @@ def test_metrics_catalog_lists_every_metric_model(built: Built) -> None:
     assert (arpdau["agg"], arpdau["numerator"], arpdau["denominator"]) == (
         "ratio",
         "revenue",
-        "dau",
+        "user_days",
     )
     funnel = by_name["conversion_funnel"]
     assert funnel["kind"] == "funnel" and funnel["measures"] == []
