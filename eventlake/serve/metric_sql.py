@@ -379,6 +379,8 @@ def _aggregate_sql(metric: Metric, req: MetricRequest) -> Statement:
             if others:
                 o_sql = ", ".join(quote_ident(g) for g in others)
                 sql.add(f" CROSS JOIN (SELECT DISTINCT {o_sql} FROM ({seen}) AS seen) AS o")
+            # and every row's own key: a date outside the data's coverage is never dropped
+            sql.add(f" UNION {seen}")
     sql.add(")")
 
     # the answer: one expression per measure (ratios from their parts' expressions)

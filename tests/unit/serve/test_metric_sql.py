@@ -190,3 +190,20 @@ def test_every_value_is_bound(con: Any) -> None:
     assert "OR 1=1" not in q.sql and "2026" not in q.sql
     bad = [("group_by", "platform"), ("country", "x' OR 1=1 --"), ("measures", "dau")]
     assert _run(con, bad) == []
+
+
+def test_a_row_outside_the_datas_coverage_is_never_dropped(con: Any) -> None:
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            "INSERT INTO metrics.users VALUES (DATE '2025-12-25', 'iOS', 'US', 7, 1, 1, 1, 0, 1)"
+        )
+        rows = _run(con, [("group_by", "activity_date"), ("measures", "events")])
+    finally:
+        con.execute("ROLLBACK")
+    assert [(r["activity_date"], r["events"]) for r in rows] == [
+        (dt.date(2025, 12, 25), 7),
+        (D1, 5),
+        (D2, 5),
+        (D3, 5),
+    ]
