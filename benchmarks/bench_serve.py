@@ -7,6 +7,13 @@ ranges, platform filters, group-by, top-N) from C concurrent clients. The baseli
 very same SQL and parameters straight on DuckDB (read-only connection, one cursor per
 thread) at the same concurrency. Printed: p50/p95/p99 of each and the p95 ratio.
 
+The requests are the dashboard's: each asks only for the measures its chart draws
+(``measures=``), and the API aggregates them as declared (the host-provider top 10 recounts
+distinct players from the user grain on every miss). Then ``--recounts`` (on by default)
+times, one at a time with the cache off, the heaviest answers a dashboard or a script can
+ask for: distinct players over the whole range from ``int_user_days``, distinct users per
+event over ``fct_events`` (one row per event), and the ordered conversion funnel.
+
 Phases: ``miss`` (server result cache off: every request runs its query) and ``hit`` (the
 server's default cache, warmed by one pass of the same requests: what a dashboard reload
 repeats). The hit phase reads the server's own cache counters from ``/metrics`` and prints the
@@ -67,9 +74,15 @@ def _requests(n: int, days: int, seed: int) -> list[tuple[str, list[tuple[str, s
             rng_items.append(("platform", rng.choice(PLATFORMS)))
         kind = rng.randrange(4)
         if kind == 0:
-            out.append(("daily_active_users", [*rng_items, ("group_by", "activity_date")]))
+            dau = [("measures", "dau"), ("measures", "wau"), ("measures", "mau")]
+            out.append(("daily_active_users", [*rng_items, ("group_by", "activity_date"), *dau]))
         elif kind == 1:
-            out.append(("revenue_daily", [*rng_items, ("group_by", "activity_date")]))
+            out.append(
+                (
+                    "revenue_daily",
+                    [*rng_items, ("group_by", "activity_date"), ("measures", "revenue")],
+                )
+            )
         elif kind == 2:
             items = [i for i in rng_items if i[0] != "platform"]
             out.append(
@@ -80,14 +93,54 @@ def _requests(n: int, days: int, seed: int) -> list[tuple[str, list[tuple[str, s
                         ("group_by", "host_provider"),
                         ("sort", "-active_users"),
                         ("limit", "10"),
+                        ("measures", "active_users"),
                     ],
                 )
             )
         else:
             out.append(
-                ("events_daily", [*rng_items, ("group_by", "event_name"), ("sort", "-events")])
+                (
+                    "events_daily",
+                    [
+                        *rng_items,
+                        ("group_by", "event_name"),
+                        ("sort", "-events"),
+                        ("measures", "events"),
+                    ],
+                )
             )
     return out
+
+
+#: The heaviest answers: recounts over whole user grains and the funnel (whole range).
+RECOUNTS = [
+    ("players per platform (int_user_days)", "daily_active_users", [("group_by", "platform")]),
+    ("players in range, total", "daily_active_users", [("total", "true"), ("measures", "dau")]),
+    (
+        "users per event name (fct_events)",
+        "events_daily",
+        [("group_by", "event_name"), ("measures", "users")],
+    ),
+    ("conversion funnel, 7-day window", "conversion_funnel", []),
+    ("conversion funnel by platform", "conversion_funnel", [("group_by", "platform")]),
+]
+
+
+def _recounts(port: int, runs: int = 5) -> None:
+    """Median and max latency of each heavy answer, one request at a time (cache off)."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        for label, metric, items in RECOUNTS:
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                r = client.get(f"/api/metrics/{metric}.json", params=items)
+                times.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{metric} {items}: {r.status_code} {r.text[:200]}")
+            print(
+                f"  {label:<40} median {statistics.median(times) * 1000:8.1f} ms  "
+                f"max {max(times) * 1000:8.1f} ms"
+            )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -263,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="keep the warehouse here and reuse it in later runs (built once per size)",
     )
+    ap.add_argument(
+        "--no-recounts", action="store_true", help="skip the heavy single-request timings"
+    )
     args = ap.parse_args(argv)
 
     tmp = None
@@ -273,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         project = args.dir
         project.mkdir(parents=True, exist_ok=True)
     db, catalog = project / "warehouse.duckdb", project / "dbt" / "metrics_catalog.json"
-    marker = project / f".built-{args.events}-{args.users}-{args.days}"
+    marker = project / f".built-v2-{args.events}-{args.users}-{args.days}"
     if not marker.exists():
         t0 = time.perf_counter()
         counts = build_sample_warehouse(
@@ -320,6 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         f"(target p95 <= 50 ms: cache off {met['miss']}, cache hits {met['hit']}; "
         f"load average now {os.getloadavg()[0]:.1f})"
     )
+    if not args.no_recounts:
+        print(f"heavy answers, one at a time, cache off (load average {os.getloadavg()[0]:.1f}):")
+        proc, port = _start_server(project, 0)
+        try:
+            _recounts(port)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -276,6 +276,19 @@ class ModelsConfig(_Section):
     dbt_dir: Path = Field(
         default=Path("data/dbt"), description="Working folder for dbt (profiles, target)."
     )
+    reporting_currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the currency revenue is reported in: every purchase is "
+        "converted at the rate in force on its day (models.exchange_rates); the purchase's own "
+        "currency and amount are kept beside it.",
+    )
+    exchange_rates: Path | None = Field(
+        default=Path("exchange-rates.csv"),
+        description="Your dated exchange-rate CSV (rate_date, currency, usd_per_unit), used "
+        "instead of the sample rates shipped with eventlake when the file exists. After "
+        "editing it, run `eventlake build --full-refresh` to convert past purchases again.",
+    )
 
 
 class ServeConfig(_Section):

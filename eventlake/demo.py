@@ -50,6 +50,7 @@ class DemoSummary:
     dau_latest: int
     dau_average: float
     revenue: float
+    currency: str
     purchasers: int
     top_items: list[tuple[str, int, float]]
     top_hosts: list[tuple[str, int, int]]
@@ -335,6 +336,27 @@ def _generate_and_build(
     return n, live, int(bulk.rows)
 
 
+def daily_dau_of_complete_days(con: Any, catalog_path: Any) -> list[tuple[Any, int]]:
+    """(day, DAU) of every complete day of data: the dashboard's "Average DAU" definition.
+
+    The days come from the same statement the API runs for the dashboard's KPI (DAU per
+    day from ``daily_active_users``, grouped as the API groups it); the partial days, the
+    first and the last day of data (``marts.data_coverage``), are left out.
+    """
+    from eventlake.serve.catalog import Catalog
+    from eventlake.serve.params import parse_metric_query
+
+    catalog = Catalog.parse(Path(catalog_path).read_bytes(), "summary")
+    metric = catalog.metrics["daily_active_users"]
+    query = parse_metric_query(
+        metric, [("group_by", "activity_date"), ("measures", "dau")], max_limit=100_000
+    )
+    rows = con.execute(query.sql, list(query.params)).fetchall()
+    coverage = con.execute("select first_day, last_day from marts.data_coverage").fetchone()
+    partial = set(coverage or ())
+    return [(day, int(dau)) for day, dau in rows if day not in partial]
+
+
 def read_summary(settings: Any) -> DemoSummary:
     """The headline metrics from the built warehouse and the pipeline's reconciliation."""
     import duckdb
@@ -342,6 +364,7 @@ def read_summary(settings: Any) -> DemoSummary:
     from eventlake.pipeline import collect_status
 
     path = settings.resolve(settings.warehouse.path)
+    catalog_path = settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"
     con = duckdb.connect(str(path), read_only=True)
     try:
 
@@ -349,9 +372,14 @@ def read_summary(settings: Any) -> DemoSummary:
             row = con.execute(sql).fetchone()
             return row[0] if row else None
 
-        dau = con.execute(
-            "select activity_date, sum(dau) from metrics.daily_active_users group by 1 order by 1"
-        ).fetchall()
+        full_days = daily_dau_of_complete_days(con, catalog_path)
+        days = (
+            one(
+                "select count(*) from marts.dim_date d, marts.data_coverage c "
+                "where d.date_day between c.first_day and c.last_day"
+            )
+            or 0
+        )
         revenue = one("select coalesce(sum(revenue), 0) from marts.fct_purchases") or 0.0
         purchasers = one("select count(distinct user_key) from marts.fct_purchases") or 0
         items = con.execute(
@@ -359,8 +387,8 @@ def read_summary(settings: Any) -> DemoSummary:
             "group by 1 order by 3 desc limit 5"
         ).fetchall()
         hosts = con.execute(
-            "select host_provider, sum(active_users), sum(events) "
-            "from metrics.host_providers_daily group by 1 order by 3 desc limit 5"
+            "select host_provider, count(distinct user_key), sum(events) "
+            "from staging.int_user_days group by 1 order by 3 desc limit 5"
         ).fetchall()
         retention = one(
             "select sum(retained_users) * 1.0 / nullif(sum(cohort_users), 0) "
@@ -370,12 +398,12 @@ def read_summary(settings: Any) -> DemoSummary:
         con.close()
     status = collect_status(settings)
     checks = status.reconciliation()
-    full_days = dau[1:-1] or dau  # the first and last days are partial
     return DemoSummary(
-        days=len(dau),
-        dau_latest=int(full_days[-1][1]) if full_days else 0,
-        dau_average=round(sum(int(d[1]) for d in full_days) / max(len(full_days), 1), 1),
+        days=int(days),
+        dau_latest=full_days[-1][1] if full_days else 0,
+        dau_average=round(sum(d for _, d in full_days) / max(len(full_days), 1), 1),
         revenue=round(float(revenue), 2),
+        currency=settings.models.reporting_currency,
         purchasers=int(purchasers),
         top_items=[(str(i), int(c), round(float(r), 2)) for i, c, r in items],
         top_hosts=[(str(h), int(u), int(e)) for h, u, e in hosts],

@@ -1,4 +1,4 @@
-"""A project folder: ``eventlake.toml`` and ``tracking-plan.yaml``, written from the templates.
+"""A project folder: ``eventlake.toml``, ``tracking-plan.yaml`` and ``exchange-rates.csv``.
 
 What ``eventlake init`` and ``eventlake demo`` write; the library form, so that the demo
 (and any program) can make a project without going through the CLI. Finding the project
@@ -17,11 +17,17 @@ __all__ = ["EXAMPLE_WRITE_KEY", "write_example_project"]
 #: The write key the example eventlake.toml maps to the source "dev".
 EXAMPLE_WRITE_KEY = "dev-write-key"
 
-_FILES = {"eventlake.toml": "eventlake.toml", "tracking-plan.yaml": "tracking-plan.yaml"}
+#: file written -> its source inside the package (the sample exchange rates are the seed's)
+_FILES = {
+    "eventlake.toml": "templates/eventlake.toml",
+    "tracking-plan.yaml": "templates/tracking-plan.yaml",
+    "exchange-rates.csv": "models/seeds/exchange_rates.csv",
+}
 
 
 def write_example_project(directory: Path, *, force: bool = False) -> list[Path]:
-    """Write eventlake.toml and tracking-plan.yaml into ``directory``; return what was written.
+    """Write eventlake.toml, tracking-plan.yaml and exchange-rates.csv (the sample rates, to
+    edit) into ``directory``; return what was written.
 
     Existing files are kept unless ``force``.
 
@@ -33,13 +39,13 @@ def write_example_project(directory: Path, *, force: bool = False) -> list[Path]
     except OSError as exc:
         raise ConfigError(f"cannot create {directory}: {exc}") from exc
     written = []
-    templates = resources.files("eventlake") / "templates"
-    for target_name, template in _FILES.items():
+    package = resources.files("eventlake")
+    for target_name, source in _FILES.items():
         target = directory / target_name
         if target.exists() and not force:
             continue
         try:
-            target.write_text((templates / template).read_text(encoding="utf-8"), "utf-8")
+            target.write_text((package / source).read_text(encoding="utf-8"), "utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot write {target}: {exc}") from exc
         written.append(target)

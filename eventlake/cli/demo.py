@@ -239,20 +239,21 @@ def print_result(result: Any) -> None:
     if s is None:
         return
     t = Table(title="Summary", show_header=False)
-    t.add_row("Daily active users (last full day)", f"{s.dau_latest:,}")
-    t.add_row("Daily active users (average)", f"{s.dau_average:,.1f}")
-    t.add_row("Revenue (face value, all currencies)", f"{s.revenue:,.2f}")
+    t.add_row("Days of data (first and last partial)", f"{s.days:,}")
+    t.add_row("Daily active users (last complete day)", f"{s.dau_latest:,}")
+    t.add_row("Daily active users (average of complete days)", f"{s.dau_average:,.1f}")
+    t.add_row(f"Revenue ({s.currency})", f"{s.revenue:,.2f}")
     t.add_row("Paying players", f"{s.purchasers:,}")
     if s.retention_week1 is not None:
         t.add_row("Week-1 retention (all cohorts)", f"{s.retention_week1:.1%}")
     console.print(t)
     items = Table(title="Top items by revenue")
-    for col in ("item", "purchases", "revenue"):
+    for col in ("item", "purchases", f"revenue ({s.currency})"):
         items.add_column(col)
     for item, count, revenue in s.top_items:
         items.add_row(item, f"{count:,}", f"{revenue:,.2f}")
     hosts = Table(title="Top internet host providers")
-    for col in ("host provider", "active user-days", "events"):
+    for col in ("host provider", "players", "events"):
         hosts.add_column(col)
     for host, users, events in s.top_hosts:
         hosts.add_row(host, f"{users:,}", f"{events:,}")

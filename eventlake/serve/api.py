@@ -19,7 +19,8 @@ from eventlake.errors import QueryRefusedError, WarehouseError
 from eventlake.serve.auth import bearer_token, tokens_equal
 from eventlake.serve.catalog import Catalog, Metric, quote_ident
 from eventlake.serve.data import CachedResponse, encode_csv, encode_json, etag_for
-from eventlake.serve.params import BadParameter, parse_metric_query
+from eventlake.serve.metric_sql import funnel_rows
+from eventlake.serve.params import BadParameter, MetricQuery, parse_metric_query
 from eventlake.serve.state import ServeState
 
 __all__ = [
@@ -117,33 +118,65 @@ async def list_metrics(request: Request) -> Response:
     return json_response(payload, headers=headers)
 
 
-def _run_metric(
-    state: ServeState,
-    sql: str,
-    params: tuple[Any, ...],
-    fmt: str,
-    metric: Metric,
-    limit: int,
-    offset: int,
-) -> bytes:
-    result = state.runner.run(sql, params)
+def _partial_days(state: ServeState, metric: Metric) -> list[Any]:
+    """The first and the last day of data (partial days), read once per warehouse version."""
+    if metric.coverage is None or metric.date_column is None:
+        return []
+    version = state.runner.version
+    cached = state.partial_days.get(version)
+    if cached is None:
+        # a warehouse without it does not match the catalog: the caller answers 503
+        relation = ".".join(quote_ident(p) for p in metric.coverage)
+        result = state.runner.run(f"SELECT first_day, last_day FROM {relation}")
+        row = result.rows[0] if result.rows else (None, None)
+        cached = sorted({d for d in row if d is not None})
+        state.partial_days = {version: cached}
+    return cached
+
+
+def _sort_funnel(query: MetricQuery, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    cols = list(query.columns)
+    for raw in reversed(query.request.sorts):
+        desc = raw.startswith("-")
+        i = cols.index(raw[1:] if desc else raw)
+        present = [r for r in rows if r[i] is not None]
+        missing = [r for r in rows if r[i] is None]
+        rows = sorted(present, key=lambda r: r[i], reverse=desc) + missing
+    return rows
+
+
+def _run_metric(state: ServeState, query: MetricQuery, fmt: str) -> bytes:
+    metric, limit, offset = query.metric, query.limit, query.offset
+    result = state.runner.run(query.sql, query.params)
     rows = result.rows
+    cols = list(query.columns)
+    if metric.funnel is not None:
+        rows = _sort_funnel(query, funnel_rows(metric, query.request.group_by, rows))
+        rows = rows[offset : offset + limit + 1]
+    else:
+        cols = result.columns
     has_more = len(rows) > limit
     rows = rows[:limit]
     if fmt == "csv":
-        return encode_csv(result.columns, rows)
-    cols = result.columns
-    return encode_json(
-        {
-            "metric": metric.name,
-            "columns": cols,
-            "rows": [dict(zip(cols, r, strict=True)) for r in rows],
-            "count": len(rows),
-            "limit": limit,
-            "offset": offset,
-            "has_more": has_more,
-        }
-    )
+        return encode_csv(cols, rows)
+    payload: dict[str, Any] = {
+        "metric": metric.name,
+        "columns": cols,
+        "rows": [dict(zip(cols, r, strict=True)) for r in rows],
+        "count": len(rows),
+        "limit": limit,
+        "offset": offset,
+        "has_more": has_more,
+    }
+    if metric.date_column is not None:
+        payload["partial_days"] = _partial_days(state, metric)
+    shown = [metric.measure(c) for c in cols]
+    payload["measures"] = {m.name: m.to_json(metric.currency) for m in shown if m is not None}
+    if any(m.unit == "currency" for m in shown if m is not None):
+        payload["currency"] = metric.currency
+    if query.funnel_window is not None:
+        payload["conversion_window_days"] = query.funnel_window
+    return encode_json(payload)
 
 
 async def get_metric(request: Request) -> Response:
@@ -174,16 +207,7 @@ async def get_metric(request: Request) -> Response:
     key, entry, headers = looked
     if entry is None:
         try:
-            body = await state.runner.run_async(
-                _run_metric,
-                state,
-                query.sql,
-                query.params,
-                fmt,
-                metric,
-                query.limit,
-                query.offset,
-            )
+            body = await state.runner.run_async(_run_metric, state, query, fmt)
         except WarehouseError as exc:
             return json_response({"error": str(exc)}, 503)
         except (duckdb.CatalogException, duckdb.BinderException) as exc:

@@ -23,7 +23,9 @@ import yaml
 __all__ = ["CHART_TYPES", "Dashboard", "DashboardError", "DashboardSet", "parse_dashboard"]
 
 CHART_TYPES = ("line", "bar", "heatmap", "funnel", "table", "kpi")
-_AGGS = ("sum", "avg", "last", "max", "min")
+#: KPI aggregations over the range: total (the API aggregates the measure as declared),
+#: avg (average of the complete days), sum / max / min of the daily values, last (day).
+_AGGS = ("total", "avg", "sum", "last", "max", "min")
 _FORMATS = ("number", "integer", "currency", "percent")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SLUG = re.compile(r"[^a-z0-9_-]+")
@@ -150,16 +152,22 @@ def _chart(obj: Any, index: int, where_file: str) -> dict[str, Any]:
         chart["y"] = _ident(obj.get("y"), f"{where}.y")
         chart["z"] = _series_item(obj.get("z"), f"{where}.z")
     elif ctype == "funnel":
+        # without stages the metric is an ordered funnel (kind: funnel): its steps are drawn
         stages = obj.get("stages")
-        if not isinstance(stages, list) or len(stages) < 2:
-            raise _fail(f"{where}.stages", "expected two or more columns")
-        chart["stages"] = [_series_item(s, f"{where}.stages[{i}]") for i, s in enumerate(stages)]
+        if stages is not None:
+            if not isinstance(stages, list) or len(stages) < 2:
+                raise _fail(f"{where}.stages", "expected two or more columns")
+            chart["stages"] = [
+                _series_item(s, f"{where}.stages[{i}]") for i, s in enumerate(stages)
+            ]
     elif ctype == "table":
         cols = obj.get("columns")
         if cols is not None:
             if not isinstance(cols, list):
                 raise _fail(f"{where}.columns", "expected a list of columns")
-            chart["columns"] = [_ident(c, f"{where}.columns[{i}]") for i, c in enumerate(cols)]
+            chart["columns"] = [
+                _series_item(c, f"{where}.columns[{i}]") for i, c in enumerate(cols)
+            ]
         group = obj.get("group_by")
         if group is not None:
             group = [group] if isinstance(group, str) else group
@@ -168,7 +176,7 @@ def _chart(obj: Any, index: int, where_file: str) -> dict[str, Any]:
             chart["group_by"] = [_ident(g, f"{where}.group_by") for g in group]
     elif ctype == "kpi":
         chart["value"] = _series_item(obj.get("value"), f"{where}.value")
-        agg = obj.get("agg", "sum")
+        agg = obj.get("agg", "total")
         if agg not in _AGGS:
             raise _fail(f"{where}.agg", f"expected one of {', '.join(_AGGS)}")
         chart["agg"] = agg

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from eventlake.serve.catalog import Catalog, Column, Metric
-from eventlake.serve.params import MAX_OFFSET, MAX_VALUE_LEN, MAX_VALUES
+from eventlake.serve.params import MAX_OFFSET, MAX_VALUE_LEN, MAX_VALUES, MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
     from eventlake.serve.state import ServeState
@@ -129,21 +129,61 @@ def _metric_path(metric: Metric, max_limit: int, protected: bool) -> dict[str, A
                 max_items=MAX_VALUES,
             )
         )
-    groupable = ([metric.date_column] if metric.date_column else []) + list(metric.dimensions)
-    params += [
+    funnel = metric.funnel is not None
+    groupable = ([metric.date_column] if metric.date_column and not funnel else []) + list(
+        metric.dimensions
+    )
+    out_columns = metric.output_columns()
+    params.append(
         _param(
             "group_by",
             "query",
-            "Group by these columns; measures are summed.",
-            {"type": "string", "enum": groupable},
+            (
+                "Count the funnel per value of these dimensions (those of the user's entry)."
+                if funnel
+                else "Group by these columns; each measure aggregates as its catalog entry "
+                "declares (`agg`), and a grouping it cannot answer correctly is a 400. "
+                "Grouping by the date column returns every day of the range."
+            ),
+            {"type": "string", "enum": groupable} if groupable else {"type": "string"},
             many=True,
-        ),
+        )
+    )
+    if funnel:
+        params.append(
+            _param(
+                "conversion_window_days",
+                "query",
+                "Days after a user's entry (first step) within which the later steps count.",
+                {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW_DAYS},
+            )
+        )
+    else:
+        if metric.measures:
+            params.append(
+                _param(
+                    "measures",
+                    "query",
+                    "Only these measures (default: every measure).",
+                    {"type": "string", "enum": list(metric.measure_names)},
+                    many=True,
+                )
+            )
+        params.append(
+            _param(
+                "total",
+                "query",
+                "true: one row, every measure over all the filtered rows (no group_by).",
+                {"type": "string", "enum": ["true", "false"]},
+            )
+        )
+    params += [
         _param(
             "sort",
             "query",
             "Sort by a column of the answer; prefix '-' for descending. With `group_by`, "
             "only the grouped columns and the measures.",
-            {"type": "string", "enum": [p + c for c in metric.column_names for p in ("", "-")]},
+            {"type": "string", "enum": [p + c for c in out_columns for p in ("", "-")]},
             many=True,
         ),
         _param(
@@ -159,12 +199,26 @@ def _metric_path(metric: Metric, max_limit: int, protected: bool) -> dict[str, A
             {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
         ),
     ]
-    row = {
-        "type": "object",
-        "properties": {
+    if funnel:
+        row_props: dict[str, Any] = {d: {"type": ["string", "null"]} for d in metric.dimensions}
+        row_props |= {
+            "step": {"type": "integer", "description": "Step number (1 = entry)."},
+            "step_name": {"type": "string", "description": "The step's label."},
+            "users": {"type": "integer", "description": "Users who reached the step."},
+            "conversion": {
+                "type": ["number", "null"],
+                "description": "users / users of the previous step (1 for the first).",
+            },
+            "conversion_total": {
+                "type": ["number", "null"],
+                "description": "users / users of the first step.",
+            },
+        }
+    else:
+        row_props = {
             c.name: {**_json_type(c), "description": c.description} for c in metric.columns
-        },
-    }
+        }
+    row = {"type": "object", "properties": row_props}
     ok = {
         "description": "Rows (JSON) or CSV with a header row.",
         "headers": {"ETag": {"schema": {"type": "string"}}},
@@ -181,6 +235,21 @@ def _metric_path(metric: Metric, max_limit: int, protected: bool) -> dict[str, A
                         "limit": {"type": "integer", "minimum": 0},
                         "offset": {"type": "integer", "minimum": 0},
                         "has_more": {"type": "boolean"},
+                        "partial_days": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "date"},
+                            "description": "Days the data covers only in part (the first "
+                            "and the last day of data).",
+                        },
+                        "currency": {
+                            "type": ["string", "null"],
+                            "description": "The reporting currency of currency measures.",
+                        },
+                        "measures": {
+                            "type": "object",
+                            "description": "How each measure of the answer is aggregated.",
+                        },
+                        "conversion_window_days": {"type": "integer"},
                     },
                 }
             },
@@ -255,7 +324,9 @@ def openapi_document(catalog: Catalog, state: ServeState) -> dict[str, Any]:
             "relation": {"type": "string"},
             "date_column": {"type": ["string", "null"]},
             "dimensions": _STRINGS,
-            "measures": _STRINGS,
+            "kind": {"type": "string", "enum": ["table", "funnel"]},
+            "time_grain": {"type": ["string", "null"]},
+            "measures": {"type": "array", "items": {"type": "object"}},
             "columns": {"type": "array", "items": _COLUMN},
         },
         required=["name", "columns", "dimensions"],

@@ -1,9 +1,10 @@
-"""Query parameters of ``/api/metrics/{name}`` -> one parameterised SQL statement.
+"""Query parameters of ``/api/metrics/{name}`` -> a validated request and its SQL.
 
-Every request value is validated and bound as a parameter; identifiers (the relation, column
-names in SELECT, WHERE, GROUP BY and ORDER BY) come only from the metrics catalog. A value
-or name that does not fit raises :class:`BadParameter` naming the parameter, which the API
-turns into HTTP 400.
+Every request value is validated here and bound as a parameter; identifiers come only from
+the metrics catalog. The SQL itself is written in one place, :mod:`eventlake.serve.metric_sql`,
+which aggregates each measure only as the catalog declares it. A value or name that does not
+fit, or an aggregation that cannot be answered correctly, raises :class:`BadParameter`
+naming the parameter, which the API turns into HTTP 400.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventlake.serve.catalog import Column, Metric, quote_ident
+from eventlake.serve.catalog import Column, Metric
+from eventlake.serve.metric_sql import BadParameter, MetricRequest, funnel_sql, metric_sql
 
 __all__ = ["BadParameter", "MetricQuery", "parse_metric_query", "RESERVED_PARAMS"]
 
-RESERVED_PARAMS = ("start", "end", "limit", "offset", "sort", "group_by")
+RESERVED_PARAMS = ("start", "end", "limit", "offset", "sort", "group_by", "measures", "total")
 
 DEFAULT_LIMIT = 10_000
 # ASCII digits only: ``str.isdigit``, ``\d`` and ``int()`` also take other scripts' digits
@@ -30,22 +32,16 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_VALUES = 500
 MAX_VALUE_LEN = 512
 MAX_OFFSET = 10**9
-
-
-class BadParameter(ValueError):
-    """A query parameter is unknown or its value is invalid; ``param`` names it."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-        self.message = message
+MAX_WINDOW_DAYS = 366
 
 
 @dataclass(frozen=True, slots=True)
 class MetricQuery:
     """A validated request for one metric: SQL, its bound parameters and output columns.
 
-    ``key`` is a canonical form of the request (for ETags and the result cache).
+    ``key`` is a canonical form of the request (for ETags and the result cache). For a
+    funnel, ``funnel_window`` is the conversion window in days and the rows of ``sql`` are
+    one per group with ``step_<n>`` users, which the API turns into one row per step.
     """
 
     metric: Metric
@@ -55,6 +51,8 @@ class MetricQuery:
     limit: int
     offset: int
     key: str
+    request: MetricRequest
+    funnel_window: int | None = None
 
 
 def _parse_int(param: str, raw: str, low: int, high: int) -> int:
@@ -101,11 +99,15 @@ def parse_metric_query(
 
     Parameters: ``start``/``end`` (inclusive dates on the metric's date column), one
     repeatable parameter per declared dimension (any of the values), ``group_by``
-    (repeatable; the date column or dimensions: the metric's measures are summed per group),
-    ``sort`` (repeatable column name, ``-`` prefix for descending), ``limit``, ``offset``.
+    (repeatable; the date column or dimensions: each measure is aggregated per group as
+    declared), ``measures`` (repeatable: only these measures), ``total`` (``true``: one row
+    over every filtered row), ``sort`` (repeatable column name, ``-`` prefix for
+    descending), ``limit``, ``offset``; a funnel takes ``conversion_window_days`` instead
+    of ``measures`` and ``total``.
 
     Raises:
-        BadParameter: an unknown parameter or an invalid value (``.param`` names it).
+        BadParameter: an unknown parameter, an invalid value, or an aggregation the
+            measures' declarations do not allow (``.param`` names it).
     """
     start: dt.date | None = None
     end: dt.date | None = None
@@ -113,122 +115,93 @@ def parse_metric_query(
     offset = 0
     sorts: list[str] = []
     group_by: list[str] = []
+    measures: list[str] | None = None
+    total = False
+    window: int | None = None
     filters: dict[str, list[Any]] = {}
     seen_single: set[str] = set()
+    accepted = set(metric.parameters())
     for name, raw in items:
-        if name in ("start", "end", "limit", "offset"):
+        if name in ("start", "end", "limit", "offset", "total", "conversion_window_days"):
             if name in seen_single:
                 raise BadParameter(name, f"{name} given more than once")
             seen_single.add(name)
-        if name in ("start", "end"):
-            if metric.date_column is None:
+        if name not in accepted and name not in metric.dimensions:
+            if name in ("start", "end") and metric.date_column is None:
                 raise BadParameter(
                     name, f"metric {metric.name!r} has no date column; {name} is not accepted"
                 )
-            if name == "start":
-                start = _parse_date(name, raw)
-            else:
-                end = _parse_date(name, raw)
+            raise BadParameter(
+                name[:60],
+                f"unknown parameter {name[:60]!r} for metric {metric.name!r}; "
+                f"accepted: {', '.join(metric.parameters())}",
+            )
+        if name == "start":
+            start = _parse_date(name, raw)
+        elif name == "end":
+            end = _parse_date(name, raw)
         elif name == "limit":
             limit = _parse_int(name, raw, 0, max_limit)
         elif name == "offset":
             offset = _parse_int(name, raw, 0, MAX_OFFSET)
+        elif name == "conversion_window_days":
+            window = _parse_int(name, raw, 1, MAX_WINDOW_DAYS)
+        elif name == "total":
+            if raw not in ("true", "false"):
+                raise BadParameter("total", f"total must be true or false, got {raw[:40]!r}")
+            total = raw == "true"
         elif name == "sort":
             sorts.append(raw)
+        elif name == "measures":
+            if raw not in metric.measure_names:
+                raise BadParameter(
+                    "measures",
+                    f"measures must name measures of {metric.name} "
+                    f"({', '.join(metric.measure_names)}), got {raw[:40]!r}",
+                )
+            measures = measures or []
+            if raw not in measures:
+                measures.append(raw)
         elif name == "group_by":
-            allowed = ((metric.date_column,) if metric.date_column else ()) + metric.dimensions
+            allowed = list(metric.dimensions)
+            if metric.date_column and metric.funnel is None:
+                allowed.insert(0, metric.date_column)
             if raw not in allowed:
+                extra = (
+                    " (a funnel counts users over the whole range: it is not a daily series)"
+                    if metric.funnel is not None and raw == metric.date_column
+                    else ""
+                )
                 raise BadParameter(
                     "group_by",
-                    f"group_by must be one of {', '.join(allowed) or '(none)'}, got {raw[:40]!r}",
+                    f"group_by must be one of {', '.join(allowed) or '(none)'}, "
+                    f"got {raw[:40]!r}{extra}",
                 )
             if raw not in group_by:
                 group_by.append(raw)
-        elif name in metric.dimensions:
+        else:  # a dimension
             dim_col = metric.column(name)
             assert dim_col is not None
             values = filters.setdefault(name, [])
             if len(values) >= MAX_VALUES:
                 raise BadParameter(name, f"{name}: at most {MAX_VALUES} values")
             values.append(_parse_value(name, dim_col, raw))
-        else:
-            accepted = [*RESERVED_PARAMS, *metric.dimensions]
-            if metric.date_column is None:
-                accepted = [a for a in accepted if a not in ("start", "end")]
-            raise BadParameter(
-                name[:60],
-                f"unknown parameter {name[:60]!r} for metric {metric.name!r}; "
-                f"accepted: {', '.join(accepted)}",
-            )
     if start is not None and end is not None and start > end:
         raise BadParameter("start", f"start {start} is after end {end}")
-
-    where: list[str] = []
-    params: list[Any] = []
-    if metric.date_column is not None:
-        date_sql = quote_ident(metric.date_column)
-        date_type = metric.column(metric.date_column)
-        if date_type is None or date_type.kind != "date":
-            # A timestamp (or an undeclared type) is compared by its day. A DATE column needs
-            # no cast: DuckDB then binds, optimises and scans less for every request.
-            date_sql = f"CAST({date_sql} AS DATE)"
-        if start is not None:
-            where.append(f"{date_sql} >= ?")
-            params.append(start)
-        if end is not None:
-            where.append(f"{date_sql} <= ?")
-            params.append(end)
-    for dim, values in filters.items():
-        where.append(f"{quote_ident(dim)} IN ({', '.join('?' for _ in values)})")
-        params.extend(values)
-
-    if group_by:
-        measures = [m for m in metric.measures if m not in group_by]
-        columns = (*group_by, *measures)
-        select = ", ".join(
-            [quote_ident(g) for g in group_by]
-            + [f"SUM({quote_ident(m)}) AS {quote_ident(m)}" for m in measures]
-        )
-        tie_break: list[str] = list(group_by)
-    else:
-        columns = metric.column_names
-        select = ", ".join(quote_ident(c) for c in columns)
-        tie_break = [c for c in ((metric.date_column,) if metric.date_column else ())]
-        tie_break += [d for d in metric.dimensions if d not in tie_break]
-        if not tie_break:
-            tie_break = list(columns)
-
-    order: list[str] = []
-    ordered: set[str] = set()
-    for raw in sorts:
-        desc = raw.startswith("-")
-        col = raw[1:] if desc else raw
-        if col not in columns:
-            raise BadParameter(
-                "sort", f"sort must name a column ({', '.join(columns)}), got {raw[:40]!r}"
-            )
-        if col not in ordered:
-            order.append(f"{quote_ident(col)} {'DESC' if desc else 'ASC'} NULLS LAST")
-            ordered.add(col)
-    date_col = metric.date_column
-    if not sorts and date_col is not None and date_col in columns and date_col not in ordered:
-        order.append(f"{quote_ident(date_col)} ASC")
-        ordered.add(date_col)
-    for col in tie_break:
-        if col not in ordered:
-            order.append(f"{quote_ident(col)} ASC NULLS LAST")
-            ordered.add(col)
-
-    sql = f"SELECT {select} FROM {metric.sql_relation()}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    if group_by:
-        sql += " GROUP BY " + ", ".join(quote_ident(g) for g in group_by)
-    if order:
-        sql += " ORDER BY " + ", ".join(order)
-    # One row past the limit tells the client whether there is more.
-    sql += " LIMIT ? OFFSET ?"
-    params.extend([limit + 1, offset])
+    if total and group_by:
+        raise BadParameter("total", "total=true gives one row: it takes no group_by")
+    request = MetricRequest(
+        start=start,
+        end=end,
+        filters=filters,
+        group_by=tuple(group_by),
+        measures=tuple(measures) if measures is not None else None,
+        total=total,
+        sorts=tuple(sorts),
+        limit=limit,
+        offset=offset,
+        window_days=window,
+    )
     key = repr(
         (
             metric.name,
@@ -236,17 +209,26 @@ def parse_metric_query(
             end,
             sorted((k, sorted(map(str, v))) for k, v in filters.items()),
             group_by,
+            measures,
+            total,
+            window,
             sorts,
             limit,
             offset,
         )
     )
-    return MetricQuery(
-        metric=metric,
-        sql=sql,
-        params=tuple(params),
-        columns=tuple(columns),
-        limit=limit,
-        offset=offset,
-        key=key,
-    )
+    if metric.funnel is not None:
+        stmt = funnel_sql(metric, request)
+        funnel_window = window or metric.funnel.conversion_window_days
+        columns = (*group_by, "step", "step_name", "users", "conversion", "conversion_total")
+        for raw in sorts:
+            col = raw[1:] if raw.startswith("-") else raw
+            if col not in columns:
+                raise BadParameter(
+                    "sort", f"sort must name a column ({', '.join(columns)}), got {raw[:40]!r}"
+                )
+        return MetricQuery(
+            metric, stmt.sql, stmt.params, columns, limit, offset, key, request, funnel_window
+        )
+    stmt = metric_sql(metric, request)
+    return MetricQuery(metric, stmt.sql, stmt.params, stmt.columns, limit, offset, key, request)

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from eventlake.warehouse.measures import normalise_measures
+
 __all__ = ["build_sample_warehouse", "models_meta"]
 
 _PLATFORMS = "['iOS', 'Android', 'Windows', 'macOS']"
@@ -42,11 +44,19 @@ _METRIC_SQL = {
         SELECT d AS activity_date, platform, country, host_provider,
             count(*) AS active_users_28d
         FROM att WHERE d <= max_day AND d - t < 28 GROUP BY 1, 2, 3, 4""",
+    "conversion_funnel": """
+        SELECT message_id, user_key, event_at, event_date AS activity_date,
+            CASE event_name WHEN 'Session Started' THEN 1 WHEN 'Level Completed' THEN 2
+                ELSE 3 END AS step,
+            platform, country, host_provider
+        FROM ev
+        WHERE event_name IN ('Session Started', 'Level Completed', 'Item Purchased')
+        ORDER BY event_date""",
     "revenue_daily": """
         SELECT activity_date, platform, country, host_provider,
             sum(revenue) AS revenue, sum(purchases) AS purchases,
             count(*) FILTER (WHERE purchases > 0) AS purchasers, count(*) AS dau,
-            sum(revenue) / count(*) AS arpdau,
+            count(*) AS user_days, sum(revenue) / count(*) AS arpdau,
             sum(revenue) / nullif(count(*) FILTER (WHERE purchases > 0), 0) AS arppu
         FROM ud GROUP BY 1, 2, 3, 4""",
     "funnel_daily": """
@@ -82,22 +92,41 @@ _METRIC_SQL = {
             any_value(s.cohort_users) AS cohort_users, count(*) AS retained_users,
             count(*)::DOUBLE / any_value(s.cohort_users) AS retention_rate
         FROM act a JOIN sizes s USING (cw) GROUP BY 1, 2""",
-    # Not (yet) a model of the dbt project: what the dashboard's "purchases by item" needs.
     "purchases_by_item_daily": """
-        SELECT event_date AS activity_date, item, platform, country, host_provider,
-            count(*) AS purchases, sum(revenue) AS revenue,
+        SELECT event_date AS purchase_date, item, platform, country, host_provider,
+            count(*) AS purchases, count(*) AS units, sum(revenue) AS revenue,
             count(DISTINCT user_id) AS purchasers
         FROM ev WHERE event_name = 'Item Purchased' GROUP BY 1, 2, 3, 4, 5""",
 }
 
-_EXTRA_META: dict[str, dict[str, Any]] = {
-    "purchases_by_item_daily": {
-        "description": "Item purchases and revenue per day and item.",
-        "date_column": "activity_date",
-        "dimensions": ["item", "platform", "country", "host_provider"],
-        "measures": ["purchases", "revenue", "purchasers"],
-        "columns": {},
-    }
+# The relations the API reads besides the metrics: the user grains that distinct counts are
+# recounted from, the calendar and the data's coverage (names as in the dbt project; the
+# large ones clustered by day, as the models are).
+_SUPPORT_SQL = {
+    "staging.int_user_days": """
+        SELECT user_id::VARCHAR AS user_key, activity_date, platform, country, host_provider,
+            events, sessions, levels AS levels_completed, purchases, revenue
+        FROM ud ORDER BY activity_date""",
+    "marts.fct_events": """
+        SELECT message_id, user_key, event_at, event_date, 'track' AS event_type, event_name,
+            source, platform, country, host_provider
+        FROM ev ORDER BY event_date""",
+    "marts.fct_purchases": """
+        SELECT message_id AS purchase_id, user_key, event_date AS purchase_date, item,
+            platform, country, host_provider, revenue
+        FROM ev WHERE event_name = 'Item Purchased'""",
+    "marts.fct_guild_joins": """
+        SELECT message_id AS guild_join_id, user_key, event_date AS join_date,
+            'g' || (user_id % 5)::VARCHAR AS guild_id,
+            ['Dragons', 'Wolves', 'Owls', 'Bears', 'Foxes'][1 + (user_id % 5)::INT]
+                AS guild_name,
+            platform
+        FROM ev WHERE event_name = 'Guild Joined'""",
+    "marts.dim_date": """
+        SELECT d::DATE AS date_day, date_trunc('week', d)::DATE AS week_start
+        FROM range(DATE '2000-01-01', DATE '2051-01-01', INTERVAL 1 DAY) t(d)""",
+    "marts.data_coverage": """
+        SELECT min(activity_date) AS first_day, max(activity_date) AS last_day FROM ud""",
 }
 
 
@@ -120,7 +149,9 @@ def models_meta() -> dict[str, dict[str, Any]]:
                 "description": " ".join(str(model.get("description", "")).split()),
                 "date_column": meta.get("date_column"),
                 "dimensions": list(meta.get("dimensions") or []),
-                "measures": list(meta.get("measures") or []),
+                "measures": meta.get("measures"),
+                "kind": meta.get("kind", "table"),
+                "meta": meta,
                 "columns": {
                     c["name"]: str(c.get("description", "")) for c in model.get("columns") or []
                 },
@@ -144,6 +175,10 @@ _EVENTS_SQL = """CREATE TEMP TABLE ev AS
         {hosts}[1 + ((user_id // 3) % 6)::INT] AS host_provider,
         CASE WHEN user_id % 10 = 0 THEN 'web' ELSE 'game' END AS source,
         {items}[1 + (i % 4)::INT] AS item,
+        'm' || i::VARCHAR AS message_id,
+        user_id::VARCHAR AS user_key,
+        (DATE '{start}' + CAST(((user_id % 5) + hash(i * 31) % {days}) % {days} AS INT))
+            + to_seconds((hash(i * 13) % 86400)::BIGINT) AS event_at,
         CASE WHEN r >= 800 AND r < 850 THEN [0.99, 4.99, 9.99, 1.99][1 + (i % 4)::INT]
             ELSE 0 END::DECIMAL(10, 2) AS revenue
     FROM base"""
@@ -211,6 +246,10 @@ def build_sample_warehouse(
             )
         )
         con.execute(_USER_DAYS_SQL)
+        con.execute("CREATE SCHEMA staging")
+        con.execute("CREATE SCHEMA marts")
+        for relation, sql in _SUPPORT_SQL.items():
+            con.execute(f"CREATE TABLE {relation} AS {sql}")
         con.execute(_ATTRIBUTION_SQL)
         con.execute("ALTER TABLE att ADD COLUMN d DATE")
         con.execute("UPDATE att SET d = t + CAST(k AS INTEGER)")
@@ -218,7 +257,8 @@ def build_sample_warehouse(
             con.execute(f"CREATE TABLE metrics.{name} AS {sql}")
             row = con.execute(f"SELECT count(*) FROM metrics.{name}").fetchone()
             counts[name] = int(row[0]) if row else 0
-        meta = {**models_meta(), **_EXTRA_META}
+        meta = models_meta()
+        relations = {r.split(".")[1]: r for r in _SUPPORT_SQL}
         for name in _METRIC_SQL:
             m = meta.get(name, {})
             cols = con.execute(
@@ -227,14 +267,31 @@ def build_sample_warehouse(
                 [name],
             ).fetchall()
             descriptions = m.get("columns") or {}
+            raw = m.get("meta") or {}
+            funnel = None
+            if m.get("kind") == "funnel":
+                funnel = {k: raw[k] for k in ("entity", "time_column", "step_column", "steps")}
+                funnel["conversion_window_days"] = raw.get("conversion_window_days", 7)
             metrics.append(
                 {
                     "name": name,
                     "description": m.get("description", ""),
+                    "kind": m.get("kind", "table"),
                     "relation": f"metrics.{name}",
                     "date_column": m.get("date_column"),
+                    "time_grain": raw.get("time_grain", "day"),
                     "dimensions": m.get("dimensions", []),
-                    "measures": m.get("measures", []),
+                    "measures": []
+                    if funnel
+                    else normalise_measures(
+                        name,
+                        m.get("measures"),
+                        [c for c, _t in cols],
+                        m.get("date_column"),
+                        m.get("dimensions", []),
+                        relations,
+                    ),
+                    "funnel": funnel,
                     "columns": [
                         {"name": c, "type": t, "description": descriptions.get(c, "")}
                         for c, t in cols
@@ -246,6 +303,12 @@ def build_sample_warehouse(
     # Published like the warehouse stage does: a new file by atomic rename.
     work.replace(warehouse)
     tmp = catalog.with_name(catalog.name + ".tmp")
-    tmp.write_text(json.dumps({"metrics": metrics}, indent=2), encoding="utf-8")
+    catalog_doc = {
+        "reporting_currency": "USD",
+        "calendar": "marts.dim_date",
+        "coverage": "marts.data_coverage",
+        "metrics": metrics,
+    }
+    tmp.write_text(json.dumps(catalog_doc, indent=2, default=str), encoding="utf-8")
     tmp.replace(catalog)
     return counts

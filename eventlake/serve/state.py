@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eventlake.health import HealthSource
 from eventlake.serve.catalog import CatalogFile
@@ -32,3 +33,5 @@ class ServeState:
     http_metrics: HttpMetrics | None = field(default=None)
     #: the pipeline's health under ``eventlake up`` (None: a bare ``eventlake serve``)
     health: HealthSource | None = field(default=None)
+    #: warehouse version -> the partial days (first and last day of data)
+    partial_days: dict[str, list[Any]] = field(default_factory=dict)

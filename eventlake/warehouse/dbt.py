@@ -285,7 +285,12 @@ def build_models(
                 failures,
             )
         catalog_path = profiles_dir / CATALOG_FILE
-        write_metrics_catalog(project / "target" / "manifest.json", catalog_path, column_types)
+        write_metrics_catalog(
+            project / "target" / "manifest.json",
+            catalog_path,
+            column_types,
+            reporting_currency=config.reporting_currency,
+        )
     return BuildResult(
         models_built=built,
         tests_passed=passed,

@@ -38,6 +38,8 @@ PACKAGED_PROJECT = Path(__file__).resolve().parent.parent / "models"
 #: Folder of the mirrored project that holds a copy of the user's models.
 USER_MODELS_FOLDER = "user_models"
 PROFILE_NAME = "eventlake"
+#: The exchange-rate seed inside the project; the user's file replaces it.
+RATES_SEED = Path("seeds") / "exchange_rates.csv"
 _SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
 
 
@@ -55,6 +57,9 @@ class DbtConfig:
     tracking_plan: Path | None = None
     session_timeout_minutes: int = 30
     threads: int = 2
+    reporting_currency: str = "USD"
+    #: the project's editable exchange-rate file (None or missing: the sample rates)
+    exchange_rates: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DbtConfig:
@@ -72,11 +77,18 @@ class DbtConfig:
             ),
             session_timeout_minutes=models.session_timeout_minutes,
             threads=max(1, settings.warehouse.threads),
+            reporting_currency=models.reporting_currency,
+            exchange_rates=(
+                None if models.exchange_rates is None else settings.resolve(models.exchange_rates)
+            ),
         )
 
 
-def _sync_tree(src: Path, dst: Path) -> None:
-    """Make ``dst`` an exact copy of ``src``, rewriting only files whose bytes differ."""
+def _sync_tree(src: Path, dst: Path, replace: dict[Path, Path] | None = None) -> None:
+    """Make ``dst`` an exact copy of ``src``, rewriting only files whose bytes differ.
+
+    ``replace`` maps a source file to another file whose bytes are copied instead.
+    """
     dst.mkdir(parents=True, exist_ok=True)
     wanted: set[str] = set()
     for item in src.iterdir():
@@ -87,9 +99,9 @@ def _sync_tree(src: Path, dst: Path) -> None:
         if item.is_dir():
             if target.exists() and not target.is_dir():
                 target.unlink()
-            _sync_tree(item, target)
+            _sync_tree(item, target, replace)
         else:
-            data = item.read_bytes()
+            data = (replace or {}).get(item, item).read_bytes()
             if not target.is_file() or target.read_bytes() != data:
                 target.write_bytes(data)
     for existing in dst.iterdir():
@@ -107,9 +119,16 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def prepare_project(config: DbtConfig) -> Path:
-    """Mirror the packaged project and the user's models into the dbt folder; return it."""
+    """Mirror the packaged project and the user's models into the dbt folder; return it.
+
+    The user's exchange-rate file (``models.exchange_rates``), when it exists, replaces the
+    sample rates of the seed ``exchange_rates``.
+    """
     project = config.dbt_dir / "project"
-    _sync_tree(PACKAGED_PROJECT, project)
+    replace: dict[Path, Path] = {}
+    if config.exchange_rates is not None and config.exchange_rates.is_file():
+        replace[PACKAGED_PROJECT / RATES_SEED] = config.exchange_rates
+    _sync_tree(PACKAGED_PROJECT, project, replace)
     user_dir = config.user_models_dir
     model_paths = ["models"]
     if user_dir is not None and user_dir.is_dir():
@@ -163,6 +182,7 @@ def build_vars(config: DbtConfig, changed_days: list[str] | None) -> str:
     return json.dumps(
         {
             "changed_days": changed_days,
+            "reporting_currency": config.reporting_currency,
             "session_timeout_minutes": config.session_timeout_minutes,
             "tracking_plan": tracking_plan_var(config.tracking_plan),
         },

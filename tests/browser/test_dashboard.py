@@ -92,18 +92,58 @@ def test_dashboard_renders_every_chart_without_console_errors(
     assert page.problems == []
 
 
-def test_a_kpi_shows_the_apis_number(page: Any, sample_url: str) -> None:
+def test_kpis_show_the_apis_numbers_with_their_definition(page: Any, sample_url: str) -> None:
     page.goto(sample_url + "/?platform=iOS&start=2026-01-10&end=2026-01-31")
     _wait_rendered(page)
-    rows = httpx.get(
-        f"{sample_url}/api/metrics/revenue_daily.json",
-        params={"platform": "iOS", "start": "2026-01-10", "end": "2026-01-31", "limit": 100000},
-    ).json()["rows"]
-    assert _kpi(page, "kpi_revenue") == pytest.approx(sum(r["revenue"] for r in rows))
-    shown = page.inner_text("#chart-kpi_revenue .kpi-value")
-    assert shown == f"{sum(r['revenue'] for r in rows):,.2f}"
-    arpdau = sum(r["revenue"] for r in rows) / sum(r["dau"] for r in rows)
-    assert _kpi(page, "kpi_arpdau") == pytest.approx(arpdau)
+    params = {"platform": "iOS", "start": "2026-01-10", "end": "2026-01-31", "limit": 100000}
+    rows = httpx.get(f"{sample_url}/api/metrics/revenue_daily.json", params=params).json()["rows"]
+    revenue = sum(r["revenue"] for r in rows)
+    assert _kpi(page, "kpi_revenue") == pytest.approx(revenue)
+    assert page.inner_text("#chart-kpi_revenue .kpi-value") == f"USD {revenue:,.2f}"
+    assert page.get_attribute("#chart-kpi_revenue .kpi-value", "data-currency") == "USD"
+    # ARPDAU: revenue per active user-day, over the whole range
+    assert _kpi(page, "kpi_arpdau") == pytest.approx(revenue / sum(r["user_days"] for r in rows))
+    # Average DAU: the complete days only, and the KPI says so
+    daily = httpx.get(
+        f"{sample_url}/api/metrics/daily_active_users.json",
+        params={**params, "group_by": "activity_date", "start": "2026-01-01"},
+    ).json()
+    partial = set(daily["partial_days"])
+    assert "2026-01-01" in partial
+    complete = [r["dau"] for r in daily["rows"] if r["activity_date"] not in partial]
+    page.goto(sample_url + "/?platform=iOS&start=2026-01-01&end=2026-01-31")
+    _wait_rendered(page)
+    assert _kpi(page, "kpi_dau") == pytest.approx(sum(complete) / len(complete))
+    definition = page.inner_text("#chart-kpi_dau .kpi-definition")
+    assert definition == f"average of {len(complete)} complete days (1 partial day left out)"
+    new_players = page.inner_text("#chart-kpi_new_users .kpi-definition")
+    assert new_players == "distinct players in the range"
+    assert page.inner_text("#chart-kpi_revenue .kpi-definition") == "total over the range"
+    assert page.problems == []
+
+
+def test_partial_days_are_shaded_and_the_funnel_counts_players(page: Any, sample_url: str) -> None:
+    page.goto(sample_url + "/")
+    _wait_rendered(page)
+    daily = httpx.get(
+        f"{sample_url}/api/metrics/daily_active_users.json", params={"group_by": "activity_date"}
+    ).json()
+    first, last = daily["partial_days"]
+    assert page.get_attribute("#chart-active_users", "data-partial-days") == f"{first},{last}"
+    shapes = page.evaluate(
+        "document.querySelector('#chart-active_users .plot').layout.shapes.length"
+    )
+    assert shapes == 2
+    assert "partial" in page.inner_text("#chart-active_users .note")
+    funnel = httpx.get(f"{sample_url}/api/metrics/conversion_funnel.json").json()
+    drawn = _plot_data(page, "funnel")[0]
+    assert drawn[0] == [r["users"] for r in funnel["rows"]]
+    assert drawn[1] == [r["step_name"] for r in funnel["rows"]]
+    assert page.get_attribute("#chart-funnel", "data-window") == "7"
+    players = httpx.get(
+        f"{sample_url}/api/metrics/daily_active_users.json", params={"total": "true"}
+    ).json()["rows"][0]["dau"]
+    assert drawn[0][0] <= players
     assert page.problems == []
 
 
@@ -161,7 +201,7 @@ def test_csv_download_has_the_charts_data(page: Any, sample_url: str, tmp_path: 
     target = tmp_path / "revenue.csv"
     download.save_as(target)
     table = list(csv.DictReader(io.StringIO(target.read_text())))
-    assert table and set(table[0]) >= {"activity_date", "revenue", "dau"}
+    assert table and set(table[0]) == {"activity_date", "revenue"}
     shown = _plot_data(page, "revenue")[0]
     assert [r["activity_date"] for r in table] == shown[0]
     assert [float(r["revenue"]) for r in table] == pytest.approx(shown[1])

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def real_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     from eventlake.pipeline.run import load_and_build
 
     lakedata = support.lakedata()
@@ -30,7 +30,12 @@ def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         writer.commit(lakedata.game_events(dt.date(2026, 3, 1 + i), 9, tag=f"d{i}-"))
     load_and_build(settings)
     with serving.serving(settings) as url:
-        yield url
+        yield url, settings
+
+
+@pytest.fixture(scope="module")
+def real_url(real_project: tuple[str, Any]) -> str:
+    return real_project[0]
 
 
 def test_default_dashboard_on_the_real_models(browser: Any, real_url: str, artifacts: Path) -> None:
@@ -61,3 +66,25 @@ def test_default_dashboard_on_the_real_models(browser: Any, real_url: str, artif
         assert problems == []
     finally:
         context.close()
+
+
+def test_demo_summary_and_dashboard_give_the_same_average_dau(
+    browser: Any, real_project: tuple[str, Any]
+) -> None:
+    """One definition of "average DAU" (the complete days: the first and last day of data
+    are partial), shown by the dashboard's KPI and printed by `eventlake demo`."""
+    from eventlake.demo import read_summary
+
+    url, settings = real_project
+    summary = read_summary(settings)
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(url + "/")
+        page.wait_for_function("document.body.dataset.rendering === 'false'", timeout=30_000)
+        shown = float(page.get_attribute("#chart-kpi_dau .kpi-value", "data-value"))
+        definition = page.inner_text("#chart-kpi_dau .kpi-definition")
+    finally:
+        context.close()
+    assert summary.days == 4 and definition.startswith("average of 2 complete days")
+    assert round(shown, 1) == summary.dau_average > 0

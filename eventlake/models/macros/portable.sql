@@ -53,3 +53,14 @@
 {% macro default__type_double() -%}double precision{%- endmacro %}
 
 {% macro spark__type_double() -%}double{%- endmacro %}
+
+{#- The reporting currency (var reporting_currency): three upper-case letters, checked here
+    because it is written into the SQL as a literal. -#}
+{% macro reporting_currency() -%}
+    {%- set code = var('reporting_currency', 'USD') | string -%}
+    {%- if not modules.re.match('^[A-Z]{3}$', code) -%}
+        {{ exceptions.raise_compiler_error(
+            "reporting_currency must be an ISO 4217 code such as USD, got " ~ code) }}
+    {%- endif -%}
+    {{ return(code) }}
+{%- endmacro %}

@@ -3,7 +3,10 @@
  * Filters (date range + dimension multi-selects) live in the URL query string, so a view
  * can be shared; changing one redraws every chart without a reload. Each chart asks the
  * data API only for the filters its metric declares (the others are listed as "not
- * filtered by"), sums rows client-side per x/series key and recomputes ratios from sums.
+ * filtered by") and for the measures it draws, grouped by its x/series keys: the API
+ * aggregates each measure as the metric declares it (distinct players recounted, ratios
+ * from their parts), so nothing non-additive is ever summed here. KPIs say how they were
+ * computed; partial days (the first and last day of data) are shaded in daily charts.
  * Text from data or YAML is always set with textContent, never innerHTML.
  */
 (function () {
@@ -118,6 +121,7 @@
       csv.title = "Download this chart's data as CSV";
       head.append(csv);
       panel.append(head);
+      if (chart.description) panel.append(el("p", { class: "definition" }, chart.description));
       panel.append(el("p", { class: "note" }));
       panel.append(el("div", { class: "plot" }));
       panel.append(el("p", { class: "status" }, "Loading…"));
@@ -164,6 +168,18 @@
     return Array.from(out.values());
   }
 
+  function measureOf(metric, col) {
+    return (metric.measures || []).find((m) => m.name === col) || null;
+  }
+
+  function itemsOf(chart) {
+    if (chart.type === "kpi") return [chart.value];
+    if (chart.type === "heatmap") return [chart.z];
+    if (chart.type === "funnel") return chart.stages || [];
+    if (chart.type === "table") return chart.columns || [];
+    return chart.y || [];
+  }
+
   function requestFor(chart, metric) {
     const q = new URLSearchParams();
     const notFiltered = [];
@@ -177,14 +193,23 @@
       else if (values.length) notFiltered.push(d.label);
     }
     let keys = [];
-    if (chart.type === "line" || chart.type === "bar" || chart.type === "heatmap") {
+    let total = false;
+    if (metric.kind === "funnel") {
+      keys = [];
+    } else if (chart.type === "line" || chart.type === "bar" || chart.type === "heatmap") {
       keys = [chart.x, chart.type === "heatmap" ? chart.y : chart.series].filter(Boolean);
     } else if (chart.type === "table") {
       keys = chart.group_by || [];
+    } else if (chart.type === "kpi" && chart.agg === "total") {
+      total = true;
     } else if (metric.date_column) {
       keys = [metric.date_column];
     }
     if (keys.length && keys.every((k) => isGroupable(metric, k))) for (const k of keys) q.append("group_by", k);
+    if (total) q.set("total", "true");
+    if (metric.kind !== "funnel" && (metric.measures || []).length) {
+      for (const c of baseColumns(itemsOf(chart))) if (measureOf(metric, c)) q.append("measures", c);
+    }
     if (chart.sort) q.append("sort", chart.sort);
     q.set("limit", String(chart.limit || 100000));
     return { query: q.toString(), keys: keys, notFiltered: notFiltered };
@@ -199,40 +224,82 @@
   };
   const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
-  function fmt(v, format) {
+  function fmt(v, format, currency) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
-    if (format === "currency") return v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    if (format === "currency") {
+      const text = v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      return currency ? currency + " " + text : text;
+    }
     if (format === "percent") return (v * 100).toFixed(1) + " %";
     if (format === "integer") return Math.round(v).toLocaleString();
     return v.toLocaleString(undefined, { maximumFractionDigits: 2 });
   }
 
-  function kpiValue(chart, rows, dateCol) {
-    const item = chart.value;
-    const cols = baseColumns([item]);
-    if (dateCol) rows = aggregate(rows, [dateCol], cols).sort((a, b) => (a[dateCol] < b[dateCol] ? -1 : 1));
-    if (!rows.length) return null;
-    if (chart.agg === "last") return value(rows[rows.length - 1], item);
-    if (item.ratio) return value(aggregate(rows, [], cols)[0], item);
-    const vals = rows.map((r) => value(r, item)).filter((v) => v !== null);
-    if (!vals.length) return null;
-    if (chart.agg === "avg") return vals.reduce((a, b) => a + b, 0) / vals.length;
-    if (chart.agg === "max") return Math.max(...vals);
-    if (chart.agg === "min") return Math.min(...vals);
-    return vals.reduce((a, b) => a + b, 0);
+  function shortDay(iso) {
+    return new Date(iso + "T00:00:00Z").toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
   }
 
-  function draw(chart, metric, rows, keys, plot) {
+  // The KPI's value and the sentence that defines it.
+  function kpiValue(chart, metric, data) {
+    const item = chart.value;
+    const dateCol = metric.date_column;
+    let rows = data.rows;
+    if (!rows.length) return { value: null, definition: "" };
+    if (chart.agg === "total") {
+      const m = item.column ? measureOf(metric, item.column) : null;
+      const how = !m ? "over the range" : m.agg === "count_distinct" ? "distinct players in the range"
+        : m.agg === "ratio" ? "ratio of the range's totals" : m.agg === "last" ? "on the range's last day"
+        : m.agg === "average" ? "daily average over the range" : "total over the range";
+      return { value: value(rows[0], item), definition: how };
+    }
+    if (dateCol) rows = rows.slice().sort((a, b) => (a[dateCol] < b[dateCol] ? -1 : 1));
+    if (chart.agg === "last") {
+      const last = rows[rows.length - 1];
+      return { value: value(last, item), definition: dateCol ? "on " + shortDay(last[dateCol]) : "last value" };
+    }
+    const partial = new Set(data.partial_days || []);
+    const complete = dateCol ? rows.filter((r) => !partial.has(r[dateCol])) : rows;
+    const vals = complete.map((r) => value(r, item)).filter((v) => v !== null);
+    const skipped = rows.length - complete.length;
+    const note = skipped ? " (" + skipped + " partial day" + (skipped > 1 ? "s" : "") + " left out)" : "";
+    if (!vals.length) return { value: null, definition: "no complete day in the range" };
+    const n = vals.length + " complete day" + (vals.length > 1 ? "s" : "");
+    if (chart.agg === "avg") return { value: vals.reduce((a, b) => a + b, 0) / vals.length, definition: "average of " + n + note };
+    if (chart.agg === "max") return { value: Math.max(...vals), definition: "highest of " + n + note };
+    if (chart.agg === "min") return { value: Math.min(...vals), definition: "lowest of " + n + note };
+    return { value: vals.reduce((a, b) => a + b, 0), definition: "sum of " + n + note };
+  }
+
+  function currencyOf(metric, item, data) {
+    for (const c of item.ratio ? [item.ratio[0]] : [item.column]) {
+      const m = measureOf(metric, c);
+      if (m && m.unit === "currency") return m.currency || data.currency || "";
+    }
+    const m = item.column ? measureOf(metric, item.column) : null;
+    return m && m.unit === "currency" ? (m.currency || data.currency || "") : "";
+  }
+
+  function draw(chart, metric, data, keys, plot, panel) {
+    const rows = data.rows;
     if (chart.type === "kpi") {
-      const v = kpiValue(chart, rows, metric.date_column);
-      plot.replaceChildren(el("div", { class: "kpi-value", "data-value": v === null ? "" : String(v) }, fmt(v, chart.format)));
+      const k = kpiValue(chart, metric, data);
+      const v = k.value;
+      const currency = chart.format === "currency" ? currencyOf(metric, chart.value, data) : "";
+      plot.replaceChildren(
+        el("div", { class: "kpi-value", "data-value": v === null ? "" : String(v), "data-currency": currency }, fmt(v, chart.format, currency)),
+        el("div", { class: "kpi-definition" }, k.definition),
+      );
       return;
     }
     if (chart.type === "table") {
-      const cols = chart.columns || (rows.length ? Object.keys(rows[0]) : []);
+      const items = chart.columns || (rows.length ? Object.keys(rows[0]).map((c) => ({ column: c, label: c })) : []);
+      const cols = items.map((it) => it.column);
       const table = el("table", { class: "data" });
       const head = el("tr");
-      for (const c of cols) head.append(el("th", { scope: "col" }, c));
+      for (const it of items) {
+        const cur = currencyOf(metric, it, data);
+        head.append(el("th", { scope: "col" }, it.label + (cur ? " (" + cur + ")" : "")));
+      }
       const thead = el("thead");
       thead.append(head);
       table.append(thead);
@@ -262,9 +329,11 @@
           const xs = part.map((r) => r[chart.x]);
           const ys = part.map((r) => value(r, item));
           const horizontal = chart.type === "bar" && chart.orientation === "h";
+          const cur = currencyOf(metric, item, data);
+          const label = item.label + (cur ? " (" + cur + ")" : "");
           traces.push({
             type: chart.type === "line" ? "scatter" : "bar", mode: "lines",
-            name: s === null ? item.label : item.label + " · " + s,
+            name: s === null ? label : label + " · " + s,
             x: horizontal ? ys : xs, y: horizontal ? xs : ys,
             orientation: horizontal ? "h" : "v",
           });
@@ -279,7 +348,25 @@
         // Days, never hours: few points would otherwise get 12-hour ticks.
         const days = new Set(agg.map((r) => r[chart.x])).size;
         layout.xaxis = { type: "date", tickformat: "%b %-d\n%Y", dtick: days <= 14 ? 86400000 : undefined };
+        // Partial days (the first and last day of data) shaded, and said so.
+        const shown = new Set(agg.map((r) => r[chart.x]));
+        const partial = (data.partial_days || []).filter((d) => shown.has(d));
+        panel.dataset.partialDays = partial.join(",");
+        if (partial.length && metric.time_grain !== "week") {
+          layout.shapes = partial.map((d) => ({
+            type: "rect", xref: "x", yref: "paper", y0: 0, y1: 1, line: { width: 0 },
+            x0: new Date(Date.parse(d + "T00:00:00Z") - 43200000).toISOString(),
+            x1: new Date(Date.parse(d + "T00:00:00Z") + 43200000).toISOString(),
+            fillcolor: "#94a3b8", opacity: 0.18, layer: "below",
+          }));
+          const note = panel.querySelector(".note");
+          const text = "Shaded: partial day" + (partial.length > 1 ? "s " : " ") + partial.map(shortDay).join(", ") + " (the first and last day of data are incomplete).";
+          note.textContent = note.textContent ? note.textContent + " " + text : text;
+          note.hidden = false;
+        }
       }
+      const yCur = chart.y.map((it) => currencyOf(metric, it, data)).find(Boolean);
+      if (yCur) layout.yaxis = Object.assign({}, layout.yaxis || {}, { title: { text: yCur } });
       layout.showlegend = traces.length > 1;
     } else if (chart.type === "heatmap") {
       const sums = baseColumns([chart.z]);
@@ -293,9 +380,25 @@
       layout.yaxis = { type: "category", automargin: true, autorange: "reversed" };
       layout.height = 340;
     } else if (chart.type === "funnel") {
-      const sums = baseColumns(chart.stages);
-      const total = aggregate(rows, [], sums)[0] || {};
-      traces = [{ type: "funnel", y: chart.stages.map((s) => s.label), x: chart.stages.map((s) => value(total, s) || 0), textinfo: "value+percent initial", marker: { color: COLORS.slice(0, chart.stages.length) } }];
+      let labels, xs;
+      if (metric.kind === "funnel") {
+        // an ordered funnel: the API counted players per step
+        const steps = new Map();
+        for (const r of rows) {
+          const acc = steps.get(r.step) || { label: r.step_name, users: 0 };
+          acc.users += Number(r.users) || 0;
+          steps.set(r.step, acc);
+        }
+        const ordered = Array.from(steps.entries()).sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+        labels = ordered.map((s) => s.label);
+        xs = ordered.map((s) => s.users);
+        panel.dataset.window = String(data.conversion_window_days || "");
+      } else {
+        const total = aggregate(rows, [], baseColumns(chart.stages))[0] || {};
+        labels = chart.stages.map((s) => s.label);
+        xs = chart.stages.map((s) => value(total, s) || 0);
+      }
+      traces = [{ type: "funnel", y: labels, x: xs, textinfo: "value+percent previous+percent initial", marker: { color: COLORS.slice(0, labels.length) } }];
       layout.yaxis = { automargin: true };
       layout.margin = Object.assign({}, LAYOUT.margin, { l: 130 });
     }
@@ -314,8 +417,13 @@
       status.textContent = text || "";
       status.hidden = !text;
     };
-    if (!metric) {
+    if (!metric || (chart.type === "funnel" && !chart.stages && metric.kind !== "funnel")) {
       csv.hidden = true;
+      if (metric) {
+        plot.replaceChildren();
+        setState("error", "A funnel chart without stages needs a funnel metric (kind: funnel); “" + chart.metric + "” is a table.");
+        return;
+      }
       plot.replaceChildren();
       setState("missing", "Metric “" + chart.metric + "” is not in the warehouse yet (run `eventlake build`).");
       return;
@@ -336,7 +444,7 @@
         return;
       }
       setState("ready", "");
-      draw(chart, metric, data.rows, req.keys, plot);
+      draw(chart, metric, data, req.keys, plot, panel);
     } catch (err) {
       if (gen !== generation) return;
       plot.replaceChildren();

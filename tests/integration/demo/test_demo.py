@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import socket
@@ -61,12 +62,27 @@ def test_demo_summary_matches_the_lake_and_reruns_idempotently(
     assert s["received"] == result["generated"] == landed + quarantined
     assert (s["landed"], s["quarantined"], s["modeled"]) == (landed, quarantined, unique)
     assert s["duplicates"] == landed - unique and s["reconciled"]
-    revenue = con.execute(
-        f"select sum(cast(json_extract(properties, '$.price') as double) * "
-        f"coalesce(cast(json_extract(properties, '$.quantity') as integer), 1)) from "
+    purchases = con.execute(
+        f"select cast(json_extract(properties, '$.price') as double) * "
+        f"coalesce(cast(json_extract(properties, '$.quantity') as integer), 1), "
+        f"json_extract_string(properties, '$.currency'), cast(timestamp as date) from "
         f"(select distinct on (message_id) * from {events} where event = 'Item Purchased')"
-    ).fetchone()[0]
-    assert s["revenue"] == pytest.approx(revenue or 0.0, abs=0.01)
+    ).fetchall()
+    # converted to USD at the rate in force that day (the project's exchange-rates.csv)
+    rates: dict[str, list[tuple[str, float]]] = {}
+    with open(directory / "exchange-rates.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            rates.setdefault(row["currency"], []).append(
+                (row["rate_date"], float(row["usd_per_unit"]))
+            )
+
+    def usd(currency: str, day: str) -> float:
+        known = sorted(rates[currency])
+        return [r for d, r in known if d <= day][-1] if known[0][0] <= day else known[0][1]
+
+    revenue = sum(a * usd(c, str(d)) / usd("USD", str(d)) for a, c, d in purchases)
+    assert s["currency"] == "USD"
+    assert s["revenue"] == pytest.approx(revenue, abs=0.01)
     top_host = con.execute(
         f"select host from (select distinct on (message_id) * from {events}) "
         "group by host order by count(*) desc limit 1"

@@ -177,3 +177,70 @@ def test_select_builds_only_the_selection(runs: dict[str, Any]) -> None:
     )
     assert sorted(result.models_built) == ["int_changed_days", "stg_events"]
     assert result.tests_passed >= 4
+
+
+def test_days_without_activity_get_their_rows_in_a_days_run(tmp_path: Path) -> None:
+    """A gap in the data (nobody active for two days) still has WAU/MAU/28-day rows, and a
+    day's run that adds a later day builds them exactly as a full rebuild does."""
+    import eventlake_tests_support as support
+
+    from eventlake.lake import open_lake
+    from eventlake.pipeline.run import load_and_build
+
+    lakedata = support.lakedata()
+    day0 = dt.date(2026, 3, 2)
+    batches = [
+        lakedata.game_events(day0, 4),
+        lakedata.game_events(day0 + dt.timedelta(days=1), 3, tag="b-"),
+        lakedata.game_events(day0 + dt.timedelta(days=4), 2, tag="c-", first_user=7),
+    ]
+
+    def project(name: str, commits: int) -> tuple[Settings, Any]:
+        folder = tmp_path / name
+        writer = lakedata.LakeWriter(open_lake(str(folder / "lake")))
+        settings = _settings(folder)
+        for batch in batches[:commits]:
+            writer.commit(batch)
+        return settings, writer
+
+    full, _ = project("full", 3)
+    load_and_build(full)
+    inc, writer = project("inc", 2)
+    load_and_build(inc)
+    writer.commit(batches[2])
+    second = load_and_build(inc)
+    assert not second["full_refresh"] and list(second["changed_days"]) == ["2026-03-06"]
+    for table in ("daily_active_users", "rolling_active_users_28d"):
+        diff = _differences(
+            inc.resolve(inc.warehouse.path), full.resolve(full.warehouse.path), "metrics", table
+        )
+        assert diff[:2] == (0, 0), table
+    con = duckdb.connect(str(full.resolve(full.warehouse.path)), read_only=True)
+    try:
+        rows = con.execute(
+            "select activity_date, sum(dau), sum(wau) from metrics.daily_active_users "
+            "group by 1 order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [(d.day, dau, wau) for d, dau, wau in rows] == [
+        (2, 4, 4),
+        (3, 3, 4),
+        (4, 0, 4),  # nobody active, but four players in the 7-day window
+        (5, 0, 4),
+        (6, 2, 6),
+    ]
+
+
+def _settings(folder: Path) -> Settings:
+    import eventlake
+
+    plan = Path(eventlake.__file__).parent / "templates" / "tracking-plan.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tracking-plan.yaml").write_text(plan.read_text(encoding="utf-8"))
+    return Settings(
+        base_dir=folder,
+        lake={"path": str(folder / "lake")},
+        warehouse={"threads": 1},
+        models={"user_models_dir": None},
+    )

@@ -235,6 +235,55 @@ def test_dim_date_calendar(built: Built) -> None:
     assert row["day_of_week"] == 6
     assert pd.Timestamp(row["week_start"]).date() == dt.date(2026, 2, 23)
     assert not got.loc[pd.Timestamp("2026-03-02"), "is_last_day_of_month"]
+    # both ends included (dbt's date_spine excludes its end)
+    assert got.index.min() == pd.Timestamp("2000-01-01")
+    assert got.index.max() == pd.Timestamp("2050-12-31")
+    assert got.loc[pd.Timestamp("2050-12-31"), "is_last_day_of_month"]
+
+
+def test_data_coverage(built: Built, expected: dict[str, Any]) -> None:
+    got = built.frame("marts.data_coverage")
+    ud = expected["user_days"]
+    assert len(got) == 1
+    assert pd.Timestamp(got.loc[0, "first_day"]).date() == min(ud["activity_date"])
+    assert pd.Timestamp(got.loc[0, "last_day"]).date() == max(ud["activity_date"])
+    assert got.loc[0, "active_days"] == ud["activity_date"].nunique()
+
+
+def test_daily_series_have_every_day(built: Built, expected: dict[str, Any], truth: Any) -> None:
+    days = truth.calendar(expected["user_days"])
+    for relation in ("metrics.daily_active_users", "metrics.rolling_active_users_28d"):
+        got = built.frame(relation)
+        assert sorted(set(pd.to_datetime(got["activity_date"]).dt.date)) == days, relation
+
+
+def test_conversion_funnel_steps(built: Built, expected: dict[str, Any], truth: Any) -> None:
+    want = truth.funnel_steps(expected["events"])
+    got = built.frame("metrics.conversion_funnel")
+    assert len(got) == len(want) > 0
+    merged = got.merge(want, on="message_id", suffixes=("", "_want"))
+    assert len(merged) == len(want)
+    for col in ("user_key", "step", "platform", "country", "host_provider"):
+        assert (merged[col] == merged[f"{col}_want"]).all(), col
+
+
+def test_fct_purchases_keep_original_currency(built: Built, expected: dict[str, Any]) -> None:
+    got = built.frame("marts.fct_purchases").set_index("purchase_id")
+    ev = expected["events"]
+    want = ev[ev["is_purchase"] == 1].set_index("message_id")
+    assert set(got["currency"]) == {"USD", "EUR", "GBP"}
+    assert (got["reporting_currency"] == "USD").all()
+    joined = got.join(want[["revenue", "revenue_original"]], rsuffix="_want")
+    assert joined["revenue_original"].astype(float).tolist() == pytest.approx(
+        joined["revenue_original_want"].tolist()
+    )
+    assert joined["revenue"].astype(float).tolist() == pytest.approx(
+        joined["revenue_want"].tolist(), abs=1e-6
+    )
+    usd = got[got["currency"] == "USD"]
+    assert (usd["revenue"] == usd["revenue_original"]).all()
+    eur = got[got["currency"] == "EUR"]
+    assert (eur["revenue"].astype(float) > eur["revenue_original"].astype(float)).all()
 
 
 def test_dim_host_provider(built: Built, expected: dict[str, Any]) -> None:
@@ -363,20 +412,52 @@ def test_metrics_catalog_lists_every_metric_model(built: Built) -> None:
         "purchases_by_item_daily",
     ]:
         entry = by_name[name]
+        assert entry["kind"] == "table"
         assert entry["relation"] == f"metrics.{name}"
         assert entry["description"]
         assert set(entry) == {
             "name",
             "description",
+            "kind",
             "relation",
             "date_column",
+            "time_grain",
             "dimensions",
             "measures",
+            "funnel",
             "columns",
         }
         cols = {c["name"]: c for c in entry["columns"]}
         assert entry["date_column"] in cols
         assert all(d in cols for d in entry["dimensions"])
-        assert all(m in cols for m in entry["measures"]) and entry["measures"]
+        assert all(m["name"] in cols for m in entry["measures"]) and entry["measures"]
+        # every measure of the shipped models declares how it aggregates
+        assert all(m["agg"] for m in entry["measures"]), name
         assert all(c["type"] and c["description"] for c in entry["columns"])
     assert by_name["daily_active_users"]["dimensions"] == ["platform", "country", "host_provider"]
+    measures = {m["name"]: m for m in by_name["daily_active_users"]["measures"]}
+    assert measures["dau"] == {
+        "name": "dau",
+        "agg": "count_distinct",
+        "entity": "user_key",
+        "grain": "staging.int_user_days",
+        "when_positive": [],
+        "additive_across": ["platform", "country", "host_provider"],
+    }
+    assert measures["wau"]["agg"] == "last" and measures["wau"]["window_days"] == 7
+    arpdau = {m["name"]: m for m in by_name["revenue_daily"]["measures"]}["arpdau"]
+    assert (arpdau["agg"], arpdau["numerator"], arpdau["denominator"]) == (
+        "ratio",
+        "revenue",
+        "user_days",
+    )
+    funnel = by_name["conversion_funnel"]
+    assert funnel["kind"] == "funnel" and funnel["measures"] == []
+    assert [s["step"] for s in funnel["funnel"]["steps"]] == [1, 2, 3]
+    assert funnel["funnel"]["conversion_window_days"] == 7
+    assert catalog["reporting_currency"] == "USD"
+    assert catalog["calendar"] == "marts.dim_date"
+    assert catalog["coverage"] == "marts.data_coverage"
+    # the user's model declares no measures: served as rows, never aggregated
+    mine = by_name["my_daily_totals"]
+    assert mine["measures"] == [{"name": "dau", "agg": None}]

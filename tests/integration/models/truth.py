@@ -16,6 +16,39 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 DIMS = ["platform", "country", "host_provider"]
+#: the sample exchange rates shipped with the models (read here with csv, not through dbt)
+RATES_CSV = (
+    Path(__file__).resolve().parents[3] / "eventlake" / "models" / "seeds" / "exchange_rates.csv"
+)
+
+
+class Rates:
+    """The rate in force on a day: the latest rate dated on or before it, else the
+    currency's earliest one; amounts convert through US dollars."""
+
+    def __init__(self, path: Path = RATES_CSV, reporting: str = "USD") -> None:
+        import csv
+
+        self.reporting = reporting
+        self.by_currency: dict[str, list[tuple[dt.date, float]]] = {}
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                self.by_currency.setdefault(row["currency"].upper(), []).append(
+                    (dt.date.fromisoformat(row["rate_date"]), float(row["usd_per_unit"]))
+                )
+        for rates in self.by_currency.values():
+            rates.sort()
+
+    def usd(self, currency: str, day: dt.date) -> float:
+        rates = self.by_currency[currency.upper()]
+        value = rates[0][1]
+        for when, rate in rates:
+            if when <= day:
+                value = rate
+        return value
+
+    def convert(self, amount: float, currency: str, day: dt.date) -> float:
+        return amount * self.usd(currency, day) / self.usd(self.reporting, day)
 
 
 def read_lake_events(lake_root: Path) -> pd.DataFrame:
@@ -104,8 +137,10 @@ def _ctx(context: str | None, *path: str) -> str | None:
     return None if value is None else str(value)
 
 
-def events_table(raw: pd.DataFrame) -> pd.DataFrame:
-    """Deduplicated events with user_key and the dimension attributes."""
+def events_table(raw: pd.DataFrame, rates: Rates | None = None) -> pd.DataFrame:
+    """Deduplicated events with user_key and the dimension attributes; revenue in the
+    reporting currency of ``rates`` (the shipped sample, USD, by default)."""
+    rates = rates or Rates()
     keys = identity_keys(raw)
     ev = deduplicate(raw)
     ev["user_key"] = [
@@ -122,9 +157,15 @@ def events_table(raw: pd.DataFrame) -> pd.DataFrame:
     ev["source"] = ev["source"].fillna("unknown")
     props = [json.loads(p) if p else {} for p in ev["properties"]]
     purchase = (ev["type"] == "track") & (ev["event"] == "Item Purchased")
-    ev["revenue"] = [
+    ev["revenue_original"] = [
         (float(p.get("price", 0)) * int(p.get("quantity", 1))) if is_p else 0.0
         for p, is_p in zip(props, purchase, strict=True)
+    ]
+    ev["revenue"] = [
+        rates.convert(amount, p["currency"], day) if is_p else 0.0
+        for amount, p, is_p, day in zip(
+            ev["revenue_original"], props, purchase, ev["event_date"], strict=True
+        )
     ]
     ev["is_purchase"] = purchase.astype(int)
     ev["is_level_completed"] = (
@@ -206,10 +247,16 @@ def user_days(ev: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     return ud.rename(columns={"event_date": "activity_date"})
 
 
+def calendar(ud: pd.DataFrame) -> list[dt.date]:
+    """Every day from the first to the last day of data, active or not."""
+    first, last = min(ud["activity_date"]), max(ud["activity_date"])
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 def _window_counts(ud: pd.DataFrame, days: int, name: str) -> pd.DataFrame:
     out = []
     attrs = ud.set_index(["user_key", "activity_date"])[DIMS]
-    for m in sorted(ud["activity_date"].unique()):
+    for m in calendar(ud):
         lo = m - dt.timedelta(days=days - 1)
         win = ud[(ud["activity_date"] >= lo) & (ud["activity_date"] <= m)]
         last = win.groupby("user_key")["activity_date"].max()
@@ -249,7 +296,8 @@ def revenue_daily(ud: pd.DataFrame) -> pd.DataFrame:
         purchasers=("purchaser", "sum"),
         dau=("user_key", "size"),
     )
-    out["arpdau"] = out["revenue"] / out["dau"]
+    out["user_days"] = out["dau"]
+    out["arpdau"] = out["revenue"] / out["user_days"]
     out["arppu"] = [
         r / p if p else None for r, p in zip(out["revenue"], out["purchasers"], strict=True)
     ]
@@ -313,6 +361,7 @@ def _monday(d: dt.date) -> dt.date:
 
 
 def retention_cohorts(ev: pd.DataFrame, ud: pd.DataFrame) -> pd.DataFrame:
+    """Every cohort x every week from its signup week to the last week of data."""
     cohort = ev.groupby("user_key")["event_date"].min().map(_monday)
     sizes = cohort.value_counts()
     weeks = ud.assign(week=ud["activity_date"].map(_monday))[["user_key", "week"]]
@@ -321,10 +370,74 @@ def retention_cohorts(ev: pd.DataFrame, ud: pd.DataFrame) -> pd.DataFrame:
     weeks["weeks_since_signup"] = [
         (w - c).days // 7 for w, c in zip(weeks["week"], weeks["cohort_week"], strict=True)
     ]
-    out = weeks.groupby(["cohort_week", "weeks_since_signup"], as_index=False).size()
-    out = out.rename(columns={"size": "retained_users"})
-    out["cohort_users"] = out["cohort_week"].map(sizes)
+    retained = weeks.groupby(["cohort_week", "weeks_since_signup"]).size()
+    last_week = _monday(max(ud["activity_date"]))
+    rows = []
+    for c, n in sizes.items():
+        for k in range((last_week - c).days // 7 + 1):
+            rows.append((c, k, int(n), int(retained.get((c, k), 0))))
+    out = pd.DataFrame(
+        rows, columns=["cohort_week", "weeks_since_signup", "cohort_users", "retained_users"]
+    )
     out["retention_rate"] = out["retained_users"] / out["cohort_users"]
     return out[
         ["cohort_week", "weeks_since_signup", "cohort_users", "retained_users", "retention_rate"]
     ]
+
+
+STEP_EVENTS = {"Session Started": 1, "Level Completed": 2, "Item Purchased": 3}
+
+
+def funnel_steps(ev: pd.DataFrame) -> pd.DataFrame:
+    """The step events of the conversion funnel (one row per event)."""
+    f = ev[(ev["type"] == "track") & ev["event"].isin(list(STEP_EVENTS))].copy()
+    f["step"] = f["event"].map(STEP_EVENTS)
+    f = f.rename(columns={"event_date": "activity_date", "timestamp": "event_at"})
+    return f[["message_id", "user_key", "event_at", "activity_date", "step", *DIMS]]
+
+
+def ordered_funnel(
+    steps: pd.DataFrame,
+    start: dt.date | None,
+    end: dt.date | None,
+    window_days: int,
+    filters: dict[str, list[str]] | None = None,
+) -> dict[tuple[str, ...] | None, list[int]]:
+    """Users per step, by the dimensions of their entry: a user enters at their first
+    step-1 event in [start, end] matching the filters; reaches step 2 with a step-2 event at
+    or after it within the window; step 3 with a step-3 event at or after that step-2 event
+    (the first one) within the window from entry. Written from the definition with plain
+    Python loops over each user's events."""
+    window = dt.timedelta(days=window_days)
+    by_user: dict[str, list[tuple[object, int, str, tuple[str, ...]]]] = {}
+    for row in steps.itertuples(index=False):
+        by_user.setdefault(row.user_key, []).append(
+            (row.event_at, row.step, row.message_id, tuple(getattr(row, d) for d in DIMS))
+        )
+    counts: dict[tuple[str, ...] | None, list[int]] = {}
+    for events in by_user.values():
+        events.sort(key=lambda e: (e[0], e[2]))
+        entry = None
+        for at, step, _mid, dims in events:
+            day = at.date()
+            if step != 1 or (start and day < start) or (end and day > end):
+                continue
+            if filters and any(dims[DIMS.index(k)] not in v for k, v in filters.items() if v):
+                continue
+            entry = (at, dims)
+            break
+        if entry is None:
+            continue
+        t1, dims = entry
+        reached = [1, 0, 0]
+        t2 = next(
+            (at for at, step, _m, _d in events if step == 2 and t1 <= at <= t1 + window), None
+        )
+        if t2 is not None:
+            reached[1] = 1
+            if any(step == 3 and t2 <= at <= t1 + window for at, step, _m, _d in events):
+                reached[2] = 1
+        acc = counts.setdefault(dims, [0, 0, 0])
+        for i in range(3):
+            acc[i] += reached[i]
+    return counts

@@ -169,15 +169,19 @@ def assert_same_metrics(
 
 
 @pytest.fixture(scope="session")
-def duckdb_expected(
-    small_lake: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[list[str], list[Any]]]:
-    """The metrics rows of the default DuckDB warehouse built from the small lake."""
+def duckdb_project(small_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The settings of the default DuckDB warehouse built from the small lake."""
     from eventlake.pipeline.run import load_and_build
 
     settings = project_settings(tmp_path_factory.mktemp("duck-project"), small_lake)
     load_and_build(settings)
-    return duckdb_metrics(settings.resolve(settings.warehouse.path))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def duckdb_expected(duckdb_project: Settings) -> dict[str, tuple[list[str], list[Any]]]:
+    """The metrics rows of the default DuckDB warehouse built from the small lake."""
+    return duckdb_metrics(duckdb_project.resolve(duckdb_project.warehouse.path))
 
 
 MetricsReader = Callable[[Any], dict[str, tuple[list[str], list[Any]]]]

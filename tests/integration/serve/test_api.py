@@ -15,6 +15,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 METRICS = {
+    "conversion_funnel",
     "daily_active_users",
     "events_daily",
     "funnel_daily",
@@ -56,10 +57,15 @@ def test_catalog_lists_every_metric_with_columns_and_filters(client: httpx.Clien
         "country",
         "host_provider",
         "group_by",
+        "measures",
+        "total",
         "sort",
         "limit",
         "offset",
     ]
+    measures = {m["name"]: m for m in dau["measures"]}
+    assert measures["dau"]["agg"] == "count_distinct"
+    assert measures["wau"]["agg"] == "last"
     assert "ETag" in r.headers
 
 
@@ -79,6 +85,7 @@ def test_metric_rows_equal_the_warehouse(client: httpx.Client, sample_project: P
         "purchases",
         "purchasers",
         "dau",
+        "user_days",
         "arpdau",
         "arppu",
     ]
@@ -112,20 +119,30 @@ def test_date_range_and_multi_value_dimension_filters(
     assert sum(r["dau"] for r in rows) == expected
 
 
-def test_group_by_sums_measures_and_sort_limit_pick_the_top(
+def test_group_by_aggregates_as_declared_and_sort_limit_pick_the_top(
     client: httpx.Client, sample_project: Path
 ) -> None:
     body = client.get(
         "/api/metrics/host_providers_daily.json",
-        params=[("group_by", "host_provider"), ("sort", "-active_users"), ("limit", "3")],
+        params=[("group_by", "host_provider"), ("sort", "-events"), ("limit", "3")],
     ).json()
     assert body["columns"] == ["host_provider", "active_users", "sessions", "events", "revenue"]
+    # events add up; active users over several days are distinct users, not user-days
     expected = _db(
         sample_project,
-        "SELECT host_provider, sum(active_users) AS a FROM metrics.host_providers_daily "
-        "GROUP BY 1 ORDER BY a DESC, host_provider LIMIT 3",
+        "SELECT host_provider, sum(events) AS e FROM metrics.host_providers_daily "
+        "GROUP BY 1 ORDER BY e DESC, host_provider LIMIT 3",
     )
-    assert [(r["host_provider"], r["active_users"]) for r in body["rows"]] == expected
+    assert [(r["host_provider"], r["events"]) for r in body["rows"]] == expected
+    users = dict(
+        _db(
+            sample_project,
+            "SELECT host_provider, count(DISTINCT user_key) FROM staging.int_user_days GROUP BY 1",
+        )
+    )
+    assert {r["host_provider"]: r["active_users"] for r in body["rows"]} == {
+        r["host_provider"]: users[r["host_provider"]] for r in body["rows"]
+    }
     assert body["has_more"] is True
 
 
@@ -238,9 +255,10 @@ def test_repeated_single_value_parameter_is_400(client: httpx.Client) -> None:
 
 
 def test_integer_dimension_values_are_type_checked(client: httpx.Client) -> None:
-    # retention_cohorts has no dimensions: its only filters are the cohort_week range.
-    r = client.get("/api/metrics/retention_cohorts.json", params={"weeks_since_signup": "1"})
+    r = client.get("/api/metrics/retention_cohorts.json", params={"weeks_since_signup": "one"})
     assert r.status_code == 400 and r.json()["parameter"] == "weeks_since_signup"
+    r = client.get("/api/metrics/retention_cohorts.json", params={"weeks_since_signup": "1"})
+    assert r.status_code == 200 and {x["weeks_since_signup"] for x in r.json()["rows"]} == {1}
 
 
 INJECTIONS = [
@@ -305,7 +323,7 @@ def test_openapi_document_and_docs_page(client: httpx.Client) -> None:
 
 def test_healthz(client: httpx.Client) -> None:
     body = client.get("/healthz").json()
-    assert body == {"status": "ok", "warehouse": True, "metrics": 9, "catalog_error": None}
+    assert body == {"status": "ok", "warehouse": True, "metrics": 10, "catalog_error": None}
 
 
 def test_dashboard_list_and_static_assets(client: httpx.Client) -> None:

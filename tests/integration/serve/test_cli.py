@@ -48,7 +48,7 @@ def test_serve_command_serves_the_api(project_dir: Path, free_port: int) -> None
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 assert time.monotonic() < deadline, "eventlake serve did not start"
                 time.sleep(0.2)
-        assert r.json()["warehouse"] is True and r.json()["metrics"] == 9
+        assert r.json()["warehouse"] is True and r.json()["metrics"] == 10
         rows = httpx.get(f"http://127.0.0.1:{free_port}/api/metrics/revenue_daily.json").json()
         assert rows["count"] > 0
     finally:

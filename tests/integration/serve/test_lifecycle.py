@@ -83,7 +83,7 @@ def test_empty_tables_give_empty_rows(project_dir: Path) -> None:
         csv_text = httpx.get(f"{url}/api/metrics/revenue_daily.csv").text
         assert csv_text.splitlines() == [
             "activity_date,platform,country,host_provider,revenue,purchases,purchasers,dau,"
-            "arpdau,arppu"
+            "user_days,arpdau,arppu"
         ]
 
 
@@ -92,13 +92,13 @@ def test_a_broken_catalog_keeps_the_last_good_one(project_dir: Path) -> None:
     settings = serving.make_settings(project_dir)
     catalog = settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"
     with serving.serving(settings) as url, httpx.Client(base_url=url) as c:
-        assert len(c.get("/api/metrics").json()["metrics"]) == 9
+        assert len(c.get("/api/metrics").json()["metrics"]) == 10
         good = json.loads(catalog.read_text())
         good["metrics"][0]["columns"][0]["name"] = 'x"; DROP TABLE y; --'
         catalog.write_text(json.dumps(good))
         serving.wait_for_reload(settings)
         body = c.get("/api/metrics").json()
-        assert len(body["metrics"]) == 9
+        assert len(body["metrics"]) == 10
         assert "not a valid identifier" in body["catalog_error"]
         assert "not a valid identifier" in c.get("/healthz").json()["catalog_error"]
 

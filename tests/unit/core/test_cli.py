@@ -134,6 +134,7 @@ def test_the_project_is_found_from_a_subfolder_and_read_only_verbs_create_nothin
     assert query.exit_code == 1 and "does not exist yet" in str(query.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "eventlake.toml",
+        "exchange-rates.csv",
         "models",
         "tracking-plan.yaml",
     ]

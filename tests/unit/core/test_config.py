@@ -112,7 +112,11 @@ def test_example_config_written_by_init_loads(tmp_path: Path) -> None:
     from eventlake.project import write_example_project
 
     written = write_example_project(tmp_path)
-    assert {p.name for p in written} == {"eventlake.toml", "tracking-plan.yaml"}
+    assert {p.name for p in written} == {
+        "eventlake.toml",
+        "tracking-plan.yaml",
+        "exchange-rates.csv",
+    }
     s = load_config(tmp_path / "eventlake.toml")
     assert s.write_keys() == {"dev-write-key": "dev"}
     assert s.resolve(s.spec.tracking_plan or "") == tmp_path / "tracking-plan.yaml"

@@ -20,7 +20,7 @@ CATALOG = Catalog.parse(
                     "relation": "metrics.revenue_daily",
                     "date_column": "activity_date",
                     "dimensions": ["platform"],
-                    "measures": ["revenue"],
+                    "measures": [{"name": "revenue", "agg": "sum"}],
                     "columns": [
                         {"name": "activity_date", "type": "DATE", "description": ""},
                         {"name": "platform", "type": "VARCHAR", "description": ""},
@@ -85,6 +85,17 @@ def test_group_by_sums_measures() -> None:
     q = parse_metric_query(METRIC, [("group_by", "platform")], max_limit=10)
     assert q.columns == ("platform", "revenue")
     assert 'SUM("revenue") AS "revenue"' in q.sql and 'GROUP BY "platform"' in q.sql
+
+
+def test_a_measure_without_declared_aggregation_is_never_aggregated() -> None:
+    spec = json.loads(json.dumps({"metrics": [METRIC.to_json()]}))
+    spec["metrics"][0]["measures"] = ["revenue"]  # an older catalog: names only
+    old = Catalog.parse(json.dumps(spec).encode(), "v0").metrics["revenue_daily"]
+    rows = parse_metric_query(old, [("platform", "iOS")], max_limit=10)
+    assert "SUM" not in rows.sql
+    with pytest.raises(BadParameter, match="declares no aggregation") as info:
+        parse_metric_query(old, [("group_by", "platform")], max_limit=10)
+    assert info.value.param == "group_by"
 
 
 def test_bad_parameter_names_itself() -> None:

@@ -1,7 +1,8 @@
 {{ config(materialized='incremental', incremental_strategy='append') }}
-{#- The calendar: one row per day from var('calendar_start') to var('calendar_end'),
-    generated with dbt's cross-database date_spine. Weeks start on Monday. Built once and
-    kept (a later run adds nothing); --full-refresh regenerates it. -#}
+{#- The calendar: one row per day from var('calendar_start') to var('calendar_end'), both
+    included (dbt's cross-database date_spine excludes its end, so it is given the day
+    after). Weeks start on Monday. Built once and kept (a later run adds nothing);
+    --full-refresh regenerates it. -#}
 {% if is_incremental() %}
 select * from {{ this }} where 1 = 0
 {% else %}
@@ -10,7 +11,7 @@ with spine as (
     {{ dbt.date_spine(
         'day',
         "cast('" ~ var('calendar_start') ~ "' as date)",
-        "cast('" ~ var('calendar_end') ~ "' as date)"
+        eventlake.add_days("cast('" ~ var('calendar_end') ~ "' as date)", 1)
     ) }}
 ),
 

@@ -14,10 +14,22 @@ with user_days as (
     select * from {{ ref('int_user_days') }}
 ),
 
+-- every calendar day from the first to the last day of data, active or not: a day
+-- without activity still has users in its windows (a complete series)
+bounds as (
+    select min(activity_date) as first_day, max(activity_date) as last_day from user_days
+),
+
 metric_days as (
-    select distinct activity_date as metric_date
-    from user_days
-    where {{ eventlake.changed_days_filter('activity_date', 0, 30) }}
+    select d.date_day as metric_date
+    from {{ ref('dim_date') }} as d
+    inner join bounds as b on d.date_day >= b.first_day and d.date_day <= b.last_day
+    where ({{ eventlake.changed_days_filter('d.date_day', 0, 30) }}
+        {%- if is_incremental() %}
+        -- days never built (past the previous last day of data, or with nobody in the
+        -- window then): a full rebuild builds them too
+        or d.date_day not in (select activity_date from {{ this }})
+        {%- endif %})
 ),
 
 in_window as (

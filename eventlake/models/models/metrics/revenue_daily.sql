@@ -3,9 +3,11 @@
     incremental_strategy='append',
     pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
 ) }}
-{#- Revenue per day and dimension combination: revenue (price * quantity, summed across
-    currencies at face value), purchases, purchasers, active users, ARPDAU (revenue / DAU)
-    and ARPPU (revenue / purchasers). Over several rows, recompute the ratios from the sums. -#}
+{#- Revenue per day and dimension combination: revenue (price * quantity in the reporting
+    currency), purchases, purchasers, active users (dau; user_days, the same count declared
+    additive: over several days it counts user-days), ARPDAU (revenue / user-days) and ARPPU
+    (revenue / purchasers). Over several rows the API recomputes the ratios from the
+    aggregated parts (docs/metrics.md). -#}
 
 select
     activity_date,
@@ -16,6 +18,7 @@ select
     sum(purchases) as purchases,
     sum(case when purchases > 0 then 1 else 0 end) as purchasers,
     count(*) as dau,
+    count(*) as user_days,
     sum(revenue) / count(*) as arpdau,
     case
         when sum(case when purchases > 0 then 1 else 0 end) > 0
