@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 
 from eventlake.config import Settings
-from eventlake.warehouse.dbt import build_models
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +41,7 @@ def world(
     db = settings.resolve(settings.warehouse.path)
     db.parent.mkdir(parents=True, exist_ok=True)
     game_lake.load_raw(db)
-    build_models(settings, db)
+    support.build_duckdb_in_place(db, settings)
     raw = truth.read_lake_events(Path(game_lake.lake.root))
     ev = truth.events_table(raw)
     ud = truth.user_days(ev, truth.sessions_table(ev))
