@@ -1,7 +1,7 @@
 """Benchmark: metric API latency under concurrent clients vs the raw DuckDB query time.
 
 Builds a synthetic warehouse shaped like the metrics models from N game events (default
-10M, DuckDB SQL, ``eventlake.serve.sample``), starts ``eventlake serve`` as a subprocess on
+10M, DuckDB SQL, ``eventlake.warehouse.sample``), starts ``eventlake serve`` as a subprocess on
 a free 127.0.0.1 port, and sends a bounded number of dashboard-like requests (random date
 ranges, platform filters, group-by, top-N) from C concurrent clients. The baseline runs the
 very same SQL and parameters straight on DuckDB (read-only connection, one cursor per
@@ -38,7 +38,7 @@ import httpx
 
 from eventlake.serve.catalog import CatalogFile
 from eventlake.serve.params import parse_metric_query
-from eventlake.serve.sample import build_sample_warehouse
+from eventlake.warehouse.sample import build_sample_warehouse
 
 PLATFORMS = ["iOS", "Android", "Windows", "macOS"]
 

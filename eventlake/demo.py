@@ -329,38 +329,40 @@ def _generate_and_build(
 
 
 def read_summary(settings: Any) -> DemoSummary:
-    """The headline metrics from the built warehouse and the pipeline's reconciliation."""
-    import duckdb
-
+    """The headline metrics from the built warehouse (any engine, through its reader) and
+    the pipeline's reconciliation."""
     from eventlake.pipeline import collect_status
+    from eventlake.warehouse import open_warehouse
 
-    path = settings.resolve(settings.warehouse.path)
-    con = duckdb.connect(str(path), read_only=True)
+    reader = open_warehouse(settings).reader()
     try:
 
-        def one(sql: str) -> Any:
-            row = con.execute(sql).fetchone()
-            return row[0] if row else None
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return reader.execute(sql).rows
 
-        dau = con.execute(
+        def one(sql: str) -> Any:
+            found = rows(sql)
+            return found[0][0] if found else None
+
+        dau = rows(
             "select activity_date, sum(dau) from metrics.daily_active_users group by 1 order by 1"
-        ).fetchall()
+        )
         revenue = one("select coalesce(sum(revenue), 0) from marts.fct_purchases") or 0.0
         purchasers = one("select count(distinct user_key) from marts.fct_purchases") or 0
-        items = con.execute(
+        items = rows(
             "select item, count(*), sum(revenue) from marts.fct_purchases "
             "group by 1 order by 3 desc limit 5"
-        ).fetchall()
-        hosts = con.execute(
+        )
+        hosts = rows(
             "select host_provider, sum(active_users), sum(events) "
             "from metrics.host_providers_daily group by 1 order by 3 desc limit 5"
-        ).fetchall()
+        )
         retention = one(
             "select sum(retained_users) * 1.0 / nullif(sum(cohort_users), 0) "
             "from metrics.retention_cohorts where weeks_since_signup = 1"
         )
     finally:
-        con.close()
+        reader.close()
     status = collect_status(settings)
     checks = status.reconciliation()
     full_days = dau[1:-1] or dau  # the first and last days are partial

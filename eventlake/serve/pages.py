@@ -161,7 +161,7 @@ async def healthz(request: Request) -> Response:
     return json_response(
         {
             "status": "ok",
-            "warehouse": state.runner.version != "none",
+            "warehouse": await state.runner.current_version() != "none",
             "metrics": len(catalog.metrics),
             "catalog_error": state.catalog.error,
         },

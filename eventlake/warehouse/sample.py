@@ -6,6 +6,11 @@ Names, dimensions, measures and column descriptions come from the dbt project's 
 YAML (the catalog's source of truth); only the arithmetic here is simplified. It lets the API
 and the dashboard be tested and benchmarked without running the whole pipeline; the real
 models are tested against the API separately.
+
+The same tables can then be copied, row for row and with the same types, into a PostgreSQL
+database (:func:`copy_sample_to_postgres`) or Spark Parquet tables
+(:func:`copy_sample_to_spark`), so that one request can be compared, or timed, on every
+engine over the same data.
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_sample_warehouse", "models_meta"]
+__all__ = [
+    "build_sample_warehouse",
+    "copy_sample_to_postgres",
+    "copy_sample_to_spark",
+    "models_meta",
+]
 
 _PLATFORMS = "['iOS', 'Android', 'Windows', 'macOS']"
 _COUNTRIES = "['US', 'DE', 'FR', 'BR', 'JP', 'IN']"
@@ -248,4 +258,103 @@ def build_sample_warehouse(
     tmp = catalog.with_name(catalog.name + ".tmp")
     tmp.write_text(json.dumps({"metrics": metrics}, indent=2), encoding="utf-8")
     tmp.replace(catalog)
+    return counts
+
+
+def _postgres_type(duckdb_type: str) -> str:
+    """The PostgreSQL type holding a DuckDB column's values exactly."""
+    t = duckdb_type.upper()
+    simple = {
+        "VARCHAR": "text",
+        "DATE": "date",
+        "BOOLEAN": "boolean",
+        "TINYINT": "smallint",
+        "SMALLINT": "smallint",
+        "INTEGER": "integer",
+        "BIGINT": "bigint",
+        "HUGEINT": "numeric(38, 0)",
+        "UBIGINT": "numeric(20, 0)",
+        "FLOAT": "real",
+        "DOUBLE": "double precision",
+        "TIMESTAMP": "timestamp",
+        "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    }
+    if t in simple:
+        return simple[t]
+    if t.startswith("DECIMAL"):
+        return "numeric" + t[len("DECIMAL") :]
+    return "text"
+
+
+def _sample_tables(warehouse: Path) -> list[tuple[str, list[tuple[str, str]], Any]]:
+    """(table, [(column, DuckDB type)], Arrow table) of every ``metrics.*`` table."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'metrics' ORDER BY 1"
+            ).fetchall()
+        ]
+        out = []
+        for name in names:
+            cols = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'metrics' AND table_name = ? ORDER BY ordinal_position",
+                [name],
+            ).fetchall()
+            data = con.sql(f'SELECT * FROM metrics."{name}"').to_arrow_table()
+            out.append((name, [(str(c), str(t)) for c, t in cols], data))
+        return out
+    finally:
+        con.close()
+
+
+def copy_sample_to_postgres(warehouse: Path, url: str) -> dict[str, int]:
+    """Copy the sample's ``metrics.*`` tables into the PostgreSQL database of ``url``.
+
+    Same rows, same types (DECIMAL as numeric, DOUBLE as double precision...), replacing
+    the schema ``metrics``; then a new reader version is published (``raw._generation``),
+    as a pipeline run does. Returns rows per table.
+    """
+    import psycopg
+
+    from eventlake.warehouse.postgres import publish_generation
+
+    counts: dict[str, int] = {}
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS metrics CASCADE")
+        conn.execute("CREATE SCHEMA metrics")
+        for name, cols, data in _sample_tables(warehouse):
+            ddl = ", ".join(f'"{c}" {_postgres_type(t)}' for c, t in cols)
+            conn.execute(f'CREATE TABLE metrics."{name}" ({ddl})')
+            names = ", ".join(f'"{c}"' for c, _ in cols)
+            with conn.cursor().copy(f'COPY metrics."{name}" ({names}) FROM STDIN') as copy:
+                for batch in data.to_batches(50_000):
+                    for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+                        copy.write_row(row)
+            counts[name] = data.num_rows
+        conn.commit()
+        conn.autocommit = True
+        publish_generation(conn)
+    return counts
+
+
+def copy_sample_to_spark(warehouse: Path, config: Any) -> dict[str, int]:
+    """Write the sample's ``metrics.*`` tables as Spark Parquet tables of the catalog of
+    ``config`` (a resolved ``WarehouseConfig``) and publish them (``published.json``), as a
+    Spark build does. Starts the process's SparkSession. Returns rows per table."""
+    from eventlake.warehouse.spark import spark_session, write_published
+
+    spark = spark_session(config)
+    spark.sql("CREATE DATABASE IF NOT EXISTS metrics")
+    counts: dict[str, int] = {}
+    for name, _cols, data in _sample_tables(warehouse):
+        frame = spark.createDataFrame(data)
+        frame.write.mode("overwrite").format("parquet").saveAsTable(f"metrics.`{name}`")
+        counts[name] = data.num_rows
+    write_published(spark, Path(config.spark_dir))
     return counts

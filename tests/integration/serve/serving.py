@@ -14,8 +14,8 @@ import uvicorn
 
 from eventlake.config import Settings, load_config
 from eventlake.serve import create_app
-from eventlake.serve.sample import build_sample_warehouse
 from eventlake.serve.server import bind_socket
+from eventlake.warehouse.sample import build_sample_warehouse
 
 
 def make_settings(project: Path, **serve: Any) -> Settings:
