@@ -3,9 +3,9 @@ collector.
 
 Layers, outermost first: request metrics (Prometheus) -> the collector under ``/v1/`` when
 ``serve.mount_collector`` (it checks its own write keys) -> bearer-token auth -> the
-Starlette router. Nothing is opened at import; the warehouse (whichever engine
-``warehouse.backend`` names, through ``open_warehouse(...).reader()``) is opened on first
-use and follows every publish.
+Starlette router. Nothing is opened at import; the warehouse (whichever engine the settings
+name, through ``open_warehouse(...).reader()``) is opened on first use and follows every
+publish.
 """
 
 from __future__ import annotations

@@ -18,9 +18,29 @@ from eventlake.serve.server import bind_socket
 from eventlake.warehouse.sample import build_sample_warehouse
 
 
-def make_settings(project: Path, **serve: Any) -> Settings:
-    """Settings of a project folder; ``serve`` overrides the [serve] section."""
-    return load_config(None, base_dir=project, serve=serve)
+def make_settings(
+    project: Path, *, warehouse: dict[str, Any] | None = None, **serve: Any
+) -> Settings:
+    """Settings of a project folder; ``serve`` overrides the [serve] section, ``warehouse``
+    the [warehouse] one (another engine)."""
+    return load_config(None, base_dir=project, serve=serve, warehouse=warehouse or {})
+
+
+def postgres_database(url: str, name: str) -> str:
+    """A new database ``name`` in the cluster of ``url`` (C collation: text sorts by bytes,
+    as in DuckDB); returns its URL."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def postgres_settings(project: Path, url: str, **serve: Any) -> Settings:
+    """Settings of ``project`` whose warehouse is the PostgreSQL database of ``url``."""
+    return make_settings(project, warehouse={"backend": "postgres", "url": url}, **serve)
 
 
 def build_sample(project: Path, **kwargs: Any) -> dict[str, int]:
