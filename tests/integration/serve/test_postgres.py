@@ -10,17 +10,13 @@ last digit depends on the order each engine adds in (compared to 1e-9).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -32,33 +28,6 @@ serving = sys.modules["eventlake_tests_serving"]
 pytestmark = pytest.mark.integration
 
 QUERY_TOKEN = "pg-query-token"
-
-#: (path, query items): what the dashboards and scripts ask, every parameter kind.
-REQUESTS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("/api/metrics/daily_active_users.json", []),
-    ("/api/metrics/daily_active_users.csv", []),
-    ("/api/metrics/daily_active_users.json", [("start", "2026-01-10"), ("end", "2026-01-20")]),
-    (
-        "/api/metrics/daily_active_users.json",
-        [("platform", "iOS"), ("platform", "Android"), ("group_by", "activity_date")],
-    ),
-    ("/api/metrics/revenue_daily.json", [("group_by", "platform"), ("sort", "-revenue")]),
-    ("/api/metrics/revenue_daily.csv", [("group_by", "activity_date"), ("country", "DE")]),
-    ("/api/metrics/revenue_daily.json", [("sort", "-revenue"), ("limit", "5"), ("offset", "3")]),
-    ("/api/metrics/funnel_daily.json", [("group_by", "country")]),
-    ("/api/metrics/retention_cohorts.json", []),
-    ("/api/metrics/retention_cohorts.csv", [("group_by", "cohort_week")]),
-    (
-        "/api/metrics/events_daily.json",
-        [("group_by", "event_name"), ("sort", "-events"), ("start", "2026-01-05")],
-    ),
-    ("/api/metrics/host_providers_daily.json", [("group_by", "host_provider")]),
-    ("/api/metrics/guild_joins_daily.csv", []),
-    ("/api/metrics/rolling_active_users_28d.json", [("end", "2026-01-31"), ("limit", "50")]),
-    ("/api/metrics/purchases_by_item_daily.json", [("group_by", "item")]),
-    ("/api/dimensions/platform/values", []),
-    ("/api/dimensions/country/values", []),
-]
 
 
 @pytest.fixture(scope="module")
@@ -80,40 +49,9 @@ def both(sample_project: Path, pg_url: str) -> Iterator[tuple[str, str]]:
         yield duck_url, pg_base
 
 
-def _close(a: Any, b: Any) -> bool:
-    """Equal, floats to 1e-9 (a DOUBLE sum's last digit depends on the adding order)."""
-    if isinstance(a, float) or isinstance(b, float):
-        return (
-            isinstance(a, int | float)
-            and isinstance(b, int | float)
-            and (math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12))
-        )
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
-def _csv_cells(text: str) -> list[list[Any]]:
-    def cell(v: str) -> Any:
-        try:
-            return float(v) if any(c in v for c in ".eE") else v
-        except ValueError:
-            return v
-
-    return [[cell(v) for v in row] for row in csv.reader(io.StringIO(text))]
-
-
-def _same_answer(duck: httpx.Response, pg: httpx.Response) -> bool:
-    if duck.content == pg.content:
-        return True
-    if duck.headers["content-type"].startswith("text/csv"):
-        return _close(_csv_cells(duck.text), _csv_cells(pg.text))
-    return _close(duck.json(), pg.json())
-
-
-@pytest.mark.parametrize(("path", "items"), REQUESTS, ids=[f"{p}?{i}" for p, i in REQUESTS])
+@pytest.mark.parametrize(
+    ("path", "items"), serving.ENGINE_REQUESTS, ids=[f"{p}?{i}" for p, i in serving.ENGINE_REQUESTS]
+)
 def test_every_answer_equals_duckdbs(
     both: tuple[str, str], path: str, items: list[tuple[str, str]]
 ) -> None:
@@ -123,7 +61,7 @@ def test_every_answer_equals_duckdbs(
     assert duck.status_code == pg.status_code == 200, (duck.text[:300], pg.text[:300])
     assert duck.headers["content-type"] == pg.headers["content-type"]
     assert len(pg.content) > 20
-    assert _same_answer(duck, pg), (duck.text[:500], pg.text[:500])
+    assert serving.same_answer(duck, pg), (duck.text[:500], pg.text[:500])
 
 
 def test_types_encode_alike(both: tuple[str, str]) -> None:
