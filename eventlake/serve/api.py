@@ -101,7 +101,7 @@ def _unavailable(state: ServeState, name: str, exc: WarehouseError) -> Response:
         return _no_warehouse(state, str(exc))
     if isinstance(exc, SchemaMismatchError):
         message = (
-            f"{name} is in the catalog but the warehouse does not match it ({exc}): "
+            f"{name} is in the catalog but the warehouse's tables differ from it ({exc}); "
             "rebuild with `eventlake build`"
         )
     else:

@@ -251,6 +251,10 @@ def reader_settings(options: ReaderOptions) -> dict[str, Any]:
     # Compressing columns before a sort or an aggregate saves memory on big inputs and
     # costs ~8% of every small metric query's CPU; results are identical.
     settings["disabled_optimizers"] = "compressed_materialization"
+    # Views over Parquet files (the Spark reader's tables, batch-source views) would read
+    # every file's footer again on every query; cached entries are checked against the
+    # file's modification time.
+    settings["parquet_metadata_cache"] = True
     return settings
 
 
