@@ -119,6 +119,31 @@ def test_api_query_on_postgres_reads_and_refuses(both: tuple[str, str]) -> None:
     assert count.status_code == 200 and count.json()["rows"][0][0] > 0
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_every_type_encodes_as_on_duckdb(both: tuple[str, str], fmt: str) -> None:
+    """Dates, timestamps, decimals, booleans, NULL, text, integers and doubles, one row."""
+    sql = (
+        "SELECT DATE '2026-01-02' AS d, CAST('2026-01-02 03:04:05+00' AS TIMESTAMPTZ) AS ts, "
+        "CAST(1.50 AS DECIMAL(10, 2)) AS n, CAST(12 AS DECIMAL(38, 0)) AS whole, true AS b, "
+        "false AS f, NULL AS z, 'caf\u00e9, \"q\"' AS t, CAST(7 AS BIGINT) AS i, "
+        "CAST(0.1 AS DOUBLE PRECISION) AS x"
+    )
+    headers = {"Authorization": f"Bearer {QUERY_TOKEN}"}
+    duck, pg = (
+        httpx.post(f"{url}/api/query", json={"sql": sql, "format": fmt}, headers=headers)
+        for url in both
+    )
+    assert duck.status_code == pg.status_code == 200, (duck.text, pg.text)
+    if fmt == "json":
+        assert duck.json()["rows"] == pg.json()["rows"]
+        assert pg.json()["rows"] == [
+            ["2026-01-02", "2026-01-02T03:04:05Z", 1.50, 12, True, False, None, 'café, "q"', 7, 0.1]
+        ]
+        assert b"1.50,12,true,false,null" in pg.content, "decimals keep their digits"
+    else:
+        assert duck.text == pg.text
+
+
 def test_api_query_time_limit_on_postgres(sample_project: Path, pg_url: str) -> None:
     settings = serving.postgres_settings(
         sample_project, pg_url, query_enabled=True, query_token=QUERY_TOKEN
