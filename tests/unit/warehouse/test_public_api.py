@@ -18,6 +18,8 @@ import pytest
         "eventlake.warehouse.postgres",
         "eventlake.warehouse.spark",
         "eventlake.warehouse.query",
+        "eventlake.warehouse.sample",
+        "eventlake.serve.data",
         "eventlake.pipeline",
         "eventlake.pipeline.results",
         "eventlake.pipeline.state",
