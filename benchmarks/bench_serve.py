@@ -1,26 +1,34 @@
-"""Benchmark: metric API latency under concurrent clients vs the raw DuckDB query time.
+"""Benchmark: metric API latency under concurrent clients, on every warehouse engine, vs
+the raw query time of each engine.
 
 Builds a synthetic warehouse shaped like the metrics models from N game events (default
-10M, DuckDB SQL, ``eventlake.serve.sample``), starts ``eventlake serve`` as a subprocess on
-a free 127.0.0.1 port, and sends a bounded number of dashboard-like requests (random date
-ranges, platform filters, group-by, top-N) from C concurrent clients. The baseline runs the
-very same SQL and parameters straight on DuckDB (read-only connection, one cursor per
-thread) at the same concurrency. Printed: p50/p95/p99 of each and the p95 ratio.
+10M, DuckDB SQL, ``eventlake.warehouse.sample``) and copies its tables, same rows and
+types, into PostgreSQL (a throwaway cluster, or ``--postgres-url``) and into Spark Parquet
+tables (the process's SparkSession, then published as a Spark build does). For each engine
+it starts ``eventlake serve`` as a subprocess on a free 127.0.0.1 port and sends a bounded
+number of dashboard-like requests (random date ranges, platform filters, group-by, top-N)
+from C concurrent clients. Baselines run the very same SQL and parameters at the same
+concurrency straight on the engine: DuckDB (read-only connection, one cursor per thread),
+PostgreSQL (psycopg, one connection per thread), the Spark reader (DuckDB over Spark's
+Parquet files) and, for the record, Spark SQL itself (``spark.sql``, fewer requests).
+Printed: p50/p95/p99 of each and a summary table of p95 per engine.
 
 The requests are the dashboard's: each asks only for the measures its chart draws
 (``measures=``), and the API aggregates them as declared (the host-provider top 10 recounts
 distinct players from the user grain on every miss). Then ``--recounts`` (on by default)
 times, one at a time with the cache off, the heaviest answers a dashboard or a script can
 ask for: distinct players over the whole range from ``int_user_days``, distinct users per
-event over ``fct_events`` (one row per event), and the ordered conversion funnel.
+event over ``fct_events`` (one row per event), and the ordered conversion funnel (on
+DuckDB; ``--no-recounts`` skips them).
 
-Phases: ``miss`` (server result cache off: every request runs its query) and ``hit`` (the
-server's default cache, warmed by one pass of the same requests: what a dashboard reload
-repeats). The hit phase reads the server's own cache counters from ``/metrics`` and prints the
-share of its requests that were really served from the cache. Both phases use the server's
-default settings otherwise.
+Phases per engine: ``miss`` (server result cache off: every request runs its query) and
+``hit`` (the server's default cache, warmed by one pass of the same requests: what a
+dashboard reload repeats). The hit phase reads the server's own cache counters from
+``/metrics`` and prints the share of its requests really served from the cache. Both phases
+use the server's default settings otherwise.
 
-    .venv/bin/python benchmarks/bench_serve.py                    # 10M events, 16 clients
+    .venv/bin/python benchmarks/bench_serve.py                    # 10M events, all engines
+    .venv/bin/python benchmarks/bench_serve.py --engines duckdb   # DuckDB only
     .venv/bin/python benchmarks/bench_serve.py --dir /tmp/bench-serve   # build once, reuse
     .venv/bin/python benchmarks/bench_serve.py --events 1000000 --requests 500
 """
@@ -29,8 +37,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime as dt
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,14 +50,23 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 from eventlake.serve.catalog import CatalogFile
-from eventlake.serve.params import parse_metric_query
-from eventlake.serve.sample import build_sample_warehouse
+from eventlake.serve.params import MetricQuery, parse_metric_query
+from eventlake.warehouse.sample import (
+    build_sample_warehouse,
+    copy_sample_to_postgres,
+    copy_sample_to_spark,
+)
+
+ENGINES = ("duckdb", "postgres", "spark")
 
 PLATFORMS = ["iOS", "Android", "Windows", "macOS"]
 
@@ -208,35 +229,41 @@ async def _load(
     return lat, time.perf_counter() - t0
 
 
-def _raw(
-    db: Path,
-    catalog: Path,
-    reqs: list[tuple[str, list[tuple[str, str]]]],
+def _queries(catalog: Path, reqs: list[tuple[str, list[tuple[str, str]]]]) -> list[MetricQuery]:
+    """The API's own SQL and parameters for each request (what the server runs)."""
+    cat = CatalogFile(catalog).get()
+    return [parse_metric_query(cat.metrics[m], items, max_limit=100_000) for m, items in reqs]
+
+
+def _threaded(
+    queries: list[MetricQuery],
     clients: int,
     time_limit: float,
+    connect: Callable[[], Any],
+    run: Callable[[Any, MetricQuery], object],
+    close: Callable[[Any], object] = lambda c: None,
 ) -> tuple[list[float], float]:
-    import duckdb
-
-    cat = CatalogFile(catalog).get()
-    queries = [parse_metric_query(cat.metrics[m], items, max_limit=100_000) for m, items in reqs]
-    conn = duckdb.connect(str(db), read_only=True)
+    """Run ``queries`` from ``clients`` threads, each with its own ``connect()``."""
     queue = list(reversed(queries))
     lock = threading.Lock()
     lat: list[float] = []
     deadline = time.monotonic() + time_limit
 
     def worker() -> None:
-        cur = conn.cursor()
-        while time.monotonic() < deadline:
-            with lock:
-                if not queue:
-                    return
-                q = queue.pop()
-            t0 = time.perf_counter()
-            cur.execute(q.sql, list(q.params)).fetchall()
-            dt_ = time.perf_counter() - t0
-            with lock:
-                lat.append(dt_)
+        conn = connect()
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    q = queue.pop()
+                t0 = time.perf_counter()
+                run(conn, q)
+                took = time.perf_counter() - t0
+                with lock:
+                    lat.append(took)
+        finally:
+            close(conn)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     t0 = time.perf_counter()
@@ -244,13 +271,149 @@ def _raw(
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    conn.close()
-    return lat, wall
+    return lat, time.perf_counter() - t0
 
 
-def _start_server(project: Path, cache_entries: int | None) -> tuple[subprocess.Popen[bytes], int]:
-    """``eventlake serve`` on the project; ``cache_entries`` None keeps the default."""
+def _raw_duckdb(
+    db: Path, queries: list[MetricQuery], clients: int, time_limit: float
+) -> tuple[list[float], float]:
+    """DuckDB: one read-only connection, a cursor per thread."""
+    import duckdb
+
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        return _threaded(
+            queries,
+            clients,
+            time_limit,
+            conn.cursor,
+            lambda cur, q: cur.execute(q.sql, list(q.params)).fetchall(),
+            lambda cur: cur.close(),
+        )
+    finally:
+        conn.close()
+
+
+def _raw_postgres(
+    url: str, queries: list[MetricQuery], clients: int, time_limit: float
+) -> tuple[list[float], float]:
+    """PostgreSQL: psycopg, one autocommit connection per thread, binary results."""
+    import psycopg
+
+    from eventlake.warehouse.postgres import qmark_to_pyformat
+
+    def run(conn: Any, q: MetricQuery) -> object:
+        with conn.cursor(binary=True) as cur:
+            cur.execute(qmark_to_pyformat(q.sql), list(q.params))
+            return cur.fetchall()
+
+    return _threaded(
+        queries,
+        clients,
+        time_limit,
+        lambda: psycopg.connect(url, autocommit=True),
+        run,
+        lambda conn: conn.close(),
+    )
+
+
+def _raw_spark_reader(
+    config: Any, queries: list[MetricQuery], clients: int, time_limit: float
+) -> tuple[list[float], float]:
+    """The Spark reader (DuckDB over Spark's Parquet files), called straight from threads."""
+    from eventlake.warehouse import ReaderOptions, open_warehouse
+
+    reader = open_warehouse(config).reader(ReaderOptions(threads=1))
+    try:
+        return _threaded(
+            queries, clients, time_limit, lambda: None, lambda _, q: reader.execute(q.sql, q.params)
+        )
+    finally:
+        reader.close()
+
+
+def _spark_literal(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _spark_sql(q: MetricQuery) -> str:
+    """The API's statement in Spark SQL: backquoted identifiers, parameters inlined."""
+    sql = re.sub(r'"([A-Za-z_][A-Za-z0-9_]*)"', r"`\1`", q.sql)
+    parts = sql.split("?")
+    out = parts[0]
+    for value, rest in zip(q.params, parts[1:], strict=True):
+        out += _spark_literal(value) + rest
+    return out
+
+
+def _raw_spark_sql(
+    config: Any, queries: list[MetricQuery], clients: int, time_limit: float
+) -> tuple[list[float], float]:
+    """Spark SQL itself: ``spark.sql(...).collect()`` from threads of one SparkSession."""
+    from eventlake.warehouse.spark import spark_session
+
+    spark = spark_session(config)
+    return _threaded(
+        queries, clients, time_limit, lambda: None, lambda _, q: spark.sql(_spark_sql(q)).collect()
+    )
+
+
+@contextlib.contextmanager
+def _throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster (initdb -A trust) on a free 127.0.0.1 port, removed after."""
+    import pwd
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    bindir = found[0].parent if found else Path(shutil.which("initdb") or "initdb").parent
+    port = _free_port()
+    datadir = Path(tempfile.mkdtemp(prefix="bench-serve-pg-", dir="/tmp"))
+    prefix: list[str] = []
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    if os.geteuid() == 0:  # initdb refuses root
+        pg = pwd.getpwnam("postgres")
+        os.chown(datadir, pg.pw_uid, pg.pw_gid)
+        prefix, user = ["runuser", "-u", "postgres", "--"], "postgres"
+    data = str(datadir / "d")
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-A", "trust", "-U", user, "-D", data],
+        check=True,
+        capture_output=True,
+    )
+    opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={datadir}"
+    ctl = [*prefix, str(bindir / "pg_ctl"), "-D", data]
+    subprocess.run(
+        [*ctl, "-o", opts, "-w", "-l", str(datadir / "log"), "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _postgres_database(url: str) -> str:
+    """A new database with C collation (text sorts by bytes, as in DuckDB)."""
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _start_server(
+    project: Path, cache_entries: int | None, warehouse: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``eventlake serve`` on the project; ``cache_entries`` None keeps the default;
+    ``warehouse``: [warehouse] settings (the engine) as environment variables."""
     port = _free_port()
     # A project folder (`eventlake serve` refuses to run outside one); paths come from env.
     (project / "eventlake.toml").touch()
@@ -260,6 +423,7 @@ def _start_server(project: Path, cache_entries: int | None) -> tuple[subprocess.
         EVENTLAKE_MODELS__DBT_DIR=str(project / "dbt"),
         EVENTLAKE_LAKE__PATH=str(project / "lake"),
     )
+    env.update({f"EVENTLAKE_WAREHOUSE__{k.upper()}": v for k, v in warehouse.items()})
     if cache_entries is not None:
         env["EVENTLAKE_SERVE__CACHE_ENTRIES"] = str(cache_entries)
     proc = subprocess.Popen(
@@ -301,6 +465,36 @@ def _cache_counts(port: int) -> tuple[int, int]:
     return values["eventlake_api_cache_hits_total"], values["eventlake_api_cache_misses_total"]
 
 
+def _api_phases(
+    project: Path,
+    warehouse: dict[str, str],
+    reqs: list[tuple[str, list[tuple[str, str]]]],
+    args: argparse.Namespace,
+    engine: str,
+) -> dict[str, dict[str, float]]:
+    """The ``miss`` and ``hit`` phases against ``eventlake serve`` on one engine."""
+    results: dict[str, dict[str, float]] = {}
+    for phase, cache in (("miss", 0), ("hit", None)):
+        proc, port = _start_server(project, cache, warehouse)
+        try:
+            if phase == "hit":
+                asyncio.run(_load(port, reqs, args.clients, args.time_limit))  # warm the cache
+                before = _cache_counts(port)
+            lat, wall = asyncio.run(_load(port, reqs, args.clients, args.time_limit))
+            if phase == "hit":
+                after = _cache_counts(port)
+                looked = sum(after) - sum(before)
+                share = (after[0] - before[0]) / looked if looked else 0.0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        label = f"API {engine}, " + ("cache off" if phase == "miss" else "cache hits")
+        results[phase] = _summary(label, lat, wall)
+        if phase == "hit":
+            print(f"  {'':28} {share:.0%} of the hit phase's requests came from the cache")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000_000, help="synthetic events")
@@ -311,6 +505,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase, at most")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="comma-separated warehouse engines to serve from (duckdb, postgres, spark)",
+    )
+    ap.add_argument(
+        "--postgres-url",
+        default=None,
+        help="a PostgreSQL server to copy the tables into (default: a throwaway cluster)",
+    )
+    ap.add_argument(
+        "--spark-sql-requests",
+        type=int,
+        default=200,
+        help="requests of the Spark SQL baseline (0 = skip it)",
+    )
+    ap.add_argument(
         "--dir",
         type=Path,
         default=None,
@@ -320,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-recounts", action="store_true", help="skip the heavy single-request timings"
     )
     args = ap.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        ap.error(f"unknown engine(s) {', '.join(sorted(unknown))}: choose from {ENGINES}")
 
     tmp = None
     if args.dir is None:
@@ -341,44 +555,78 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{k} {v:,}" for k, v in counts.items())
         )
     reqs = _requests(args.requests, args.days, args.seed)
-    results: dict[str, dict[str, float]] = {}
+    queries = _queries(catalog, reqs)
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} cores, load average {load:.1f} (shared: compare ratios)")
     print(
         f"{args.clients} concurrent clients, {args.requests} requests per phase "
-        f"(bounded to {args.time_limit:.0f} s), loopback"
+        f"(bounded to {args.time_limit:.0f} s), loopback; engines: {', '.join(engines)}"
     )
-    lat, wall = _raw(db, catalog, reqs, args.clients, args.time_limit)
-    results["raw"] = _summary("raw DuckDB, same SQL", lat, wall)
-    hit_share = 0.0
-    for phase, cache in (("miss", 0), ("hit", None)):
-        proc, port = _start_server(project, cache)
-        try:
-            if phase == "hit":
-                asyncio.run(_load(port, reqs, args.clients, args.time_limit))  # warm the cache
-                before = _cache_counts(port)
-            lat, wall = asyncio.run(_load(port, reqs, args.clients, args.time_limit))
-            if phase == "hit":
-                after = _cache_counts(port)
-                looked = sum(after) - sum(before)
-                hit_share = (after[0] - before[0]) / looked if looked else 0.0
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-        label = "API, cache off (every query)" if phase == "miss" else "API, cache hits"
-        results[phase] = _summary(label, lat, wall)
-    print(f"  hit phase: {hit_share:.0%} of its requests were served from the server's cache")
-    raw95 = results["raw"]["p95"]
-    met = {p: "met" if results[p]["p95"] <= 50 else "NOT met" for p in ("miss", "hit")}
-    print(
-        f"p95 ratio API/raw DuckDB: cache off {results['miss']['p95'] / raw95:.2f}x, "
-        f"cache hits {results['hit']['p95'] / raw95:.2f}x "
-        f"(target p95 <= 50 ms: cache off {met['miss']}, cache hits {met['hit']}; "
-        f"load average now {os.getloadavg()[0]:.1f})"
-    )
-    if not args.no_recounts:
-        print(f"heavy answers, one at a time, cache off (load average {os.getloadavg()[0]:.1f}):")
-        proc, port = _start_server(project, 0)
+    table: list[tuple[str, str, dict[str, float]]] = []
+    with contextlib.ExitStack() as stack:
+        for engine in engines:
+            print(f"{engine}:")
+            if engine == "duckdb":
+                warehouse: dict[str, str] = {"backend": "duckdb"}
+                raw = _summary(
+                    "raw DuckDB, same SQL", *_raw_duckdb(db, queries, args.clients, args.time_limit)
+                )
+            elif engine == "postgres":
+                server = args.postgres_url or stack.enter_context(_throwaway_postgres())
+                url = _postgres_database(server)
+                t0 = time.perf_counter()
+                copied = copy_sample_to_postgres(db, url)
+                print(
+                    f"  copied {sum(copied.values()):,} metric rows into PostgreSQL in "
+                    f"{time.perf_counter() - t0:.1f} s"
+                )
+                warehouse = {"backend": "postgres", "url": url}
+                raw = _summary(
+                    "raw PostgreSQL, same SQL",
+                    *_raw_postgres(url, queries, args.clients, args.time_limit),
+                )
+            else:
+                from eventlake.config import WarehouseConfig
+                from eventlake.warehouse.spark import stop_spark_session
+
+                stack.callback(stop_spark_session)
+                spark_dir = project / "spark"
+                shutil.rmtree(spark_dir, ignore_errors=True)
+                config = WarehouseConfig(backend="spark", spark_dir=spark_dir.resolve())
+                t0 = time.perf_counter()
+                copied = copy_sample_to_spark(db, config)
+                print(
+                    f"  wrote {sum(copied.values()):,} metric rows as Spark Parquet tables in "
+                    f"{time.perf_counter() - t0:.1f} s (session start included)"
+                )
+                warehouse = {"backend": "spark", "spark_dir": str(spark_dir.resolve())}
+                raw = _summary(
+                    "raw Spark reader, same SQL",
+                    *_raw_spark_reader(config, queries, args.clients, args.time_limit),
+                )
+                if args.spark_sql_requests:
+                    some = queries[: args.spark_sql_requests]
+                    sql = _summary(
+                        "raw Spark SQL, same SQL",
+                        *_raw_spark_sql(config, some, args.clients, args.time_limit),
+                    )
+                    table.append(("spark", "raw Spark SQL (spark.sql)", sql))
+            table.append((engine, "raw engine, same SQL", raw))
+            phases = _api_phases(project, warehouse, reqs, args, engine)
+            table.append((engine, "API, cache off", phases["miss"]))
+            table.append((engine, "API, cache hits", phases["hit"]))
+            ratio = phases["miss"]["p95"] / raw["p95"]
+            print(f"  p95 ratio API (cache off) / raw {engine}: {ratio:.2f}x")
+    print(f"\nsummary (load average now {os.getloadavg()[0]:.1f}):")
+    print(f"  {'engine':<9} {'what':<28} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>7}")
+    for engine, what, row in table:
+        print(
+            f"  {engine:<9} {what:<28} {row['p50']:7.1f}ms {row['p95']:7.1f}ms "
+            f"{row['p99']:7.1f}ms {row['rps']:7.0f}"
+        )
+    if not args.no_recounts and "duckdb" in engines:
+        print(f"heavy answers on DuckDB, one at a time, cache off (load {os.getloadavg()[0]:.1f}):")
+        proc, port = _start_server(project, 0, {"backend": "duckdb"})
         try:
             _recounts(port)
         finally:

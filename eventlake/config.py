@@ -254,7 +254,21 @@ class WarehouseConfig(_Section):
     read_timeout: float = Field(
         default=30.0,
         description="Statement timeout, in seconds, of the warehouse's read-only "
-        "connections (the reader behind query and serve).",
+        "connections (the reader behind the data API and the dashboards).",
+    )
+    query_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Time limit, in seconds, of one statement typed by a user "
+        "(`eventlake query`, POST /api/query); past it the statement is cancelled.",
+    )
+    query_memory_mb: int = Field(
+        default=2048,
+        ge=16,
+        description="Memory limit, in MB, of one statement typed by a user (`eventlake "
+        "query`, POST /api/query). DuckDB: memory_limit of the query's private instance, "
+        "nothing spilled to disk; PostgreSQL: work_mem (per sort or hash, at most a "
+        "quarter of it) and temp_file_limit (if the login may set it).",
     )
     state_dir: Path = Field(
         default=Path("data/pipeline"),
@@ -330,12 +344,14 @@ class ServeConfig(_Section):
     query_workers: int = Field(
         default=2,
         ge=1,
-        description="Threads running the API's DuckDB queries; more requests wait their turn.",
+        description="Threads running the API's warehouse queries; more requests wait their "
+        "turn (PostgreSQL: the reader's pool holds one connection more, for version checks).",
     )
     duckdb_threads: int = Field(
         default=1,
         ge=0,
-        description="DuckDB threads per API query (0 = DuckDB's default, one per core).",
+        description="DuckDB threads per API query (0 = DuckDB's default, one per core); also "
+        "the Spark reader's, which is DuckDB; PostgreSQL plans its own parallel workers.",
     )
     reload_check_ms: int = Field(
         default=100,

@@ -336,7 +336,7 @@ def _generate_and_build(
     return n, live, int(bulk.rows)
 
 
-def daily_dau_of_complete_days(con: Any, catalog_path: Any) -> list[tuple[Any, int]]:
+def daily_dau_of_complete_days(reader: Any, catalog_path: Any) -> list[tuple[Any, int]]:
     """(day, DAU) of every complete day of data: the dashboard's "Average DAU" definition.
 
     The days come from the same statement the API runs for the dashboard's KPI (DAU per
@@ -351,28 +351,30 @@ def daily_dau_of_complete_days(con: Any, catalog_path: Any) -> list[tuple[Any, i
     query = parse_metric_query(
         metric, [("group_by", "activity_date"), ("measures", "dau")], max_limit=100_000
     )
-    rows = con.execute(query.sql, list(query.params)).fetchall()
-    coverage = con.execute("select first_day, last_day from marts.data_coverage").fetchone()
-    partial = set(coverage or ())
+    rows = reader.execute(query.sql, list(query.params)).rows
+    coverage = reader.execute("select first_day, last_day from marts.data_coverage").rows
+    partial = set(coverage[0]) if coverage else set()
     return [(day, int(dau)) for day, dau in rows if day not in partial]
 
 
 def read_summary(settings: Any) -> DemoSummary:
-    """The headline metrics from the built warehouse and the pipeline's reconciliation."""
-    import duckdb
-
+    """The headline metrics from the built warehouse (any engine, through its reader) and
+    the pipeline's reconciliation."""
     from eventlake.pipeline import collect_status
+    from eventlake.warehouse import open_warehouse
 
-    path = settings.resolve(settings.warehouse.path)
     catalog_path = settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"
-    con = duckdb.connect(str(path), read_only=True)
+    reader = open_warehouse(settings).reader()
     try:
 
-        def one(sql: str) -> Any:
-            row = con.execute(sql).fetchone()
-            return row[0] if row else None
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return reader.execute(sql).rows
 
-        full_days = daily_dau_of_complete_days(con, catalog_path)
+        def one(sql: str) -> Any:
+            found = rows(sql)
+            return found[0][0] if found else None
+
+        full_days = daily_dau_of_complete_days(reader, catalog_path)
         days = (
             one(
                 "select count(*) from marts.dim_date d, marts.data_coverage c "
@@ -382,20 +384,20 @@ def read_summary(settings: Any) -> DemoSummary:
         )
         revenue = one("select coalesce(sum(revenue), 0) from marts.fct_purchases") or 0.0
         purchasers = one("select count(distinct user_key) from marts.fct_purchases") or 0
-        items = con.execute(
+        items = rows(
             "select item, count(*), sum(revenue) from marts.fct_purchases "
             "group by 1 order by 3 desc limit 5"
-        ).fetchall()
-        hosts = con.execute(
+        )
+        hosts = rows(
             "select host_provider, count(distinct user_key), sum(events) "
             "from staging.int_user_days group by 1 order by 3 desc limit 5"
-        ).fetchall()
+        )
         retention = one(
             "select sum(retained_users) * 1.0 / nullif(sum(cohort_users), 0) "
             "from metrics.retention_cohorts where weeks_since_signup = 1"
         )
     finally:
-        con.close()
+        reader.close()
     status = collect_status(settings)
     checks = status.reconciliation()
     return DemoSummary(

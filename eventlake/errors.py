@@ -18,7 +18,12 @@ clear line and a non-zero exit, so a traceback always means a bug. Retryable fai
     │   └── CommitConflictError  another writer already committed this commit id
     ├── LandError                landing a micro-batch failed
     ├── WarehouseError           warehouse connection or load failed
-    │   ├── QueryRefusedError    a query is not read-only
+    │   ├── WarehouseMissingError  nothing published yet (run `eventlake build`)
+    │   ├── QueryRefusedError    a query is not read-only or reaches outside the warehouse
+    │   ├── QueryError           a read-only statement failed (the statement's fault)
+    │   │   ├── SchemaMismatchError  it names a table, column or type the warehouse lacks
+    │   │   ├── QueryTimeoutError    it ran past the statement timeout
+    │   │   └── QueryMemoryError     it ran past the memory limit
     │   └── ModelBuildError      a dbt model or data test failed (names them)
     ├── SourceError              a pull source failed
     │   ├── SourceRetryError     (retryable) 429 / 5xx / timeout
@@ -41,8 +46,12 @@ __all__ = [
     "LandError",
     "ModelBuildError",
     "PortInUseError",
+    "QueryError",
+    "QueryMemoryError",
     "QueryRefusedError",
+    "QueryTimeoutError",
     "RetryableError",
+    "SchemaMismatchError",
     "ServeError",
     "SourceError",
     "SourceFileError",
@@ -50,6 +59,7 @@ __all__ = [
     "SpecError",
     "TrackingPlanError",
     "WarehouseError",
+    "WarehouseMissingError",
 ]
 
 
@@ -108,8 +118,34 @@ class WarehouseError(EventlakeError):
     """The warehouse cannot be opened, loaded or queried."""
 
 
+class WarehouseMissingError(WarehouseError):
+    """Nothing is published yet (no DuckDB file, no Spark publish, no PostgreSQL build):
+    run ``eventlake build``. The data API answers 503."""
+
+
 class QueryRefusedError(WarehouseError):
-    """A query was refused because it is not a read-only SELECT."""
+    """A query was refused: it is not one read-only SELECT, or it reaches outside the
+    warehouse (a file, a setting, a privilege the reader dropped)."""
+
+
+class QueryError(WarehouseError):
+    """A read-only statement failed on the warehouse for a reason of its own (a syntax or
+    type error, a division by zero...), not because the warehouse is unreachable. Readers
+    raise it, or one of its subclasses, on every engine; the message is the engine's."""
+
+
+class SchemaMismatchError(QueryError):
+    """The statement names a table, column or function, or compares a type, that the
+    warehouse does not have: the metrics catalog (or the query) and the built models are
+    out of step. The data API answers 503 with a hint to rebuild."""
+
+
+class QueryTimeoutError(QueryError):
+    """The statement ran past its time limit and was cancelled."""
+
+
+class QueryMemoryError(QueryError):
+    """The statement needed more memory (or temporary disk) than the reader allows."""
 
 
 class ModelBuildError(WarehouseError):

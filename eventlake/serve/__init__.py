@@ -2,7 +2,8 @@
 OpenAPI docs, /healthz and Prometheus /metrics, as one ASGI app (``create_app``).
 
 Reads only: the metrics catalog JSON written by the warehouse stage and the published
-DuckDB warehouse, through ``eventlake.warehouse.duckdb.ReadOnlyWarehouse``.
+warehouse, on any engine, through ``open_warehouse(settings).reader()`` (DuckDB,
+PostgreSQL, or DuckDB over the Parquet files Spark wrote); nothing here knows which.
 """
 
 from eventlake.serve.app import ServeApp, create_app

@@ -4,24 +4,31 @@ Every route is ``async``; metric and dimension queries run on the runner's small
 (``QueryRunner.run_async``), cache hits and 304s are answered on the event loop. Errors are
 JSON objects with an ``error`` message (400s also name the ``parameter``). Metric responses
 carry an ETag over (warehouse version, catalog version, canonical request) and answer
-``If-None-Match`` with 304 without touching the warehouse.
+``If-None-Match`` with 304 without touching the warehouse. Failures of the warehouse come
+as the readers' neutral exceptions (``eventlake.errors``), the same on every engine.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventlake.errors import QueryRefusedError, WarehouseError
+from eventlake.errors import (
+    QueryError,
+    QueryRefusedError,
+    SchemaMismatchError,
+    WarehouseError,
+    WarehouseMissingError,
+)
 from eventlake.serve.auth import bearer_token, tokens_equal
 from eventlake.serve.catalog import Catalog, Metric, quote_ident
 from eventlake.serve.data import CachedResponse, encode_csv, encode_json, etag_for
 from eventlake.serve.metric_sql import funnel_rows
 from eventlake.serve.params import BadParameter, MetricQuery, parse_metric_query
 from eventlake.serve.state import ServeState
+from eventlake.warehouse.base import NO_VERSION
 
 __all__ = [
     "dimension_values",
@@ -61,7 +68,7 @@ def _not_modified(request: Request, etag: str) -> bool:
     return header.strip() == "*" or etag in [t.strip() for t in header.split(",")]
 
 
-def _lookup(
+async def _lookup(
     request: Request, state: ServeState, kind: str, catalog_version: str, what: str
 ) -> tuple[str, CachedResponse | None, dict[str, str]] | Response:
     """The result-cache key, the cached response if any and the cache headers of a warehouse
@@ -70,8 +77,8 @@ def _lookup(
     The reply is a 503 when there is no warehouse yet and a 304 when the client's copy is
     current. A cached response brings its ETag, so a hit costs no hashing and no query.
     """
-    version = state.runner.version
-    if version == "none":
+    version = await state.runner.current_version()
+    if version == NO_VERSION:
         return _no_warehouse(state)
     key = f"{kind}|{version}|{catalog_version}|{what}"
     entry = state.cache.get(key)
@@ -82,15 +89,25 @@ def _lookup(
     return key, entry, headers
 
 
-def _no_warehouse(state: ServeState) -> Response:
-    return json_response(
-        {
-            "error": f"no warehouse yet at {state.warehouse_path}: run `eventlake build` "
-            "(or `eventlake demo`)",
-            "warehouse": None,
-        },
-        503,
-    )
+def _no_warehouse(state: ServeState, problem: str | None = None) -> Response:
+    """503: nothing published yet, or the warehouse cannot be reached (``problem``)."""
+    problem = problem or state.runner.problem
+    message = problem or "no warehouse yet: run `eventlake build` (or `eventlake demo`)"
+    return json_response({"error": message, "warehouse": None}, 503)
+
+
+def _unavailable(state: ServeState, name: str, exc: WarehouseError) -> Response:
+    """The 503 of a metric or dimension query the warehouse could not answer."""
+    if isinstance(exc, WarehouseMissingError):
+        return _no_warehouse(state, str(exc))
+    if isinstance(exc, SchemaMismatchError):
+        message = (
+            f"{name} is in the catalog but the warehouse's tables differ from it ({exc}); "
+            "rebuild with `eventlake build`"
+        )
+    else:
+        message = str(exc)
+    return json_response({"error": message}, 503)
 
 
 def _unknown_metric(name: str, catalog: Catalog) -> Response:
@@ -106,13 +123,14 @@ async def list_metrics(request: Request) -> Response:
     """GET /api/metrics: the catalog (names, descriptions, columns, accepted filters)."""
     state = _state(request)
     catalog = state.catalog.get()
-    etag = etag_for("catalog", catalog.version, state.runner.version)
+    version = await state.runner.current_version()
+    etag = etag_for("catalog", catalog.version, version)
     headers = _cache_headers(state, etag)
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     payload = {
         "metrics": [m.to_json() for m in catalog.metrics.values()],
-        "warehouse_ready": state.runner.version != "none",
+        "warehouse_ready": version != NO_VERSION,
         "catalog_error": state.catalog.error,
     }
     return json_response(payload, headers=headers)
@@ -181,8 +199,6 @@ def _run_metric(state: ServeState, query: MetricQuery, fmt: str) -> bytes:
 
 async def get_metric(request: Request) -> Response:
     """GET /api/metrics/{name}.json|.csv: filtered, sorted, paged rows of one metric."""
-    import duckdb
-
     state = _state(request)
     name: str = request.path_params["name"]
     fmt: str = request.path_params.get("fmt", "json")
@@ -201,7 +217,7 @@ async def get_metric(request: Request) -> Response:
         )
     except BadParameter as exc:
         return json_response({"error": exc.message, "parameter": exc.param}, 400)
-    looked = _lookup(request, state, fmt, catalog.version, query.key)
+    looked = await _lookup(request, state, fmt, catalog.version, query.key)
     if isinstance(looked, Response):
         return looked
     key, entry, headers = looked
@@ -209,15 +225,7 @@ async def get_metric(request: Request) -> Response:
         try:
             body = await state.runner.run_async(_run_metric, state, query, fmt)
         except WarehouseError as exc:
-            return json_response({"error": str(exc)}, 503)
-        except (duckdb.CatalogException, duckdb.BinderException) as exc:
-            return json_response(
-                {
-                    "error": f"metric {name!r} is in the catalog but the warehouse does not "
-                    f"match it ({str(exc).splitlines()[0]}): rebuild with `eventlake build`"
-                },
-                503,
-            )
+            return _unavailable(state, f"metric {name!r}", exc)
         entry = CachedResponse(headers["ETag"], body)
         state.cache.put(key, entry)
     if fmt == "csv":
@@ -254,8 +262,6 @@ def _distinct_values(state: ServeState, metrics: list[Metric], dim: str) -> byte
 
 async def dimension_values(request: Request) -> Response:
     """GET /api/dimensions/{name}/values: distinct values across the metrics declaring it."""
-    import duckdb
-
     state = _state(request)
     dim: str = request.path_params["name"]
     catalog = state.catalog.get()
@@ -273,7 +279,7 @@ async def dimension_values(request: Request) -> Response:
         return json_response(
             {"error": f"unknown parameter {bad[:60]!r}", "parameter": bad[:60]}, 400
         )
-    looked = _lookup(request, state, "dim", catalog.version, dim)
+    looked = await _lookup(request, state, "dim", catalog.version, dim)
     if isinstance(looked, Response):
         return looked
     key, entry, headers = looked
@@ -282,9 +288,7 @@ async def dimension_values(request: Request) -> Response:
         try:
             body = await state.runner.run_async(_distinct_values, state, metrics, dim)
         except WarehouseError as exc:
-            return json_response({"error": str(exc)}, 503)
-        except (duckdb.CatalogException, duckdb.BinderException) as exc:
-            return json_response({"error": str(exc).splitlines()[0]}, 503)
+            return _unavailable(state, f"dimension {dim!r}", exc)
         entry = CachedResponse(headers["ETag"], body)
         state.cache.put(key, entry)
     return Response(entry.body, 200, headers, media_type="application/json")
@@ -292,11 +296,10 @@ async def dimension_values(request: Request) -> Response:
 
 def _run_sql(state: ServeState, sql: str, limit: int, fmt: str) -> bytes:
     # The warehouse stage's guard (the one `eventlake query` uses) checks the statement;
-    # it then runs on this thread's read-only cursor with a time limit.
+    # it then runs on the engine's sandboxed reader, with its time and memory limits.
     from eventlake.warehouse.query import run_query
 
-    with state.runner.session() as cursor:
-        result = run_query(None, sql, limit, connection=cursor, timeout=30.0)
+    result = run_query(state.runner.sandbox(), sql, limit)
     if fmt == "csv":
         return encode_csv(result.columns, result.rows)
     return encode_json(
@@ -325,8 +328,6 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 async def run_sql(request: Request) -> Response:
     """POST /api/query: read-only SQL, off by default, behind ``serve.query_token``."""
-    import duckdb
-
     state = _state(request)
     if not state.query_enabled:
         return json_response(
@@ -376,14 +377,16 @@ async def run_sql(request: Request) -> Response:
     if fmt not in ("json", "csv"):
         return json_response({"error": "format must be json or csv", "parameter": "format"}, 400)
     sql: str = payload["sql"]
-    if state.runner.version == "none":
+    if await state.runner.current_version() == NO_VERSION:
         return _no_warehouse(state)
     try:
-        out = await run_in_threadpool(_run_sql, state, sql, limit, fmt)
-    except QueryRefusedError as exc:
-        return json_response({"error": str(exc), "parameter": "sql"}, 400)
-    except (WarehouseError, duckdb.Error) as exc:
-        # A missing warehouse was answered above: this is the statement failing.
+        out = await state.runner.run_adhoc(_run_sql, state, sql, limit, fmt)
+    except (QueryRefusedError, QueryError) as exc:
+        # the statement's own fault: refused, failed, or past its time or memory limit
         return json_response({"error": str(exc).splitlines()[0], "parameter": "sql"}, 400)
+    except WarehouseMissingError as exc:
+        return _no_warehouse(state, str(exc))
+    except WarehouseError as exc:
+        return json_response({"error": str(exc).splitlines()[0]}, 503)
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     return Response(out, 200, {"Cache-Control": "no-store"}, media_type=media)

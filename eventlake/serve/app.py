@@ -3,8 +3,9 @@ collector.
 
 Layers, outermost first: request metrics (Prometheus) -> the collector under ``/v1/`` when
 ``serve.mount_collector`` (it checks its own write keys) -> bearer-token auth -> the
-Starlette router. Nothing is opened at import; the warehouse is opened on first use and
-reopened after every publish.
+Starlette router. Nothing is opened at import; the warehouse (whichever engine the settings
+name, through ``open_warehouse(...).reader()``) is opened on first use and follows every
+publish.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from eventlake.serve.dashboards import DashboardSet
 from eventlake.serve.data import QueryRunner, ResultCache
 from eventlake.serve.prom import HttpMetrics, LakeCounts
 from eventlake.serve.state import ServeState
+from eventlake.warehouse.base import ReaderOptions
+from eventlake.warehouse.factory import open_warehouse
+from eventlake.warehouse.query import sandbox_options
 
 __all__ = ["ServeApp", "create_app"]
 
@@ -63,14 +67,15 @@ def create_app(
 
     Args:
         settings: ``settings.serve`` (token, query endpoint, dashboards folder), the
-            warehouse path, ``models.dbt_dir`` (the metrics catalog) and the lake.
+            warehouse (any engine), ``models.dbt_dir`` (the metrics catalog) and the lake.
         collector: a collector ASGI app to mount under /v1 (default: built from settings
             when ``serve.mount_collector``).
         health: the pipeline's health for /healthz and /metrics (``eventlake up`` passes
             it); without it /healthz reports what this process serves.
 
     Raises:
-        ConfigError: ``serve.query_enabled`` without a ``serve.query_token``.
+        ConfigError: ``serve.query_enabled`` without a ``serve.query_token``, or a
+            warehouse setting the engine needs is missing (``warehouse.url``).
     """
     cfg = settings.serve
     if cfg.query_enabled and not cfg.query_token:
@@ -78,7 +83,16 @@ def create_app(
             "serve.query_enabled needs serve.query_token (set EVENTLAKE_SERVE__QUERY_TOKEN): "
             "POST /api/query is never open"
         )
-    warehouse_path = settings.resolve(settings.warehouse.path)
+    warehouse = open_warehouse(settings)  # connects to nothing yet
+    # One more connection than query threads: the version checks have a thread of their own.
+    reader = warehouse.reader(
+        ReaderOptions(connections=cfg.query_workers + 1, threads=cfg.duckdb_threads)
+    )
+    sandbox = (
+        (lambda: warehouse.reader(sandbox_options(settings.warehouse)))
+        if cfg.query_enabled
+        else None
+    )
     dashboards_dir = settings.resolve(cfg.dashboards_dir) if cfg.dashboards_dir else None
     check_interval = cfg.reload_check_ms / 1000
     state = ServeState(
@@ -87,15 +101,11 @@ def create_app(
             check_interval=check_interval,
         ),
         runner=QueryRunner(
-            warehouse_path,
-            workers=cfg.query_workers,
-            duckdb_threads=cfg.duckdb_threads,
-            check_interval=check_interval,
+            reader, workers=cfg.query_workers, check_interval=check_interval, sandbox=sandbox
         ),
         cache=ResultCache(cfg.cache_entries),
         dashboards=DashboardSet(dashboards_dir),
         lake_counts=LakeCounts(settings.lake_uri(), settings.lake.storage_options),
-        warehouse_path=warehouse_path,
         token=cfg.token or None,
         query_enabled=cfg.query_enabled,
         query_token=cfg.query_token,

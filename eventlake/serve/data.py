@@ -1,16 +1,23 @@
 """Running read-only queries for the API: a small pool of query threads, a result cache,
 encoders.
 
-Metric queries run on a dedicated pool of ``serve.query_workers`` threads (DuckDB releases the
-GIL while it works), each with its own cursor on the newest published warehouse
-(``ReadOnlyWarehouse``), taking a new one when the warehouse ``version`` changes; a cursor
-closed under it by a reopen in another thread is retried once. A few workers running
-single-threaded DuckDB queries (``serve.duckdb_threads``) beat many queries fighting over two
-cores: fewer context switches and no per-query parallelism overhead on small metric tables.
-The warehouse file is stat()ed at most every ``serve.reload_check_ms``, which bounds how long
-a new publish takes to be served. Encoded responses are kept in a small LRU keyed by the
-warehouse version, the catalog version and the canonical request, so a dashboard reload (or
-sixteen people opening the same dashboard) costs one query.
+The warehouse is read through its engine's reader (``Warehouse.reader()``: DuckDB,
+PostgreSQL or the Spark reader alike), which follows publishes by itself: a statement runs
+on the newest published warehouse, one in flight when a build lands finishes on what it
+started with. What stays here is engine-neutral:
+
+- metric queries run on a dedicated pool of ``serve.query_workers`` threads (the engines
+  release the GIL while they work): a few statements at a time beat many fighting over
+  two cores, and requests beyond them wait in FIFO order;
+- the warehouse's version is asked for at most every ``serve.reload_check_ms`` (a stat on
+  DuckDB, a small query on PostgreSQL, a small file on Spark), off the event loop, which
+  bounds how long a new publish takes to be served;
+- encoded responses are kept in a small LRU keyed by the warehouse version, the catalog
+  version and the canonical request, so a dashboard reload (or sixteen people opening the
+  same dashboard) costs one query;
+- SQL typed by users (``POST /api/query``) runs on a second, sandboxed reader
+  (``warehouse.query_timeout``, ``warehouse.query_memory_mb``) on threads of its own, so
+  it never takes a metric query's place.
 """
 
 from __future__ import annotations
@@ -21,24 +28,21 @@ import functools
 import hashlib
 import io
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from eventlake.warehouse.duckdb import ReadOnlyWarehouse
+from eventlake.errors import WarehouseError
+from eventlake.warehouse.base import NO_VERSION, ReadResult, WarehouseReader
 
 __all__ = [
     "CachedResponse",
-    "QueryResult",
     "QueryRunner",
     "ResultCache",
     "encode_csv",
@@ -50,199 +54,145 @@ _JSON = msgspec.json.Encoder(decimal_format="number")
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """Column names and rows of one query."""
-
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-
-
-class _ReadWriteLock:
-    """Many readers or one writer; a waiting writer goes before new readers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
 class QueryRunner:
     """Runs SQL on the published warehouse from any thread (thread-safe).
 
-    DuckDB keeps one database instance per path and process, so following a publish means
-    closing the old connection before opening the new file, which must not happen under a
-    query still running on it. Queries therefore hold a shared lock; the reopen (and the
-    creation of cursors, which may trigger it) holds it exclusively.
-
     Args:
-        path: the published warehouse file.
+        reader: the warehouse's reader for the API's own (generated) SQL.
         workers: threads of the pool :meth:`run_async` uses (metric and dimension queries).
-        duckdb_threads: DuckDB's ``threads`` setting for this process's read-only instance
-            (0 leaves DuckDB's default, one per core).
-        check_interval: seconds between two stat() calls on the warehouse file; a publish is
-            seen by the first request after at most this long (0 = every request).
+        check_interval: seconds between two version checks; a publish is seen by the first
+            request after at most this long (0 = every request).
+        sandbox: opens the sandboxed reader of ``POST /api/query`` on first use (None: the
+            endpoint is off).
     """
 
     def __init__(
         self,
-        path: Path,
+        reader: WarehouseReader,
         *,
         workers: int = 2,
-        duckdb_threads: int = 1,
         check_interval: float = 0.1,
+        sandbox: Callable[[], WarehouseReader] | None = None,
     ) -> None:
-        self.warehouse = ReadOnlyWarehouse(path)
-        self._path = os.fspath(path)
+        self.reader = reader
         self.workers = max(1, workers)
-        self.duckdb_threads = max(0, duckdb_threads)
         self.check_interval = max(0.0, check_interval)
-        # thread id -> (generation, cursor). Not threading.local: cursors must be closed by
-        # close() (at shutdown), not destroyed with their thread during interpreter exit.
-        self._cursors: dict[int, tuple[int, Any]] = {}
-        self._rw = _ReadWriteLock()
-        self._generation = 0
-        self._version: str | None = None
-        self._seen: tuple[int, int, int] | None = None
-        self._seen_version = "none"
+        self._open_sandbox = sandbox
+        self._sandbox: WarehouseReader | None = None
+        self._version = NO_VERSION
+        self._problem: str | None = None
         self._checked_at = -math.inf
+        self._check_lock = threading.Lock()
+        self._pending: asyncio.Future[str] | None = None
+        self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._checker: ThreadPoolExecutor | None = None
+        self._adhoc: ThreadPoolExecutor | None = None
+
+    def _check(self) -> str:
+        """Ask the reader for the version now (blocking); remember it and any problem."""
+        with self._check_lock:
+            try:
+                version, problem = self.reader.version(), None
+            except WarehouseError as exc:
+                version, problem = NO_VERSION, str(exc)
+            self._version, self._problem = version, problem
+            self._checked_at = time.monotonic()
+            return version
 
     @property
     def version(self) -> str:
-        """The published warehouse's version ("none" without one), re-checked at most every
-        ``check_interval`` seconds."""
-        now = time.monotonic()
-        if now - self._checked_at >= self.check_interval:
-            try:
-                st = os.stat(self._path)
-                ident: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-            except FileNotFoundError:
-                ident = None
-            if ident != self._seen:
-                self._seen_version = "none" if ident is None else "-".join(map(str, ident))
-                self._seen = ident
-            self._checked_at = now
-        return self._seen_version
+        """The published warehouse's version (``"none"`` without one, or when it cannot be
+        reached: see :attr:`problem`), asked for at most every ``check_interval`` seconds.
+        Blocks while it asks: on the event loop, await :meth:`current_version`."""
+        if time.monotonic() - self._checked_at >= self.check_interval:
+            return self._check()
+        return self._version
 
-    def _fresh_cursor(self, version: str) -> Any:
-        with self._rw.write():
-            if version != self._version:
-                self._generation += 1
-                self._version = version
-            cur = self.warehouse.cursor()  # reopens if the file was replaced
-            self._tune(cur)
-            self._cursors[threading.get_ident()] = (self._generation, cur)
-            return cur
+    async def current_version(self) -> str:
+        """:attr:`version` without blocking the event loop: a due check runs on a thread of
+        its own (never behind slow queries); concurrent requests share one check."""
+        if time.monotonic() - self._checked_at < self.check_interval:
+            return self._version
+        pending = self._pending
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            pending = asyncio.ensure_future(
+                loop.run_in_executor(self._pool("checker"), self._check)
+            )
+            self._pending = pending
+            pending.add_done_callback(self._checked)
+        return await asyncio.shield(pending)
 
-    def _tune(self, cur: Any) -> None:
-        """Settings of the process-local, read-only database instance (idempotent; re-applied
-        after a reopen, which makes a new instance)."""
-        import duckdb
+    def _checked(self, done: asyncio.Future[str]) -> None:
+        if self._pending is done:
+            self._pending = None
 
-        if self.duckdb_threads:
-            cur.execute(f"SET threads = {int(self.duckdb_threads)}")
-        try:
-            # Compressing columns before a sort or an aggregate saves memory on big inputs
-            # and costs ~8% of every small metric query's CPU; results are identical.
-            cur.execute("SET disabled_optimizers = 'compressed_materialization'")
-        except duckdb.Error:  # an engine without that optimizer: nothing to turn off
-            pass
-
-    def _mine(self) -> Any:
-        entry = self._cursors.get(threading.get_ident())
-        return entry[1] if entry is not None and entry[0] == self._generation else None
-
-    @contextmanager
-    def session(self) -> Iterator[Any]:
-        """This thread's cursor on the newest published warehouse, safe to use inside.
-
-        Raises:
-            WarehouseError: no warehouse file yet, or it cannot be opened.
-        """
-        version = self.version
-        if version != self._version or self._mine() is None:
-            self._fresh_cursor(version)
-        with self._rw.read():
-            cur = self._mine()  # None if another thread reopened in between
-            if cur is not None:
-                yield cur
-                return
-        cur = self._fresh_cursor(self.version)
-        with self._rw.read():
-            yield cur
+    @property
+    def problem(self) -> str | None:
+        """Why the last version check found no warehouse, if it could not reach it."""
+        return self._problem
 
     def run(
         self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
-    ) -> QueryResult:
-        """Execute one statement and fetch its rows (at most ``max_rows`` when given).
+    ) -> ReadResult:
+        """Execute one statement of the API on the reader (at most ``max_rows`` rows).
 
         Raises:
-            WarehouseError: no warehouse file yet, or it cannot be opened.
-            duckdb.Error: the statement failed (the caller maps it to an HTTP status).
+            WarehouseError: and its neutral subclasses (``eventlake.errors``): nothing
+                published, a table the catalog names is missing, a limit, the engine down.
         """
-        with self.session() as cur:
-            cur.execute(sql, list(params))
-            columns = [d[0] for d in cur.description or []]
-            rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows)
-            return QueryResult(columns, rows)
+        return self.reader.execute(sql, params, limit=max_rows)
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
+    def sandbox(self) -> WarehouseReader:
+        """The sandboxed reader for SQL typed by users (opened on first use).
+
+        Raises:
+            WarehouseError: the endpoint is off (no sandbox given).
+        """
+        with self._lock:
+            if self._sandbox is None:
+                if self._open_sandbox is None:
+                    raise WarehouseError("no sandboxed reader: POST /api/query is disabled")
+                self._sandbox = self._open_sandbox()
+            return self._sandbox
+
+    def _pool(self, which: str) -> ThreadPoolExecutor:
+        with self._lock:
+            if which == "checker":
+                if self._checker is None:
+                    self._checker = ThreadPoolExecutor(1, "eventlake-version")
+                return self._checker
+            if which == "adhoc":
+                if self._adhoc is None:
+                    self._adhoc = ThreadPoolExecutor(self.workers, "eventlake-adhoc")
+                return self._adhoc
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.workers, thread_name_prefix="eventlake-query"
-                )
+                self._executor = ThreadPoolExecutor(self.workers, "eventlake-query")
             return self._executor
 
     async def run_async(self, fn: Callable[..., _T], /, *args: Any) -> _T:
         """``fn(*args)`` on the query pool; requests beyond ``workers`` wait their turn."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), functools.partial(fn, *args))
+        return await loop.run_in_executor(self._pool("query"), functools.partial(fn, *args))
+
+    async def run_adhoc(self, fn: Callable[..., _T], /, *args: Any) -> _T:
+        """``fn(*args)`` on the threads of users' SQL (as many as ``workers``), apart from
+        the metric queries' pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool("adhoc"), functools.partial(fn, *args))
 
     def close(self) -> None:
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        with self._rw.write():
-            for _gen, cur in self._cursors.values():
-                cur.close()
-            self._cursors.clear()
-            self.warehouse.close()
-            self._generation += 1
-            self._version = None
+        with self._lock:
+            pools = [self._executor, self._adhoc, self._checker]
+            self._executor = self._adhoc = self._checker = None
+            sandbox, self._sandbox = self._sandbox, None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self.reader.close()
+        if sandbox is not None:
+            sandbox.close()
 
 
 def encode_json(payload: Any) -> bytes:

@@ -475,8 +475,8 @@ def openapi_document(catalog: Catalog, state: ServeState) -> dict[str, Any]:
         protected=False,
     )
     query_responses["400"]["description"] = (
-        "The body is not as described, or the statement was refused or failed "
-        "('parameter' says which)."
+        "The body is not as described, or the statement was refused, failed or ran past "
+        "its time or memory limit ('parameter' says which)."
     )
     query_responses["404"]["description"] = "The endpoint is disabled on this server."
     query_responses["401"]["description"] = "Missing or wrong query token."
@@ -484,9 +484,10 @@ def openapi_document(catalog: Catalog, state: ServeState) -> dict[str, Any]:
         "post": {
             "summary": "Read-only SQL",
             "description": "One read-only statement, checked by the same guard as "
-            "`eventlake query`. Off unless serve.query_enabled; needs "
-            "`Authorization: Bearer <serve.query_token>`. Body at most 1 MB."
-            + ("" if state.query_enabled else " (disabled on this server)"),
+            "`eventlake query`, then run on the warehouse's sandboxed reader (time limit "
+            "warehouse.query_timeout, memory limit warehouse.query_memory_mb). Off unless "
+            "serve.query_enabled; needs `Authorization: Bearer <serve.query_token>`. Body at "
+            "most 1 MB." + ("" if state.query_enabled else " (disabled on this server)"),
             "tags": ["query"],
             "security": [{"query_token": []}],
             "requestBody": {

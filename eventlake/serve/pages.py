@@ -167,7 +167,7 @@ async def healthz(request: Request) -> Response:
     catalog = state.catalog.get()
     body: dict[str, Any] = {
         "status": "ok",
-        "warehouse": state.runner.version != "none",
+        "warehouse": await state.runner.current_version() != "none",
         "metrics": len(catalog.metrics),
         "catalog_error": state.catalog.error,
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eventlake.health import HealthSource
@@ -24,7 +23,6 @@ class ServeState:
     cache: ResultCache
     dashboards: DashboardSet
     lake_counts: LakeCounts
-    warehouse_path: Path
     token: str | None
     query_enabled: bool
     query_token: str | None

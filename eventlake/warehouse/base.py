@@ -52,7 +52,15 @@ Contracts:
   :class:`~eventlake.errors.WarehouseError` naming the setting to change.
 - **Reader.** Read-only by construction (a read-only file, a read-only transaction) and
   thread-safe; a write statement raises :class:`~eventlake.errors.QueryRefusedError`.
-  Statements use ``?`` placeholders on every engine.
+  Statements use ``?`` placeholders on every engine. Failures are raised as the same
+  neutral types on every engine (``eventlake.errors``): nothing published yet
+  :class:`~eventlake.errors.WarehouseMissingError`; a table, column or type the warehouse
+  lacks :class:`~eventlake.errors.SchemaMismatchError`; the time and memory limits
+  :class:`~eventlake.errors.QueryTimeoutError`, :class:`~eventlake.errors.QueryMemoryError`;
+  any other fault of the statement :class:`~eventlake.errors.QueryError`; an unreachable
+  engine :class:`~eventlake.errors.WarehouseError`. :class:`ReaderOptions` size and limit
+  it; ``sandbox=True`` is the reader for SQL typed by users (``eventlake query``,
+  ``POST /api/query``), which also drops every privilege the engine lets it drop.
 
 An engine that cannot do something raises :class:`~eventlake.errors.WarehouseError` saying
 so; it never skips.
@@ -72,9 +80,11 @@ if TYPE_CHECKING:
     from eventlake.warehouse.source_tables import SourceLoad, SourceLoadResult
 
 __all__ = [
+    "NO_VERSION",
     "ColumnTypes",
     "DbtTarget",
     "ReadResult",
+    "ReaderOptions",
     "Warehouse",
     "WarehouseCounts",
     "WarehouseReader",
@@ -115,6 +125,36 @@ class ReadResult:
     types: list[str]
     rows: list[tuple[Any, ...]]
     truncated: bool = False
+
+
+#: :meth:`WarehouseReader.version` of a warehouse where nothing is published yet.
+NO_VERSION = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderOptions:
+    """How a reader's connections are set up; each engine applies what it has.
+
+    Attributes:
+        connections: statements that may run at once (PostgreSQL: the pool's size; DuckDB
+            gives each thread its own cursor).
+        threads: engine threads per statement, 0 = the engine's default (DuckDB's
+            ``threads``; PostgreSQL plans its own parallel workers).
+        timeout: statement time limit in seconds; None = ``warehouse.read_timeout``.
+        memory_mb: memory one statement may use, None = the engine's default. DuckDB: the
+            reader's private instance's ``memory_limit``, with no spilling to disk;
+            PostgreSQL: ``work_mem`` per sort or hash and ``temp_file_limit`` for what
+            spills (where the login may set it).
+        sandbox: the statements are typed by users: also drop what the engine lets a
+            session drop (PostgreSQL: ``SET ROLE pg_read_all_data`` where the login may,
+            session advisory locks released after every statement).
+    """
+
+    connections: int = 4
+    threads: int = 0
+    timeout: float | None = None
+    memory_mb: int | None = None
+    sandbox: bool = False
 
 
 @runtime_checkable
@@ -180,12 +220,21 @@ class WriteTransaction(Protocol):
 
 @runtime_checkable
 class WarehouseReader(Protocol):
-    """A read-only connection for ``query`` and ``serve``; thread-safe."""
+    """A read-only connection for ``query`` and ``serve``; thread-safe.
+
+    Follows publishes: a statement runs on the newest published warehouse, and one still
+    running when a build is published finishes on what it started with.
+    """
 
     engine: str
 
     def version(self) -> str:
-        """Changes whenever a new build is published (cache keys, ETags)."""
+        """Changes whenever a new build is published (cache keys, ETags); cheap (a stat,
+        a small file or one small query); :data:`NO_VERSION` before the first publish.
+
+        Raises:
+            WarehouseError: the engine cannot be reached.
+        """
         ...
 
     def execute(
@@ -194,8 +243,12 @@ class WarehouseReader(Protocol):
         """Run one statement with ``?`` placeholders bound to ``params``.
 
         Raises:
-            QueryRefusedError: the statement tried to write.
-            WarehouseError: it failed or ran past the statement timeout.
+            WarehouseMissingError: nothing is published yet.
+            QueryRefusedError: the statement tried to write, or to reach past the reader.
+            SchemaMismatchError: it names a table, column or type the warehouse lacks.
+            QueryTimeoutError, QueryMemoryError: it ran past a limit.
+            QueryError: it failed otherwise.
+            WarehouseError: the engine cannot be reached.
         """
         ...
 
@@ -226,8 +279,8 @@ class Warehouse(Protocol):
         """Column types of the published models (for the metrics catalog)."""
         ...
 
-    def reader(self) -> WarehouseReader:
-        """A read-only connection to the published warehouse."""
+    def reader(self, options: ReaderOptions | None = None) -> WarehouseReader:
+        """A read-only connection to the published warehouse (opens nothing yet)."""
         ...
 
     def close(self) -> None:

@@ -11,9 +11,9 @@ published file is never written in place:
   again. dbt-duckdb keeps one process-wide connection to the copy, which
   :meth:`DuckDBDbtTarget.after_build` closes before the publish (a connection still open
   would publish a torn file: the publish refuses while a ``.wal`` is left);
-- **readers** (:class:`ReadOnlyWarehouse`, :class:`DuckDBReader`) open the published file
-  read-only and reopen it when its identity (inode, mtime, size) changes; one that opened
-  the old file keeps a consistent snapshot until then;
+- **readers** (:class:`DuckDBReader`, ``_duckdb_reader.py``) attach the published file
+  read-only to a private, sandboxed in-memory instance and reopen it when its identity
+  (inode, mtime, size) changes; a statement that started on the old file finishes on it;
 - the raw layer runs in one DuckDB transaction on the copy (``_duckdb_raw.py``), and so
   does each load of a batch source's commits (``_duckdb_sources.py``).
 
@@ -25,22 +25,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import os
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from eventlake.config import WarehouseConfig
-from eventlake.errors import QueryRefusedError, WarehouseError
+from eventlake.errors import WarehouseError
 from eventlake.fsutil import publish_file
 from eventlake.lake import Lake
+from eventlake.warehouse._duckdb_reader import DuckDBReader, connect_sandboxed
 from eventlake.warehouse.base import (
     ColumnTypes,
-    ReadResult,
+    ReaderOptions,
     WarehouseCounts,
     failed_rows_sql,
     rows_text,
@@ -53,8 +52,8 @@ __all__ = [
     "DuckDBReader",
     "DuckDBTransaction",
     "DuckDBWarehouse",
-    "ReadOnlyWarehouse",
     "connect_read_only",
+    "connect_sandboxed",
     "write_transaction",
 ]
 
@@ -117,56 +116,6 @@ def _lock_exclusive(fd: int, timeout: float, path: Path) -> None:
                     f"warehouse {path} is locked by another writer for over {timeout:.0f} s"
                 ) from None
             time.sleep(0.05)
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _version(ident: tuple[int, int, int] | None) -> str:
-    return "none" if ident is None else "-".join(str(x) for x in ident)
-
-
-class ReadOnlyWarehouse:
-    """A read-only connection that follows publishes: reopens when the file is replaced.
-
-    Thread-safe: each call to :meth:`cursor` returns a cursor of the current connection.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        self._identity: tuple[int, int, int] | None = None
-
-    @property
-    def version(self) -> str:
-        """Changes whenever a new warehouse is published (usable in ETags)."""
-        return _version(_identity(self.path))
-
-    def cursor(self) -> Any:
-        """A DuckDB cursor on the newest published warehouse."""
-        with self._lock:
-            ident = _identity(self.path)
-            if self._conn is None or ident != self._identity:
-                # DuckDB caches one database instance per path and process: the old
-                # connection must be closed first or the new one would see the old file.
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-                self._conn = connect_read_only(self.path)
-                self._identity = ident
-            return self._conn.cursor()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 _COLUMN_TYPES_SQL = (
@@ -386,8 +335,10 @@ class DuckDBWarehouse:
         finally:
             conn.close()
 
-    def reader(self) -> DuckDBReader:
-        return DuckDBReader(self.path, read_dirs=self.read_dirs, timeout=self.read_timeout)
+    def reader(self, options: ReaderOptions | None = None) -> DuckDBReader:
+        return DuckDBReader(
+            self.path, read_dirs=self.read_dirs, timeout=self.read_timeout, options=options
+        )
 
     def close(self) -> None:
         """Nothing is held between calls."""
@@ -431,146 +382,3 @@ def _counts(conn: Any) -> WarehouseCounts:
         modeled=modeled,
         newest_received_at=newest,
     )
-
-
-class _Generation:
-    """One opened version of the published file, its per-thread cursors and the statements
-    running on it."""
-
-    def __init__(self, conn: Any, identity: tuple[int, int, int] | None) -> None:
-        self.conn = conn
-        self.identity = identity
-        self.catalog = str(conn.execute("SELECT current_database()").fetchall()[0][0])
-        self.cursors: dict[int, Any] = {}
-        self.users = 0
-        self.retired = False
-
-    def cursor(self) -> Any:
-        """This thread's cursor (a cursor does not inherit the connection's ``USE``)."""
-        ident = threading.get_ident()
-        cursor = self.cursors.get(ident)
-        if cursor is None:
-            cursor = self.conn.cursor()
-            cursor.execute(f'USE "{self.catalog}"')
-            self.cursors[ident] = cursor
-        return cursor
-
-    def close(self) -> None:
-        for cursor in self.cursors.values():
-            cursor.close()
-        self.conn.close()
-
-
-def _is_write_refusal(exc: BaseException) -> bool:
-    text = str(exc)
-    return "read-only" in text or "read only" in text
-
-
-def _check_one_query(sql: str) -> None:
-    """Refuse, before running it, anything but one query (a clear error, not DuckDB's)."""
-    import duckdb
-
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error:
-        return  # the statement's own parse error is clearer: let execute() raise it
-    if len(statements) != 1:
-        raise QueryRefusedError(
-            f"{len(statements)} statements given: the reader runs one read-only query"
-        )
-    kind = statements[0].type.name
-    if kind != "SELECT":
-        raise QueryRefusedError(
-            f"{kind} refused: the DuckDB warehouse is read-only here (one SELECT at a time)"
-        )
-
-
-class DuckDBReader:
-    """Read-only statements on the newest published DuckDB file; thread-safe.
-
-    The file is ATTACHed ``READ_ONLY`` to a private in-memory database with file access
-    off (``read_dirs`` stay readable: the lake's batch-source folder, for views over it),
-    Python replacement scans off and the configuration locked. When a new build is
-    published the next statement opens the new file; the old one is closed once the
-    statements running on it finished.
-    """
-
-    engine = "duckdb"
-
-    def __init__(
-        self, path: Path, *, read_dirs: Sequence[Path] = (), timeout: float = 30.0
-    ) -> None:
-        self.path = Path(path)
-        self.read_dirs = tuple(read_dirs)
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._current: _Generation | None = None
-
-    def version(self) -> str:
-        return _version(_identity(self.path))
-
-    def _acquire(self) -> _Generation:
-        from eventlake.warehouse.query import connect_sandboxed
-
-        with self._lock:
-            ident = _identity(self.path)
-            gen = self._current
-            if gen is None or gen.identity != ident:
-                conn = connect_sandboxed(self.path, allowed_directories=self.read_dirs)
-                if gen is not None:
-                    gen.retired = True
-                    if gen.users == 0:
-                        gen.close()
-                gen = self._current = _Generation(conn, ident)
-            gen.users += 1
-            return gen
-
-    def _release(self, gen: _Generation) -> None:
-        with self._lock:
-            gen.users -= 1
-            if gen.retired and gen.users == 0:
-                gen.close()
-
-    def execute(
-        self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
-    ) -> ReadResult:
-        import duckdb
-
-        _check_one_query(sql)
-        gen = self._acquire()
-        try:
-            with self._lock:
-                cursor = gen.cursor()
-            timer = threading.Timer(self.timeout, cursor.interrupt) if self.timeout else None
-            try:
-                if timer is not None:
-                    timer.start()
-                cursor.execute(sql, list(params))
-                columns = [d[0] for d in cursor.description or []]
-                types = [str(d[1]) for d in cursor.description or []]
-                rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit + 1)
-            except duckdb.InterruptException as exc:
-                raise WarehouseError(
-                    f"query interrupted after the {self.timeout:g} s statement timeout"
-                ) from exc
-            except duckdb.Error as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                if _is_write_refusal(exc):
-                    raise QueryRefusedError(f"the DuckDB warehouse is read here: {first}") from exc
-                raise WarehouseError(f"query failed on DuckDB: {first}") from exc
-            finally:
-                if timer is not None:
-                    timer.cancel()
-        finally:
-            self._release(gen)
-        truncated = limit is not None and len(rows) > limit
-        rows = rows[:limit] if truncated else rows
-        return ReadResult(columns, types, [tuple(r) for r in rows], truncated)
-
-    def close(self) -> None:
-        with self._lock:
-            gen, self._current = self._current, None
-            if gen is not None:
-                gen.retired = True
-                if gen.users == 0:
-                    gen.close()

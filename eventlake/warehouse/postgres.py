@@ -14,10 +14,12 @@ or ``PGPASSWORD``, as libpq reads it):
   transaction, failed or not, bumps ``raw._generation`` (the readers' version). A load of a
   batch source's commits (``_postgres_sources.py``) is one PostgreSQL transaction of its
   own, rows and bookkeeping together: committed when it returns, nothing left if it fails;
-- **reader** (:class:`PostgresReader`): a psycopg connection pool whose sessions start with
-  ``default_transaction_read_only = on`` and a ``statement_timeout``; every statement runs
-  in a ``READ ONLY`` transaction through the extended protocol (one statement, no
-  ``COMMIT; ...`` smuggling), so a write fails in the server;
+- **reader** (:class:`PostgresReader`, ``_postgres_reader.py``): a psycopg connection pool
+  whose sessions start with ``default_transaction_read_only = on`` and a
+  ``statement_timeout``; every statement runs in its own ``READ ONLY`` transaction, rolled
+  back after, through the extended protocol (one statement, no ``COMMIT; ...``
+  smuggling), so a write fails in the server and no setting outlives its statement; the
+  sandbox for users' SQL adds memory limits and drops to the ``pg_read_all_data`` role;
 - the raw layer (``_postgres_raw.py``) streams lake files with ``COPY FROM STDIN``.
 
 ``psycopg`` and ``psycopg_pool`` are imported inside the functions.
@@ -28,17 +30,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from eventlake.config import WarehouseConfig
-from eventlake.errors import ConfigError, QueryRefusedError, WarehouseError
+from eventlake.errors import ConfigError, WarehouseError
 from eventlake.lake import Lake
+from eventlake.warehouse._postgres_reader import PostgresReader, qmark_to_pyformat, require
 from eventlake.warehouse.base import (
     ColumnTypes,
-    ReadResult,
+    ReaderOptions,
     WarehouseCounts,
     failed_rows_sql,
     rows_text,
@@ -52,6 +54,7 @@ __all__ = [
     "PostgresTransaction",
     "PostgresWarehouse",
     "postgres_params",
+    "publish_generation",
     "qmark_to_pyformat",
 ]
 
@@ -85,57 +88,8 @@ def postgres_params(url: str | None) -> dict[str, Any]:
     }
 
 
-def qmark_to_pyformat(sql: str) -> str:
-    """``?`` placeholders as psycopg's ``%s`` (and ``%`` doubled), outside quotes/comments."""
-    out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            end = i + 1
-            while end < n:
-                if sql[end] == ch:
-                    if end + 1 < n and sql[end + 1] == ch:  # '' or "" inside
-                        end += 2
-                        continue
-                    break
-                end += 1
-            out.append(sql[i : end + 1].replace("%", "%%"))
-            i = end + 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end < 0 else end
-            out.append(sql[i:end].replace("%", "%%"))
-            i = end
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out.append(sql[i:end].replace("%", "%%"))
-            i = end
-        elif ch == "?":
-            out.append("%s")
-            i += 1
-        elif ch == "%":
-            out.append("%%")
-            i += 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _require(module: str) -> None:
-    """Raise a WarehouseError naming the extra to install when ``module`` is missing."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise WarehouseError(
-            f"warehouse.backend = 'postgres' needs {module}: pip install 'eventlake[postgres]'"
-        )
-
-
 def _connect(url: str, *, autocommit: bool = True) -> Any:
-    _require("psycopg")
+    require("psycopg")
     import psycopg
 
     try:
@@ -319,128 +273,38 @@ class PostgresWarehouse:
     def column_types(self) -> ColumnTypes:
         return _column_types(self.url)
 
-    def reader(self) -> PostgresReader:
-        return PostgresReader(self.url, timeout=self.read_timeout)
+    def reader(self, options: ReaderOptions | None = None) -> PostgresReader:
+        return PostgresReader(self.url, timeout=self.read_timeout, options=options)
 
     def close(self) -> None:
         """Nothing is held between calls."""
 
 
+def publish_generation(conn: Any) -> None:
+    """A new readers' version (``raw._generation``): the tables may have changed (a failed
+    run changes some). ``conn`` is in autocommit mode.
+
+    Raises:
+        psycopg.Error: the connection broke.
+    """
+    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS raw._generation "
+        "(seq BIGINT PRIMARY KEY, published_at TIMESTAMPTZ NOT NULL)"
+    )
+    conn.execute(
+        "INSERT INTO raw._generation SELECT coalesce(max(seq), 0) + 1, now() FROM raw._generation"
+    )
+    conn.execute(
+        "DELETE FROM raw._generation WHERE seq < (SELECT max(seq) - 1 FROM raw._generation)"
+    )
+
+
 def _bump_generation(conn: Any) -> None:
-    """A new readers' version: the tables may have changed (a failed run changes some)."""
+    """:func:`publish_generation` at the end of a write transaction."""
     import psycopg
 
     try:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS raw._generation "
-            "(seq BIGINT PRIMARY KEY, published_at TIMESTAMPTZ NOT NULL)"
-        )
-        conn.execute(
-            "INSERT INTO raw._generation SELECT coalesce(max(seq), 0) + 1, now() "
-            "FROM raw._generation"
-        )
-        conn.execute(
-            "DELETE FROM raw._generation WHERE seq < (SELECT max(seq) - 1 FROM raw._generation)"
-        )
+        publish_generation(conn)
     except psycopg.Error:
         pass  # the connection broke: the server released the lock with it
-
-
-class PostgresReader:
-    """Read-only statements through a small psycopg connection pool; thread-safe."""
-
-    engine = "postgres"
-
-    def __init__(self, url: str, *, timeout: float = 30.0, max_size: int = 4) -> None:
-        _require("psycopg_pool")
-        from psycopg_pool import ConnectionPool
-
-        self.url = url
-        self.timeout = timeout
-        options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout * 1000)}"
-
-        def configure(conn: Any) -> None:
-            conn.read_only = True  # every transaction starts BEGIN READ ONLY
-
-        def reset(conn: Any) -> None:
-            conn.execute("RESET ALL")  # back to the session's read-only options
-            conn.commit()
-
-        self._pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max(1, max_size),
-            kwargs={"options": options},
-            configure=configure,
-            reset=reset,
-            open=False,
-            name="eventlake-reader",
-        )
-        self._open_lock = threading.Lock()
-        self._opened = False
-
-    def _open(self) -> Any:
-        import psycopg_pool
-
-        with self._open_lock:
-            if not self._opened:
-                try:
-                    self._pool.open(wait=True, timeout=max(5.0, self.timeout))
-                except psycopg_pool.PoolTimeout as exc:
-                    raise WarehouseError(
-                        f"cannot connect to the PostgreSQL warehouse for reading: {exc}"
-                    ) from exc
-                self._opened = True
-        return self._pool
-
-    def version(self) -> str:
-        import psycopg
-
-        try:
-            with self._open().connection() as conn:
-                row = conn.execute("SELECT max(seq) FROM raw._generation").fetchone()
-        except psycopg.errors.UndefinedTable:
-            return "0"
-        except psycopg.Error as exc:
-            raise WarehouseError(f"cannot read the PostgreSQL warehouse: {exc}") from exc
-        return str(row[0] if row and row[0] is not None else 0)
-
-    def execute(
-        self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
-    ) -> ReadResult:
-        import psycopg
-
-        try:
-            with self._open().connection() as conn, conn.cursor(binary=True) as cur:
-                # binary results force the extended protocol: exactly one statement
-                cur.execute(qmark_to_pyformat(sql), list(params))
-                desc = cur.description or []
-                columns = [d.name for d in desc]
-                types = [_type_name(conn, d.type_code) for d in desc]
-                rows = cur.fetchall() if limit is None else cur.fetchmany(limit + 1)
-        except psycopg.errors.ReadOnlySqlTransaction as exc:
-            raise QueryRefusedError(
-                f"the PostgreSQL warehouse is read here: {str(exc).strip().splitlines()[0]}"
-            ) from exc
-        except psycopg.errors.QueryCanceled as exc:
-            raise WarehouseError(
-                f"query cancelled by the {self.timeout:g} s statement timeout"
-            ) from exc
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise WarehouseError(f"query failed on PostgreSQL: {first}") from exc
-        truncated = limit is not None and len(rows) > limit
-        rows = rows[:limit] if truncated else rows
-        return ReadResult(columns, types, [tuple(r) for r in rows], truncated)
-
-    def close(self) -> None:
-        with self._open_lock:
-            if self._opened:
-                self._pool.close()
-                self._opened = False
-
-
-def _type_name(conn: Any, oid: int) -> str:
-    info = conn.adapters.types.get(oid)
-    return str(info.name) if info is not None else str(oid)

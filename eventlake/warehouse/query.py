@@ -17,30 +17,37 @@ gap in one is caught by the other:
    schema's tables (DuckDB's own lists only the default schema, where the warehouse keeps
    none). The syntax tree is read without recursion, so a statement nested as deep as
    DuckDB's parser allows is checked, never a crash.
-2. :func:`run_query` runs the statement on a private connection where the warehouse is
-   attached ``READ_ONLY``, external access is disabled (except the lake's ``sources/``
-   folder, which batch-source views read) and the configuration locked, so even a
-   statement the guard missed can neither write the warehouse nor touch other files.
+2. :func:`run_query` runs the statement on the warehouse's sandboxed reader
+   (``Warehouse.reader(sandbox_options(...))``) on every engine, read-only by construction
+   and held to ``warehouse.query_timeout`` and ``warehouse.query_memory_mb``. DuckDB: the
+   file ATTACHed ``READ_ONLY`` in a private instance with external access off (except the
+   lake's ``sources/`` folder, which batch-source views read), the configuration locked and
+   a ``memory_limit``. PostgreSQL: a ``READ ONLY`` transaction rolled back after every
+   statement, ``statement_timeout``, ``work_mem`` and ``temp_file_limit``, and the
+   ``pg_read_all_data`` role where the login may switch to it. So a statement the guard
+   missed can neither write the warehouse, nor touch a file, nor loosen its limits.
+
+The guard also knows PostgreSQL's dangerous functions (``set_config``, ``pg_read_file``,
+advisory locks, ``query_to_xml``...), so it protects every engine alike.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from eventlake.config import Settings
-from eventlake.errors import QueryRefusedError, WarehouseError
+from eventlake.config import Settings, WarehouseConfig
+from eventlake.errors import QueryRefusedError
+from eventlake.warehouse.base import ReaderOptions, WarehouseReader
 
 __all__ = [
     "QueryResult",
     "check_read_only",
-    "connect_sandboxed",
     "run_query",
+    "sandbox_options",
 ]
 
 # PRAGMAs that only report (PRAGMA show_tables...); every other one may change state.
@@ -88,16 +95,70 @@ _ALLOWED_TABLE_FUNCTIONS = frozenset(
     }
 )
 
-# Scalar functions that leak the host's environment or secrets.
+# Scalar functions that leak the host's environment or secrets, read or write server files,
+# change settings, run SQL given as text, or hold locks past the statement (DuckDB's and
+# PostgreSQL's: the guard protects every engine).
 _REFUSED_FUNCTIONS = frozenset(
-    {"getenv", "current_setting", "duckdb_secrets", "which_secret", "read_text", "read_blob"}
+    {
+        "getenv",
+        "current_setting",
+        "duckdb_secrets",
+        "which_secret",
+        "read_text",
+        "read_blob",
+        "set_config",
+        "pg_stat_file",
+        "pg_current_logfile",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_promote",
+        "pg_switch_wal",
+        "pg_create_restore_point",
+        "pg_notify",
+        "query_to_xml",
+        "query_to_xmlschema",
+        "query_to_xml_and_xmlschema",
+        "cursor_to_xml",
+        "ts_stat",
+    }
+)
+# Families of such functions: server files, large objects (lo_import reads a server file),
+# advisory locks (a session lock outlives the statement and could block the pipeline's
+# writer), other databases.
+_REFUSED_FUNCTION_PREFIXES = (
+    "pg_read_",
+    "pg_ls_",
+    "pg_file_",
+    "lo_",
+    "pg_advisory_",
+    "pg_try_advisory_",
+    "dblink",
 )
 
 # Catalog views that show the warehouse file's absolute path (duckdb_databases.path,
 # pragma_database_list.file) or settings holding paths (pg_settings): a client of the data
 # API has no business knowing where the file lives. Refused wherever they are named.
 _PATH_REVEALING_RELATIONS = frozenset(
-    {"duckdb_databases", "pragma_database_list", "pg_settings", "duckdb_settings"}
+    {
+        "duckdb_databases",
+        "pragma_database_list",
+        "pg_settings",
+        "duckdb_settings",
+        # PostgreSQL: configuration files, the server's paths (also SHOW <setting>)
+        "pg_file_settings",
+        "pg_hba_file_rules",
+        "pg_ident_file_mappings",
+        "pg_config",
+        "data_directory",
+        "config_file",
+        "hba_file",
+        "ident_file",
+        "external_pid_file",
+        "unix_socket_directories",
+        "log_directory",
+    }
 )
 
 # A table name containing one of these is a file path (DuckDB's replacement scans).
@@ -331,138 +392,54 @@ def _node_problems(node: dict[str, Any]) -> Iterator[str]:
             yield f"{table} (shows where the warehouse file is)"
     if "function_name" in node:
         name = str(node["function_name"]).lower()
-        if name in _REFUSED_FUNCTIONS:
-            yield f"function {name}() (reads the environment or files)"
-
-
-def _discard_pending(conn: Any) -> None:
-    """Drop the unread rest of a result so the caller's connection stays usable."""
-    import duckdb
-
-    abort = getattr(conn, "abort", None)
-    if abort is not None:
-        try:
-            abort()
-        except duckdb.Error:
-            pass
+        if name in _REFUSED_FUNCTIONS or name.startswith(_REFUSED_FUNCTION_PREFIXES):
+            yield f"function {name}() (reads the environment, files or settings, or locks)"
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def connect_sandboxed(path: Path, *, allowed_directories: Sequence[Path] = ()) -> Any:
-    """Open ``path`` read-only in a private DuckDB instance with file access disabled.
-
-    The warehouse is ATTACHed ``READ_ONLY`` to a fresh in-memory database (so the settings
-    below cannot leak into another connection of this process, which DuckDB would share an
-    instance with), made the default catalog, then ``enable_external_access`` is turned
-    off and the configuration locked. ``allowed_directories`` stay readable (batch-source
-    views over lake files).
-    """
-    import duckdb
-
-    path = Path(path)
-    if not path.exists():
-        raise WarehouseError(
-            f"warehouse {path} does not exist yet: run `eventlake build` (or `eventlake run`)"
-        )
-    conn = duckdb.connect(":memory:")
-    try:
-        alias = path.stem.replace('"', "")
-        conn.execute(f'ATTACH ? AS "{alias}" (READ_ONLY)', [str(path)])
-        conn.execute(f'USE "{alias}"')
-        if allowed_directories:
-            dirs = [str(d).rstrip("/") + "/" for d in allowed_directories]
-            conn.execute("SET allowed_directories = ?", [dirs])
-        _no_python_scans(conn)
-        conn.execute("SET enable_external_access = false")
-        conn.execute("SET lock_configuration = true")
-    except duckdb.Error as exc:
-        conn.close()
-        raise WarehouseError(f"cannot open warehouse {path} read-only: {exc}") from exc
-    return conn
+def sandbox_options(config: WarehouseConfig) -> ReaderOptions:
+    """The reader options of SQL typed by users: ``warehouse.query_timeout`` and
+    ``warehouse.query_memory_mb``, with the engine's sandbox on."""
+    return ReaderOptions(
+        connections=2,
+        timeout=config.query_timeout,
+        memory_mb=config.query_memory_mb,
+        sandbox=True,
+    )
 
 
-def _no_python_scans(conn: Any) -> None:
-    """Stop DuckDB's Python client from resolving unknown table names to Python variables.
-
-    Otherwise ``SELECT * FROM some_dataframe`` reads any Arrow table or DataFrame in scope
-    of the calling code.
-    """
-    import duckdb
-
-    try:
-        conn.execute("SET python_enable_replacements = false")
-    except duckdb.Error:
-        pass  # a locked configuration: it was set before the lock
-
-
-def _allowed_directories(settings: Settings) -> list[Path]:
-    """Lake folders that views in the warehouse may read (local lakes only)."""
-    uri = settings.lake_uri()
-    if "://" in uri:
-        return []
-    from eventlake.lake import SOURCES_DIR
-
-    return [Path(uri) / SOURCES_DIR]
-
-
-def run_query(
-    settings: Settings | None,
-    sql: str,
-    limit: int = 10_000,
-    *,
-    connection: Any = None,
-    timeout: float | None = None,
-) -> QueryResult:
-    """Check ``sql`` with :func:`check_read_only` and run it on the warehouse.
+def run_query(source: Settings | WarehouseReader, sql: str, limit: int = 10_000) -> QueryResult:
+    """Check ``sql`` with :func:`check_read_only` and run it on a sandboxed reader.
 
     Args:
-        settings: the eventlake Settings (its warehouse path is opened); None when
-            ``connection`` is given.
+        source: the eventlake Settings (a sandboxed reader of its warehouse is opened and
+            closed), or a reader opened with :func:`sandbox_options` (the data API's,
+            kept open; it is not closed).
         sql: one read-only statement.
-        limit: the most rows returned; ``truncated`` says whether there were more.
-        connection: a DuckDB connection or cursor to use instead of opening one (the API
-            passes a cursor of its ``ReadOnlyWarehouse``); it is not closed.
-        timeout: interrupt the query after this many seconds.
+        limit: the most rows returned (negative: all); ``truncated`` says whether there
+            were more.
 
     Raises:
-        QueryRefusedError: the statement is not read-only.
-        WarehouseError: the warehouse is missing or the query failed (DuckDB's message).
+        QueryRefusedError: the statement is not read-only, or reaches past the sandbox.
+        WarehouseMissingError: nothing is published yet.
+        QueryError: the statement failed (its timeout, memory limit, a missing table...).
+        WarehouseError: the warehouse cannot be reached.
     """
-    import duckdb
-
     text = check_read_only(sql)
-    own = connection is None
-    if own:
-        if settings is None:
-            raise WarehouseError("run_query needs the settings or an open connection")
-        path = settings.resolve(settings.warehouse.path)
-        conn = connect_sandboxed(path, allowed_directories=_allowed_directories(settings))
+    if isinstance(source, Settings):
+        from eventlake.warehouse.factory import open_warehouse
+
+        reader = open_warehouse(source).reader(sandbox_options(source.warehouse))
+        own = True
     else:
-        conn = connection
-        _no_python_scans(conn)
-    timer = threading.Timer(timeout, conn.interrupt) if timeout else None
+        reader, own = source, False
     try:
-        if timer is not None:
-            timer.start()
-        cursor = conn.execute(text)
-        columns = [d[0] for d in cursor.description or []]
-        types = [str(d[1]) for d in cursor.description or []]
-        rows = cursor.fetchmany(limit + 1) if limit >= 0 else cursor.fetchall()
-    except duckdb.InterruptException as exc:
-        raise WarehouseError(f"query interrupted after {timeout} s") from exc
-    except duckdb.Error as exc:
-        raise WarehouseError(f"query failed: {_first_line(exc)}") from exc
+        result = reader.execute(text, limit=limit if limit >= 0 else None)
     finally:
-        if timer is not None:
-            timer.cancel()
         if own:
-            conn.close()
-        else:
-            _discard_pending(conn)
-    truncated = 0 <= limit < len(rows)
-    rows = rows[:limit] if truncated else rows
-    notes = [f"showing the first {limit} rows"] if truncated else []
-    return QueryResult(columns, types, [tuple(r) for r in rows], truncated, notes)
+            reader.close()
+    notes = [f"showing the first {limit} rows"] if result.truncated else []
+    return QueryResult(result.columns, result.types, result.rows, result.truncated, notes)

@@ -31,6 +31,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import os
 import re
 import tempfile
 import threading
@@ -42,11 +43,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from eventlake.config import WarehouseConfig
-from eventlake.errors import WarehouseError
+from eventlake.errors import WarehouseError, WarehouseMissingError
 from eventlake.fsutil import write_atomic
 from eventlake.lake import Lake
+from eventlake.warehouse._duckdb_reader import DuckDBReader
 from eventlake.warehouse.base import (
+    NO_VERSION,
     ColumnTypes,
+    ReaderOptions,
     ReadResult,
     WarehouseCounts,
     failed_rows_sql,
@@ -248,8 +252,10 @@ class SparkWarehouse:
     def column_types(self) -> ColumnTypes:
         return SparkDbtTarget(self.config).column_types()
 
-    def reader(self) -> SparkParquetReader:
-        return SparkParquetReader(self.spark_dir / PUBLISHED_FILE, timeout=self.read_timeout)
+    def reader(self, options: ReaderOptions | None = None) -> SparkParquetReader:
+        return SparkParquetReader(
+            self.spark_dir / PUBLISHED_FILE, timeout=self.read_timeout, options=options
+        )
 
     def close(self) -> None:
         """The process's session stays (dbt and the next run use it)."""
@@ -322,41 +328,56 @@ class SparkParquetReader:
     """Read-only statements with DuckDB on the Parquet files of the last Spark publish.
 
     Each generation becomes a small DuckDB file of views (``schema.table`` over the exact
-    files of the manifest, columns cast to their Spark types), opened ``READ_ONLY`` in a
-    private DuckDB instance that may read only the tables' folders. Thread-safe.
+    files of the manifest, columns cast to their Spark types), read by a
+    :class:`~eventlake.warehouse.duckdb.DuckDBReader` (a private, sandboxed instance that
+    may read only the tables' folders). The manifest is re-read only when the file changes
+    (a publish replaces it). Thread-safe.
     """
 
     engine = "spark"
 
-    def __init__(self, manifest: Path, *, timeout: float = 30.0) -> None:
-        from eventlake.warehouse.duckdb import DuckDBReader
-
+    def __init__(
+        self, manifest: Path, *, timeout: float = 30.0, options: ReaderOptions | None = None
+    ) -> None:
         self.manifest = Path(manifest)
         self.timeout = timeout
+        self.options = options
         self._lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="eventlake-spark-reader-"))
         self._generation: str | None = None
         self._reader: DuckDBReader | None = None
+        self._seen: tuple[tuple[int, int, int] | None, dict[str, Any] | None] = (None, None)
 
-    def _read_manifest(self) -> dict[str, Any]:
+    def _read_manifest(self) -> dict[str, Any] | None:
+        """The manifest (None before the first publish), parsed again only when it changed."""
+        try:
+            st = os.stat(self.manifest)
+        except FileNotFoundError:
+            return None
+        ident = (st.st_ino, st.st_mtime_ns, st.st_size)
+        seen_ident, seen = self._seen
+        if seen is not None and ident == seen_ident:
+            return seen
         try:
             data: dict[str, Any] = json.loads(self.manifest.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise WarehouseError(
-                f"no published Spark build to read ({self.manifest} is missing): run "
-                "`eventlake build` first"
-            ) from None
+            return None
         except (OSError, ValueError) as exc:
             raise WarehouseError(f"cannot read {self.manifest}: {exc}") from exc
+        self._seen = (ident, data)
         return data
 
     def version(self) -> str:
-        return str(self._read_manifest().get("generation", "none"))
-
-    def _current(self) -> Any:
-        from eventlake.warehouse.duckdb import DuckDBReader
-
         manifest = self._read_manifest()
+        return NO_VERSION if manifest is None else str(manifest.get("generation", NO_VERSION))
+
+    def _current(self) -> DuckDBReader:
+        manifest = self._read_manifest()
+        if manifest is None:
+            raise WarehouseMissingError(
+                f"no published Spark build to read ({self.manifest} is missing): run "
+                "`eventlake build` first"
+            )
         generation = str(manifest.get("generation"))
         with self._lock:
             if self._reader is not None and generation == self._generation:
@@ -364,7 +385,9 @@ class SparkParquetReader:
             path, dirs = self._views_file(manifest, generation)
             if self._reader is not None:
                 self._reader.close()
-            self._reader = DuckDBReader(path, read_dirs=dirs, timeout=self.timeout)
+            self._reader = DuckDBReader(
+                path, read_dirs=dirs, timeout=self.timeout, options=self.options
+            )
             self._generation = generation
             for old in self._dir.glob("*.duckdb"):
                 if old != path:

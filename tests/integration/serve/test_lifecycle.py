@@ -225,3 +225,25 @@ def test_publishes_under_concurrent_load_never_fail_a_request(project_dir: Path)
                 t.join(timeout=30)
     assert set(statuses) == {200}, statuses
     assert statuses[200] > 20
+
+
+def test_a_catalog_ahead_of_the_warehouse_is_a_503_with_a_hint(project_dir: Path) -> None:
+    """A metric the catalog lists but the warehouse lacks (or with a column it lacks): the
+    reader's SchemaMismatchError becomes a 503 saying to rebuild (PostgreSQL: the same in
+    test_postgres.py)."""
+    serving.build_sample(project_dir, n_events=500, n_users=20, days=5)
+    settings = serving.make_settings(project_dir)
+    catalog = settings.resolve(settings.models.dbt_dir) / "metrics_catalog.json"
+    doc = json.loads(catalog.read_text())
+    by_name = {m["name"]: m for m in doc["metrics"]}
+    by_name["revenue_daily"]["columns"].append({"name": "refunds", "type": "DOUBLE"})
+    gone = dict(by_name["funnel_daily"], name="churn_daily", relation="metrics.churn_daily")
+    doc["metrics"].append(gone)
+    catalog.write_text(json.dumps(doc))
+    with serving.serving(settings) as url, httpx.Client(base_url=url) as c:
+        for path in ("/api/metrics/revenue_daily.json", "/api/metrics/churn_daily.csv"):
+            r = c.get(path)
+            assert r.status_code == 503, (path, r.text)
+            error = r.json()["error"]
+            assert "differ" in error and "eventlake build" in error, error
+        assert c.get("/api/metrics/funnel_daily.json").status_code == 200

@@ -11,7 +11,6 @@ from eventlake.bus import EVENTS, QUARANTINE, open_producer
 from eventlake.lake import open_lake
 from eventlake.land import land
 from eventlake.warehouse import open_warehouse
-from eventlake.warehouse.duckdb import ReadOnlyWarehouse
 
 pytestmark = pytest.mark.integration
 
@@ -42,27 +41,30 @@ def test_landed_lake_loads_exactly_and_readers_see_each_publish(settings):
 
     first = _load(settings)
     assert first.event_days == (D1, D2)
-    reader = ReadOnlyWarehouse(settings.resolve(settings.warehouse.path))
+    reader = open_warehouse(settings).reader()
     try:
-        cur = reader.cursor()
+
+        def read(sql):
+            return reader.execute(sql).rows
+
         sql = "SELECT count(*), count(DISTINCT message_id), min(event_date) FROM raw.events"
-        assert cur.execute(sql).fetchall() == [(26, 26, D1)]
+        assert read(sql) == [(26, 26, D1)]
         sent = {r["message_id"] for r in rows}
-        got = {r[0] for r in cur.execute("SELECT message_id FROM raw.events").fetchall()}
+        got = {r[0] for r in read("SELECT message_id FROM raw.events")}
         assert got == sent
         # The lake offsets and the loaded rows agree: every bus offset once.
-        offsets = cur.execute(
+        offsets = read(
             "SELECT bus_partition, count(*), count(DISTINCT bus_offset) FROM raw.events GROUP BY 1"
-        ).fetchall()
+        )
         assert all(n == distinct for _, n, distinct in offsets)
-        assert cur.execute("SELECT count(*) FROM raw.quarantine").fetchall() == [(2,)]
+        assert read("SELECT count(*) FROM raw.quarantine") == [(2,)]
 
-        # A late event lands; the reader keeps its snapshot until the publish, then follows.
+        # A late event lands; the reader sees the published rows until the next publish.
         _send(settings, EVENTS, lakedata.game_events(D1, 1, tag="late-", received=D2))
         land(settings)
-        assert cur.execute("SELECT count(*) FROM raw.events").fetchall() == [(26,)]
+        assert read("SELECT count(*) FROM raw.events") == [(26,)]
         late = _load(settings)
         assert late.event_days == (D1,) and late.commits_loaded >= 1
-        assert reader.cursor().execute("SELECT count(*) FROM raw.events").fetchall() == [(31,)]
+        assert read("SELECT count(*) FROM raw.events") == [(31,)]
     finally:
         reader.close()

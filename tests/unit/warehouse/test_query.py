@@ -7,8 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from eventlake.errors import QueryRefusedError, WarehouseError
-from eventlake.warehouse.query import check_read_only, connect_sandboxed, run_query
+from eventlake.errors import QueryRefusedError, SchemaMismatchError, WarehouseError
+from eventlake.warehouse import open_warehouse
+from eventlake.warehouse.duckdb import connect_sandboxed
+from eventlake.warehouse.query import check_read_only, run_query, sandbox_options
 
 ALLOWED = [
     "SELECT 1",
@@ -152,19 +154,21 @@ def test_sandboxed_connection_blocks_what_the_guard_might_miss(warehouse, tmp_pa
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_run_query_on_a_given_cursor_leaves_it_usable(settings, warehouse) -> None:
-    conn = duckdb.connect(str(warehouse), read_only=True)
+def test_run_query_on_a_given_reader_leaves_it_open(settings, warehouse) -> None:
+    reader = open_warehouse(settings).reader(sandbox_options(settings.warehouse))
     try:
-        result = run_query(settings, "SELECT * FROM range(100)", limit=2, connection=conn)
-        assert result.rows == [(0,), (1,)]
-        assert conn.execute("SELECT 42").fetchall() == [(42,)]
+        result = run_query(reader, "SELECT * FROM range(100)", limit=2)
+        assert result.rows == [(0,), (1,)] and result.truncated
+        assert reader.execute("SELECT 42").rows == [(42,)]
     finally:
-        conn.close()
+        reader.close()
 
 
 def test_query_errors_are_warehouse_errors(settings, warehouse) -> None:
-    with pytest.raises(WarehouseError, match="query failed: .*nope"):
+    with pytest.raises(SchemaMismatchError, match="does not match the warehouse: .*nope"):
         run_query(settings, "SELECT * FROM nope")
+    with pytest.raises(WarehouseError, match="query failed on DuckDB: .*syntax|Conversion"):
+        run_query(settings, "SELECT 'x'::INTEGER")
 
 
 def test_missing_warehouse_says_what_to_run(settings) -> None:
@@ -292,7 +296,7 @@ def test_no_statement_reveals_the_warehouse_path(settings, warehouse) -> None:
         assert folder not in repr(result.rows), sql
 
 
-def test_python_variables_are_not_tables(warehouse) -> None:
+def test_python_variables_are_not_tables(settings, warehouse) -> None:
     import pyarrow as pa
 
     leaked = pa.table({"secret": ["s3cr3t"]})
@@ -305,6 +309,17 @@ def test_python_variables_are_not_tables(warehouse) -> None:
     try:
         with pytest.raises(duckdb.CatalogException, match="leaked"):
             conn.execute("SELECT * FROM leaked")
+        # a cursor is a connection of its own: the setting must hold there too
+        with pytest.raises(duckdb.CatalogException, match="leaked"):
+            conn.cursor().execute("SELECT * FROM leaked")
     finally:
         conn.close()
+    reader = open_warehouse(settings).reader()  # per-thread cursors
+    try:
+        with pytest.raises(SchemaMismatchError, match="leaked"):
+            reader.execute("SELECT * FROM leaked")
+    finally:
+        reader.close()
+    with pytest.raises(SchemaMismatchError, match="leaked"):
+        run_query(settings, "SELECT * FROM leaked")
     assert leaked.num_rows == 1

@@ -6,6 +6,11 @@ Names, dimensions, measures and column descriptions come from the dbt project's 
 YAML (the catalog's source of truth); only the arithmetic here is simplified. It lets the API
 and the dashboard be tested and benchmarked without running the whole pipeline; the real
 models are tested against the API separately.
+
+The same tables can then be copied, row for row and with the same types, into a PostgreSQL
+database (:func:`copy_sample_to_postgres`) or Spark Parquet tables
+(:func:`copy_sample_to_spark`), so that one request can be compared, or timed, on every
+engine over the same data.
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ from typing import Any
 
 from eventlake.warehouse.measures import normalise_measures
 
-__all__ = ["build_sample_warehouse", "models_meta"]
+__all__ = [
+    "build_sample_warehouse",
+    "copy_sample_to_postgres",
+    "copy_sample_to_spark",
+    "models_meta",
+]
 
 _PLATFORMS = "['iOS', 'Android', 'Windows', 'macOS']"
 _COUNTRIES = "['US', 'DE', 'FR', 'BR', 'JP', 'IN']"
@@ -311,4 +321,109 @@ def build_sample_warehouse(
     }
     tmp.write_text(json.dumps(catalog_doc, indent=2, default=str), encoding="utf-8")
     tmp.replace(catalog)
+    return counts
+
+
+def _postgres_type(duckdb_type: str) -> str:
+    """The PostgreSQL type holding a DuckDB column's values exactly."""
+    t = duckdb_type.upper()
+    simple = {
+        "VARCHAR": "text",
+        "DATE": "date",
+        "BOOLEAN": "boolean",
+        "TINYINT": "smallint",
+        "SMALLINT": "smallint",
+        "INTEGER": "integer",
+        "BIGINT": "bigint",
+        "HUGEINT": "numeric(38, 0)",
+        "UBIGINT": "numeric(20, 0)",
+        "FLOAT": "real",
+        "DOUBLE": "double precision",
+        "TIMESTAMP": "timestamp",
+        "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    }
+    if t in simple:
+        return simple[t]
+    if t.startswith("DECIMAL"):
+        return "numeric" + t[len("DECIMAL") :]
+    return "text"
+
+
+#: Schemas of the sample: the metric tables and the user grain and calendar the API's
+#: declared aggregations read (``serve/metric_sql.py``).
+_SAMPLE_SCHEMAS = ("staging", "marts", "metrics")
+
+
+def _sample_tables(warehouse: Path) -> list[tuple[str, str, list[tuple[str, str]], Any]]:
+    """(schema, table, [(column, DuckDB type)], Arrow table) of every table of the sample."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        names = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_schema IN {_SAMPLE_SCHEMAS} ORDER BY 1, 2"
+        ).fetchall()
+        out = []
+        for schema, name in names:
+            cols = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                [schema, name],
+            ).fetchall()
+            data = con.sql(f'SELECT * FROM "{schema}"."{name}"').to_arrow_table()
+            out.append((str(schema), str(name), [(str(c), str(t)) for c, t in cols], data))
+        return out
+    finally:
+        con.close()
+
+
+def copy_sample_to_postgres(warehouse: Path, url: str) -> dict[str, int]:
+    """Copy the sample's tables (``staging``, ``marts``, ``metrics``) into the PostgreSQL
+    database of ``url``.
+
+    Same rows, same types (DECIMAL as numeric, DOUBLE as double precision...), replacing
+    those schemas; then a new reader version is published (``raw._generation``),
+    as a pipeline run does. Returns rows per table.
+    """
+    import psycopg
+
+    from eventlake.warehouse.postgres import publish_generation
+
+    counts: dict[str, int] = {}
+    with psycopg.connect(url) as conn:
+        for schema in _SAMPLE_SCHEMAS:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"CREATE SCHEMA {schema}")
+        for schema, name, cols, data in _sample_tables(warehouse):
+            ddl = ", ".join(f'"{c}" {_postgres_type(t)}' for c, t in cols)
+            conn.execute(f'CREATE TABLE {schema}."{name}" ({ddl})')
+            names = ", ".join(f'"{c}"' for c, _ in cols)
+            with conn.cursor().copy(f'COPY {schema}."{name}" ({names}) FROM STDIN') as copy:
+                for batch in data.to_batches(50_000):
+                    for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+                        copy.write_row(row)
+            counts[f"{schema}.{name}"] = data.num_rows
+        conn.commit()
+        conn.autocommit = True
+        publish_generation(conn)
+    return counts
+
+
+def copy_sample_to_spark(warehouse: Path, config: Any) -> dict[str, int]:
+    """Write the sample's tables (``staging``, ``marts``, ``metrics``) as Spark Parquet
+    tables of the catalog of
+    ``config`` (a resolved ``WarehouseConfig``) and publish them (``published.json``), as a
+    Spark build does. Starts the process's SparkSession. Returns rows per table."""
+    from eventlake.warehouse.spark import spark_session, write_published
+
+    spark = spark_session(config)
+    for schema in _SAMPLE_SCHEMAS:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+    counts: dict[str, int] = {}
+    for schema, name, _cols, data in _sample_tables(warehouse):
+        frame = spark.createDataFrame(data)
+        frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.`{name}`")
+        counts[f"{schema}.{name}"] = data.num_rows
+    write_published(spark, Path(config.spark_dir))
     return counts
