@@ -386,28 +386,54 @@ def copy_sample_to_postgres(warehouse: Path, url: str) -> dict[str, int]:
     those schemas; then a new reader version is published (``raw._generation``),
     as a pipeline run does. Returns rows per table.
     """
+    import io
+    import time
+
     import psycopg
+    import pyarrow.csv as pacsv
 
     from eventlake.warehouse.postgres import publish_generation
 
-    counts: dict[str, int] = {}
-    with psycopg.connect(url) as conn:
-        for schema in _SAMPLE_SCHEMAS:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            conn.execute(f"CREATE SCHEMA {schema}")
-        for schema, name, cols, data in _sample_tables(warehouse):
-            ddl = ", ".join(f'"{c}" {_postgres_type(t)}' for c, t in cols)
-            conn.execute(f'CREATE TABLE {schema}."{name}" ({ddl})')
-            names = ", ".join(f'"{c}"' for c, _ in cols)
-            with conn.cursor().copy(f'COPY {schema}."{name}" ({names}) FROM STDIN') as copy:
-                for batch in data.to_batches(50_000):
-                    for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
-                        copy.write_row(row)
-            counts[f"{schema}.{name}"] = data.num_rows
-        conn.commit()
-        conn.autocommit = True
-        publish_generation(conn)
-    return counts
+    tables = _sample_tables(warehouse)
+    for _attempt in range(100):
+        counts: dict[str, int] = {}
+        try:
+            with psycopg.connect(url) as conn:
+                # Replacing three schemas in one transaction must not deadlock with readers
+                # that join tables of several schemas (the date spine, the user grain): take
+                # every lock first, giving up (and retrying) rather than waiting while
+                # holding some of them.
+                conn.execute("SET lock_timeout = '200ms'")
+                held = conn.execute(
+                    "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) "
+                    "FROM pg_tables WHERE schemaname = ANY(%s)",
+                    [list(_SAMPLE_SCHEMAS)],
+                ).fetchall()
+                if held:
+                    names = ", ".join(t for (t,) in held)
+                    conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                conn.execute("SET lock_timeout = 0")
+                for schema in _SAMPLE_SCHEMAS:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                    conn.execute(f"CREATE SCHEMA {schema}")
+                for schema, name, cols, data in tables:
+                    ddl = ", ".join(f'"{c}" {_postgres_type(t)}' for c, t in cols)
+                    conn.execute(f'CREATE TABLE {schema}."{name}" ({ddl})')
+                    names = ", ".join(f'"{c}"' for c, _ in cols)
+                    sql = f'COPY {schema}."{name}" ({names}) FROM STDIN (FORMAT csv, HEADER true)'
+                    with conn.cursor().copy(sql) as copy:
+                        for batch in data.to_batches(200_000):
+                            buf = io.BytesIO()
+                            pacsv.write_csv(batch, buf)
+                            copy.write(buf.getvalue())
+                    counts[f"{schema}.{name}"] = data.num_rows
+                conn.commit()
+                conn.autocommit = True
+                publish_generation(conn)
+            return counts
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(0.05)
+    raise RuntimeError(f"could not lock the sample's tables in {url} to replace them")
 
 
 def copy_sample_to_spark(warehouse: Path, config: Any) -> dict[str, int]:

@@ -104,7 +104,24 @@ ENGINE_REQUESTS: list[tuple[str, list[tuple[str, str]]]] = [
     ("/api/metrics/revenue_daily.json", [("sort", "-revenue"), ("limit", "5"), ("offset", "3")]),
     ("/api/metrics/funnel_daily.json", [("group_by", "country")]),
     ("/api/metrics/retention_cohorts.json", []),
-    ("/api/metrics/retention_cohorts.csv", [("group_by", "cohort_week")]),
+    (
+        "/api/metrics/retention_cohorts.csv",
+        [("group_by", "cohort_week"), ("group_by", "weeks_since_signup")],
+    ),
+    (
+        "/api/metrics/daily_active_users.json",
+        [("total", "true"), ("measures", "dau"), ("measures", "mau")],
+    ),
+    (
+        "/api/metrics/revenue_daily.json",
+        [
+            ("group_by", "country"),
+            ("measures", "revenue"),
+            ("measures", "purchasers"),
+            ("measures", "arppu"),
+        ],
+    ),
+    ("/api/metrics/conversion_funnel.json", [("conversion_window_days", "3")]),
     (
         "/api/metrics/events_daily.json",
         [("group_by", "event_name"), ("sort", "-events"), ("start", "2026-01-05")],
