@@ -102,8 +102,14 @@ def test_postgres_draws_what_duckdb_draws(page: Any, urls: dict[str, str], view:
     assert page.problems == []
 
 
-def test_a_kpi_shows_the_apis_number(page: Any, urls: dict[str, str]) -> None:
-    dashboard.test_a_kpi_shows_the_apis_number(page, urls["postgres"])
+def test_kpis_show_the_apis_numbers_with_their_definition(page: Any, urls: dict[str, str]) -> None:
+    dashboard.test_kpis_show_the_apis_numbers_with_their_definition(page, urls["postgres"])
+
+
+def test_partial_days_are_shaded_and_the_funnel_counts_players(
+    page: Any, urls: dict[str, str]
+) -> None:
+    dashboard.test_partial_days_are_shaded_and_the_funnel_counts_players(page, urls["postgres"])
 
 
 def test_changing_a_filter_redraws_every_chart(
