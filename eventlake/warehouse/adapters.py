@@ -116,6 +116,8 @@ def adapter_column_types(settings: Any) -> dict[tuple[str, str], dict[str, str]]
             if not spark.catalog.databaseExists(schema):
                 continue
             for table in spark.catalog.listTables(schema):
+                if table.isTemporary:  # dbt-spark's `<model>__dbt_tmp` views of this session
+                    continue
                 cols = spark.catalog.listColumns(f"{schema}.{table.name}")
                 out[(schema, str(table.name))] = {
                     str(c.name): str(c.dataType).lower() for c in cols
