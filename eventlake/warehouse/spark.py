@@ -150,6 +150,8 @@ class SparkDbtTarget:
             if not spark.catalog.databaseExists(schema):
                 continue
             for table in spark.catalog.listTables(schema):
+                if table.isTemporary:  # dbt-spark's `<model>__dbt_tmp` views of this session
+                    continue
                 cols = spark.catalog.listColumns(f"{schema}.{table.name}")
                 out[(schema, str(table.name))] = {
                     str(c.name): str(c.dataType).lower() for c in cols
