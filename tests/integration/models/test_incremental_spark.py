@@ -26,10 +26,10 @@ import datetime as dt
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import eventlake_tests_support as support
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -93,14 +93,14 @@ def _commit_rows(lake: Lake, commit_id: str, rows: list[dict[str, Any]]) -> None
     lake.commit("events", commit_id, files)
 
 
-def _spark_settings(project: Path, lake_root: Path) -> Settings:
+def _spark_settings(project: Path, lake_root: Path, spark_dir: Path) -> Settings:
     plan = Path(eventlake.__file__).parent / "templates" / "tracking-plan.yaml"
     project.mkdir(parents=True, exist_ok=True)
     (project / "tracking-plan.yaml").write_text(plan.read_text(encoding="utf-8"))
     return Settings(
         base_dir=project,
         lake={"path": str(lake_root)},
-        warehouse={"backend": "spark", "spark_master": "local[2]", "spark_dir": "data/spark"},
+        warehouse={"backend": "spark", "spark_master": "local[2]", "spark_dir": str(spark_dir)},
         models={"user_models_dir": None},
     )
 
@@ -131,9 +131,12 @@ def _rows(spark: Any, sql: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def spark_runs(
-    game_lake: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    from eventlake.warehouse.spark_session import spark_session, stop_spark_session
+    game_lake: Any, tmp_path_factory: pytest.TempPathFactory, spark_dir: Path
+) -> dict[str, Any]:
+    """The runs, on the test process's one Spark session (the ``spark_dir`` fixture), its
+    catalog emptied first."""
+    from eventlake.warehouse.factory import resolved_config
+    from eventlake.warehouse.spark import spark_session
 
     root = tmp_path_factory.mktemp("spark-inc")
     lake = open_lake(str(root / "lake"))
@@ -143,43 +146,41 @@ def spark_runs(
     first_received = dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC)
     lone = _lone_row(LONE_DAY, first_received, 0)
     _commit_rows(lake, "events-p0009-00000000000000000000", [lone])
-    settings = _spark_settings(root / "project", root / "lake")
+    settings = _spark_settings(root / "project", root / "lake", spark_dir)
+    support.reset_spark(settings)
     out: dict[str, Any] = {"settings": settings, "runs": [], "given": [], "rebuilt": []}
     out["merged"], out["raw_days"] = [], []
-    try:
-        first = run(settings, land=False)
-        spark = spark_session(settings)
-        out["spark"], out["first"] = spark, first
-        out["lone_before"] = _rows(
-            spark, f"select count(*) from staging.stg_events where event_date = date '{LONE_DAY}'"
+    first = run(settings, land=False)
+    spark = spark_session(resolved_config(settings.warehouse, settings.base_dir))
+    out["spark"], out["first"] = spark, first
+    out["lone_before"] = _rows(
+        spark, f"select count(*) from staging.stg_events where event_date = date '{LONE_DAY}'"
+    )
+    for n, group in enumerate(DAY_RUNS):
+        days = sorted({d for i in group for d in _copy_commit(game_lake.lake, lake, ids[i])})
+        if n == len(DAY_RUNS) - 1:
+            # the re-sent copy arrived an hour before the original: it wins, and moves
+            # the message to a day of this commit
+            moved = _lone_row(days[-1], first_received - dt.timedelta(hours=1), 1)
+            _commit_rows(lake, "events-p0009-00000000000000000001", [moved])
+        result = run(settings, land=False)
+        out["runs"].append(result)
+        out["given"].append(sorted(dt.date.fromisoformat(d) for d in result.changed_days))
+        out["rebuilt"].append(
+            sorted(r[0] for r in _rows(spark, "select day from staging.int_changed_days"))
         )
-        for n, group in enumerate(DAY_RUNS):
-            days = sorted({d for i in group for d in _copy_commit(game_lake.lake, lake, ids[i])})
-            if n == len(DAY_RUNS) - 1:
-                # the re-sent copy arrived an hour before the original: it wins, and moves
-                # the message to a day of this commit
-                moved = _lone_row(days[-1], first_received - dt.timedelta(hours=1), 1)
-                _commit_rows(lake, "events-p0009-00000000000000000001", [moved])
-            result = run(settings, land=False)
-            out["runs"].append(result)
-            out["given"].append(sorted(dt.date.fromisoformat(d) for d in result.changed_days))
-            out["rebuilt"].append(
-                sorted(r[0] for r in _rows(spark, "select day from staging.int_changed_days"))
-            )
-            merged = _rows(
-                spark,
-                "select count(*) from staging.int_identity_changes where old_component is not null",
-            )
-            out["merged"].append(int(merged[0][0]))
-            raw_days = _rows(spark, "select count(distinct event_date) from raw.events")
-            out["raw_days"].append(int(raw_days[0][0]))
-        out["moved_to"] = days[-1]
-        out["incremental"] = _snapshot(spark)
-        out["full"] = build(settings, full_refresh=True)
-        out["rebuild"] = _snapshot(spark)
-        yield out
-    finally:
-        stop_spark_session()
+        merged = _rows(
+            spark,
+            "select count(*) from staging.int_identity_changes where old_component is not null",
+        )
+        out["merged"].append(int(merged[0][0]))
+        raw_days = _rows(spark, "select count(distinct event_date) from raw.events")
+        out["raw_days"].append(int(raw_days[0][0]))
+    out["moved_to"] = days[-1]
+    out["incremental"] = _snapshot(spark)
+    out["full"] = build(settings, full_refresh=True)
+    out["rebuild"] = _snapshot(spark)
+    return out
 
 
 def test_days_runs_equal_a_full_rebuild_on_spark(spark_runs: dict[str, Any]) -> None:

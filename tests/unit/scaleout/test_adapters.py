@@ -80,7 +80,8 @@ def test_spark_conf_keeps_state_in_the_project_and_binds_loopback(tmp_path: Path
 def test_spark_conf_keeps_dynamic_partition_overwrite(tmp_path: Path) -> None:
     """Day replacement relies on it: a static overwrite would empty every other day."""
     settings = Settings(base_dir=tmp_path, warehouse={"backend": "spark"})
-    assert spark_conf(settings)["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
+    conf = spark_conf(open_warehouse(settings).config)
+    assert conf["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
     settings = Settings(
         base_dir=tmp_path,
         warehouse={
@@ -89,4 +90,4 @@ def test_spark_conf_keeps_dynamic_partition_overwrite(tmp_path: Path) -> None:
         },
     )
     with pytest.raises(ConfigError, match="partitionOverwriteMode = 'STATIC'"):
-        spark_conf(settings)
+        spark_conf(open_warehouse(settings).config)
