@@ -9,7 +9,7 @@ with ranked as (
         row_number() over (
             partition by tournament_id, position order by _eventlake_commit_id desc
         ) as rn
-    from {{ source('raw', 'pinball__results') }}
+    from {{ source('pinball', 'results') }}
 )
 select tournament_id, finish_position, player_id, points
 from ranked
