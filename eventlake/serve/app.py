@@ -19,6 +19,7 @@ from starlette.routing import Route
 from eventlake.config import Settings
 from eventlake.errors import ConfigError
 from eventlake.health import HealthSource
+from eventlake.project import tracks_events
 from eventlake.serve import api, pages
 from eventlake.serve.auth import ASGIApp, Receive, Scope, Send, TokenAuth
 from eventlake.serve.catalog import CatalogFile
@@ -93,7 +94,7 @@ def create_app(
             check_interval=check_interval,
         ),
         cache=ResultCache(cfg.cache_entries),
-        dashboards=DashboardSet(dashboards_dir),
+        dashboards=DashboardSet(dashboards_dir, packaged=tracks_events(settings)),
         lake_counts=LakeCounts(settings.lake_uri(), settings.lake.storage_options),
         warehouse_path=warehouse_path,
         token=cfg.token or None,
@@ -121,6 +122,7 @@ def create_app(
     routes = [
         Route("/", pages.dashboard_page, methods=["GET"]),
         Route("/d/{slug}", pages.dashboard_page, methods=["GET"]),
+        Route("/static/topojson/{name}", pages.topojson_asset, methods=["GET"]),
         Route("/static/{name}", pages.static_asset, methods=["GET"]),
         Route("/api/metrics", api.list_metrics, methods=["GET"]),
         Route("/api/metrics/{name}.{fmt}", api.get_metric, methods=["GET"]),

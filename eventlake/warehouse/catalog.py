@@ -144,8 +144,7 @@ def metrics_catalog(
         grain = meta.get("time_grain", "day")
         if grain not in TIME_GRAINS:
             raise ModelBuildError(
-                f"metric model {node['name']!r}: time_grain must be one of "
-                f"{', '.join(TIME_GRAINS)}"
+                f"metric model {node['name']!r}: time_grain must be one of {', '.join(TIME_GRAINS)}"
             )
         metrics.append(
             {

@@ -5,10 +5,10 @@
 select
     years_active,
     case
-        when events_per_year < 2 then '1: under 2 events a year'
-        when events_per_year < 4 then '2: 2-3 events a year'
-        when events_per_year < 8 then '3: 4-7 events a year'
-        else '4: 8 or more events a year'
+        when events_per_year < 1.5 then '1: about one event a year'
+        when events_per_year < 3 then '2: 1.5 to 3 a year'
+        when events_per_year < 6 then '3: 3 to 6 a year'
+        else '4: 6 or more a year'
     end as engagement,
     first_year,
     country,
