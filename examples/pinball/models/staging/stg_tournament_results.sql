@@ -5,7 +5,8 @@ with ranked as (
         cast(tournament_id as integer) as tournament_id,
         cast(position as integer) as finish_position,
         cast(player_id as integer) as player_id,
-        cast(points as double precision) as points,
+        -- exact to the cent: sums and ranks come out the same on every engine
+        cast(points as decimal(12, 2)) as points,
         row_number() over (
             partition by tournament_id, position order by _eventlake_commit_id desc
         ) as rn
