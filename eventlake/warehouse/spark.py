@@ -251,6 +251,18 @@ class SparkWarehouse:
             results[key] = _rows(spark, sql)
         return counts_from_rows(results)
 
+    def source_commits(self) -> Mapping[str, frozenset[str]]:
+        from eventlake.warehouse.source_tables import (
+            SOURCE_COMMITS_QUERY,
+            SOURCE_COMMITS_TABLE,
+            source_commits_from_rows,
+        )
+
+        spark = spark_session(self.config)
+        if not spark.catalog.tableExists(f"raw.{SOURCE_COMMITS_TABLE}"):
+            return {}
+        return source_commits_from_rows(_rows(spark, SOURCE_COMMITS_QUERY))
+
     def column_types(self) -> ColumnTypes:
         return SparkDbtTarget(self.config).column_types()
 

@@ -48,6 +48,7 @@ class SqlBuilder:
         changed_days: list[dt.date] | None = None,
         full_refresh: bool = False,
         select: str | None = None,
+        sources: Any = None,
     ) -> BuildResult:
         self.calls.append(None if changed_days is None else list(changed_days))
         db_path = Path(target.profile_output()["path"])
