@@ -378,13 +378,16 @@ def _sample_tables(warehouse: Path) -> list[tuple[str, str, list[tuple[str, str]
         con.close()
 
 
-def copy_sample_to_postgres(warehouse: Path, url: str) -> dict[str, int]:
+def copy_sample_to_postgres(
+    warehouse: Path, url: str, *, batch_rows: int = 200_000
+) -> dict[str, int]:
     """Copy the sample's tables (``staging``, ``marts``, ``metrics``) into the PostgreSQL
     database of ``url``.
 
     Same rows, same types (DECIMAL as numeric, DOUBLE as double precision...), replacing
     those schemas; then a new reader version is published (``raw._generation``),
-    as a pipeline run does. Returns rows per table.
+    as a pipeline run does. Returns rows per table. Tables stream to ``COPY`` as CSV in
+    batches of ``batch_rows``.
     """
     import io
     import time
@@ -422,9 +425,11 @@ def copy_sample_to_postgres(warehouse: Path, url: str) -> dict[str, int]:
                     names = ", ".join(f'"{c}"' for c, _ in cols)
                     sql = f'COPY {schema}."{name}" ({names}) FROM STDIN (FORMAT csv, HEADER true)'
                     with conn.cursor().copy(sql) as copy:
-                        for batch in data.to_batches(200_000):
+                        for i, batch in enumerate(data.to_batches(batch_rows)):
+                            # one header, on the first batch: the COPY reads one CSV stream
                             buf = io.BytesIO()
-                            pacsv.write_csv(batch, buf)
+                            options = pacsv.WriteOptions(include_header=i == 0)
+                            pacsv.write_csv(batch, buf, options)
                             copy.write(buf.getvalue())
                     counts[f"{schema}.{name}"] = data.num_rows
                 conn.commit()

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import httpx
 import psycopg
 import pytest
@@ -276,3 +277,32 @@ def test_copy_keeps_the_types(sample_project: Path, pg_url: str, both: tuple[str
     assert types["activity_date"] == "date" and types["revenue"] == "numeric"
     assert types["dau"] == "bigint" and types["arpdau"] == "double precision"
     assert json.loads(json.dumps(types))
+
+
+def test_the_sample_copy_streams_tables_larger_than_one_batch(
+    sample_project: Path, postgres_url: str
+) -> None:
+    # Tables go to COPY as CSV in batches: every batch after the first must come without
+    # its header (a header in the middle of the stream is a bad row to PostgreSQL).
+    url = serving.postgres_database(postgres_url, f"serve_{uuid.uuid4().hex[:8]}")
+    duck = serving.make_settings(sample_project)
+    wh = duck.resolve(duck.warehouse.path)
+    copied = copy_sample_to_postgres(wh, url, batch_rows=7)
+    assert max(copied.values()) > 7 * 3
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        expected = {
+            f"{s}.{t}": con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]  # type: ignore[index]
+            for s, t in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema IN ('staging', 'marts', 'metrics')"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert copied == expected
+    with psycopg.connect(url) as conn:
+        for name, rows in expected.items():
+            schema, table = name.split(".")
+            got = conn.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchone()
+            assert got is not None and got[0] == rows, name
