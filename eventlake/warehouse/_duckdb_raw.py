@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
+from eventlake.warehouse._duckdb_generations import record_days
 from eventlake.warehouse.raw import (
     RAW_TABLES,
     LakeFileRow,
@@ -175,6 +176,8 @@ class DuckRawBackend:
             "INSERT OR REPLACE INTO raw._day_loads VALUES (?, ?, ?, now(), ?)",
             [[table, day, rows, self._seq] for day, rows in sorted(day_rows.items())],
         )
+        # what the catch-up of the other generation copies (_duckdb_generations.py)
+        record_days(self.conn, f"raw.{table}", RAW_TABLES[table].day_column, day_rows)
 
     def close(self) -> None:
         self.conn.close()

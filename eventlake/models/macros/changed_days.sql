@@ -78,12 +78,18 @@
 {%- endmacro %}
 
 {#- Pre-hook of an incremental model: delete the rows matching `condition` (the rows this
-    run rebuilds), every row on a full rebuild, nothing on a first build. -#}
-{% macro delete_where(condition) -%}
+    run rebuilds), every row on a full rebuild, nothing on a first build. With
+    `days_column`, the rows deleted all lie on the rebuilt days (rebuilt_day_list with
+    `before`, `after`, `messages_only`), which DuckDB logs for its generation files
+    (macros/generation_log.sql). -#}
+{% macro delete_where(condition, days_column=none, before=0, after=0, messages_only=false) -%}
     {%- if is_incremental() and var('changed_days', none) is none -%}
         delete from {{ this }}
+        {%- if days_column is not none %}{{ eventlake.record_rebuilt_days(days_column, none) }}{% endif %}
     {%- elif is_incremental() -%}
         delete from {{ this }} where {{ condition }}
+        {%- if days_column is not none %}{{ eventlake.record_rebuilt_days(
+            days_column, eventlake.rebuilt_day_list(before, after, messages_only) or []) }}{% endif %}
     {%- else -%}
         select 1
     {%- endif -%}
@@ -91,7 +97,8 @@
 
 {#- Pre-hook: delete the days this run rebuilds. -#}
 {% macro delete_changed_days(column, before=0, after=0) -%}
-    {{ eventlake.delete_where(eventlake.changed_days_filter(column, before, after)) }}
+    {{ eventlake.delete_where(
+        eventlake.changed_days_filter(column, before, after), column, before, after) }}
 {%- endmacro %}
 
 {#-

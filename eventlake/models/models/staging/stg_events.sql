@@ -3,7 +3,8 @@
     incremental_strategy='append',
     pre_hook="{{ eventlake.delete_where(
         eventlake.changed_days_filter('event_date', messages_only=true)
-        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')') }}"
+        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')',
+        days_column='event_date', messages_only=true) }}"
 ) }}
 {#-
   One row per messageId across all history. The first arrival wins, deterministically:
