@@ -8,7 +8,6 @@ for); every stage then talks to the protocol. Opening connects to nothing.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 from eventlake.config import Settings, WarehouseConfig
