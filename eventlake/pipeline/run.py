@@ -58,6 +58,7 @@ class BuildModels(Protocol):
         changed_days: list[dt.date] | None = None,
         full_refresh: bool = False,
         select: str | None = None,
+        new_offsets: Sequence[tuple[int, int, int]] | None = None,
     ) -> BuildResult: ...
 
 
@@ -169,13 +170,17 @@ def load_and_build_in(
             done = loaded.with_build(skipped=True)
         else:
             stage("build")
+            incremental = built_before and not full_refresh
+            # only the messages of the new commits' rows are ranked again (when known)
+            new = raw.new_offsets if incremental else None
             result = build_models(
                 config,
                 tx.dbt_target(),
                 # None = every day: the first build, or an explicit full refresh.
-                changed_days=days if built_before and not full_refresh else None,
+                changed_days=days if incremental else None,
                 full_refresh=full_refresh,
                 select=" ".join(select) if select else None,
+                **({"new_offsets": new} if new else {}),
             )
             done = loaded.with_build(
                 models_built=len(result.models_built), tests_passed=result.tests_passed

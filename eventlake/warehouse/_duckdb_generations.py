@@ -60,7 +60,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -507,16 +507,11 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
         elif key in changes.day_tables and key not in changes.whole:
             days = sorted(changes.days.get(key, ()))
             if days:
-                column = f'"{changes.day_tables[key]}"'
-                conn.execute(
-                    f"DELETE FROM {dst_ident} WHERE {column} IN (SELECT unnest(?::DATE[]))",
-                    [days],
-                )
-                conn.execute(
-                    f"INSERT INTO {dst_ident} SELECT * FROM {src_ident} "
-                    f"WHERE {column} IN (SELECT unnest(?::DATE[]))",
-                    [days],
-                )
+                # literal dates: DuckDB prunes row groups on them (zone maps), where a
+                # list parameter or a subquery would scan the whole day column
+                where = _in_days(changes.day_tables[key], days)
+                conn.execute(f"DELETE FROM {dst_ident} WHERE {where}")
+                conn.execute(f"INSERT INTO {dst_ident} SELECT * FROM {src_ident} WHERE {where}")
         elif table.schema == "raw" and not table.name.startswith("_") and key not in changes.whole:
             pass  # a batch source's table: its loads log it when they change it
         else:
@@ -529,6 +524,12 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
         theirs, mine = _count(conn, table.ident(_SRC)), _count(conn, table.ident(here))
         if theirs != mine:
             raise _Mismatch(f"{key} with {mine:,} rows, the published file has {theirs:,}")
+
+
+def _in_days(column: str, days: Sequence[Any]) -> str:
+    """``"column" IN (DATE '...', ...)`` for dates."""
+    literals = ", ".join(f"DATE '{d.isoformat()}'" for d in days)
+    return f'"{column}" IN ({literals})'
 
 
 def _sync_views(

@@ -221,6 +221,7 @@ def build_models(
     changed_days: list[dt.date] | None = None,
     full_refresh: bool = False,
     select: str | None = None,
+    new_offsets: Sequence[tuple[int, int, int]] | None = None,
 ) -> BuildResult:
     """Run ``dbt build`` (models + data tests) on ``target``.
 
@@ -231,6 +232,10 @@ def build_models(
             rebuild exactly what those days can change. ``None`` rebuilds every day.
         full_refresh: drop and rebuild the incremental models from scratch.
         select: a dbt selection (``"metrics"``, ``"+daily_active_users"``...).
+        new_offsets: the ``(bus_partition, first_offset, last_offset)`` ranges of the rows
+            the new lake commits brought (``RawLoadResult.new_offsets``): only the messages with a
+            copy among them are ranked again, not every message of the changed days. None:
+            every row of the changed days counts as new.
 
     Returns:
         The models built, the tests passed and the time taken.
@@ -242,8 +247,11 @@ def build_models(
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     started = time.perf_counter()
     days = None
+    rows = None
     if changed_days is not None and not full_refresh:
         days = sorted({d.isoformat() for d in changed_days})
+        if new_offsets is not None:
+            rows = [[int(p), int(a), int(b)] for p, a, b in new_offsets]
     with _BUILD_LOCK:
         project = prepare_project(config)
         profiles_dir = write_profile(config.dbt_dir, target.name, target.profile_output())
@@ -252,7 +260,7 @@ def build_models(
             "build",
             project,
             profiles_dir,
-            build_vars(config, days),
+            build_vars(config, days, rows),
             threads,
             full_refresh=full_refresh,
             select=select,

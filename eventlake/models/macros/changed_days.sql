@@ -122,8 +122,29 @@
     {{ return(none) }}
 {%- endmacro %}
 
-{#- The messageIds with a copy on a given day (a subquery). -#}
+{#-
+  The rows a run brought: those of the given days, and when var('new_rows') names the bus
+  offsets of the new lake commits ([[partition, first, last], ...], from the raw load),
+  only those. Without it every row of a given day counts as arrived, which is correct but
+  ranks every message of the day again on every run (and rebuilds every other day holding
+  a copy of one of them). `prefix` qualifies the columns (`r.`).
+-#}
+{% macro arrived_rows_filter(column='event_date', prefix='') -%}
+    {{ eventlake.given_days_filter(prefix ~ column) }}
+    {%- set ranges = var('new_rows', none) -%}
+    {%- if ranges is not none and var('changed_days', none) is not none %}
+        and (
+        {%- for r in ranges %}
+            ({{ prefix }}bus_partition = {{ r[0] | int }} and {{ prefix }}bus_offset between {{ r[1] | int }} and {{ r[2] | int }}){% if not loop.last %} or{% endif %}
+        {%- else %}
+            1 = 0
+        {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The messageIds with a copy among the rows this run brought (a subquery). -#}
 {% macro arrived_message_ids() -%}
     select message_id from {{ source('raw', 'events') }}
-    where {{ eventlake.given_days_filter('event_date') }}
+    where {{ eventlake.arrived_rows_filter('event_date') }}
 {%- endmacro %}
