@@ -119,13 +119,21 @@ class DuckRawBackend:
             out.setdefault(day, []).append(path)
         return out
 
+    #: rows and bookkeeping commit in one transaction: a day may be extended (load_raw)
+    appends_atomically = True
+
     def replace_day(self, table: RawTable, day: dt.date, paths: Sequence[str], lake: Lake) -> int:
+        target = f'raw."{table.name}"'
+        self.conn.execute(f'DELETE FROM {target} WHERE "{table.day_column}" = ?', [day])
+        return self.append_day(table, day, paths, lake)
+
+    def append_day(self, table: RawTable, day: dt.date, paths: Sequence[str], lake: Lake) -> int:
+        """Insert the rows of ``paths`` into ``day``; return the day's rows now."""
         import duckdb
 
         target = f'raw."{table.name}"'
-        self.conn.execute(f'DELETE FROM {target} WHERE "{table.day_column}" = ?', [day])
         if not paths:
-            return 0
+            return self._count(target, table.day_column, day)
         try:
             if lake.is_local:
                 source = "read_parquet($files, union_by_name = true, hive_partitioning = false)"

@@ -266,6 +266,14 @@ class RawBackend(Protocol):
         """Record in ``raw._day_loads`` that these days were just (re)loaded."""
         ...
 
+    # A backend whose rows and bookkeeping commit together (DuckDB: one transaction in
+    # the working generation) may also say ``appends_atomically = True`` and implement
+    # ``append_day(table, day, paths, lake) -> rows of the day``: a day that only got new
+    # commits is then extended with their files instead of replaced from every file of the
+    # day (whose count grows all day long with a lander committing every second). Engines
+    # that write rows before their bookkeeping (PostgreSQL, Spark: a failed run's commits
+    # are loaded again) must replace, which stays idempotent.
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -439,6 +447,7 @@ def load_raw(
         pending = pending_commits(lake, loaded)
         new_event_files: list[str] = []
         records: list[CommitRecord] = []
+        new_files: dict[tuple[str, dt.date], list[str]] = {}
         for stream, commit_id in pending:
             record = lake.read_commit(stream, commit_id)
             records.append(record)
@@ -446,6 +455,7 @@ def load_raw(
             backend.record_commit(record, files)
             for f in files:
                 days[f.table].add(f.day)
+                new_files.setdefault((f.table, f.day), []).append(f.path)
                 new_rows[f.table] += f.rows
                 if f.table == "events" and f.rows:
                     new_event_files.append(f.path)
@@ -454,12 +464,24 @@ def load_raw(
         new_offsets = None if reload_days else new_row_ranges(records)
         # Quarantine is partitioned by arrival, not by event day: only events are reloaded.
         days["events"].update(reload_days)
+        appends = getattr(backend, "appends_atomically", False)
         day_rows: dict[str, dict[dt.date, int]] = {}
         for name, table in RAW_TABLES.items():
-            by_day = backend.files_for_days(name, days[name])
+            replaced = set(reload_days) if name == "events" else set()
+            by_day = (
+                backend.files_for_days(name, days[name])
+                if not appends
+                else (backend.files_for_days(name, replaced))
+            )
             counts = {}
             for day in sorted(days[name]):
-                counts[day] = backend.replace_day(table, day, by_day.get(day, []), lake)
+                if appends and day not in replaced:
+                    # the day holds exactly the rows of the files loaded before: adding the
+                    # new files' rows equals replacing it, without reading every file again
+                    added = new_files.get((name, day), [])
+                    counts[day] = backend.append_day(table, day, added, lake)  # type: ignore[attr-defined]
+                else:
+                    counts[day] = backend.replace_day(table, day, by_day.get(day, []), lake)
             backend.mark_days(name, counts)
             day_rows[name] = counts
         backend.commit()
