@@ -280,10 +280,38 @@ class WarehouseConfig(_Section):
 class ModelsConfig(_Section):
     """The dbt project: ours plus the user's models."""
 
+    events: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="The built-in event models (staging, marts and metrics over tracked "
+        "events) and the game dashboard: 'on', 'off', or 'auto': on unless the project "
+        "has batch sources ([sources.csv] or [sources.api]) and tracks no events (no "
+        "collector write key configured and no event in the lake).",
+    )
     user_models_dir: Path | None = Field(
         default=Path("models"),
-        description="Folder of the user's own dbt models, built in the same run as ours.",
+        description="Folder of the user's own dbt models (SQL and YAML), built in the same "
+        "run as ours; subfolders staging/, marts/ and metrics/ land in those schemas.",
     )
+    user_seeds_dir: Path | None = Field(
+        default=Path("seeds"),
+        description="Folder of the user's own dbt seeds (CSV files, with an optional YAML "
+        "of their column types), loaded by the same run as the models.",
+    )
+    user_macros_dir: Path | None = Field(
+        default=Path("macros"),
+        description="Folder of the user's own dbt macros, usable by their models.",
+    )
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events_flag(cls, value: Any) -> Any:
+        # `events = false` in TOML (or EVENTLAKE_MODELS__EVENTS=false) reads as "off"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return "on" if value.strip().lower() == "true" else "off"
+        return value
+
     session_timeout_minutes: int = Field(
         default=30, description="Inactivity that ends a session in fct_sessions."
     )

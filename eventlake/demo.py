@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventlake.config import Settings
 from eventlake.errors import ConfigError, EventlakeError
 
 __all__ = [
@@ -273,7 +274,7 @@ def run_demo(
 
 
 def _generate_and_build(
-    settings: Any,
+    settings: Settings,
     world_config: Any,
     collector_sock: Any,
     live_events: int,
@@ -357,7 +358,7 @@ def daily_dau_of_complete_days(reader: Any, catalog_path: Any) -> list[tuple[Any
     return [(day, int(dau)) for day, dau in rows if day not in partial]
 
 
-def read_summary(settings: Any) -> DemoSummary:
+def read_summary(settings: Settings) -> DemoSummary:
     """The headline metrics from the built warehouse (any engine, through its reader) and
     the pipeline's reconciliation."""
     from eventlake.pipeline import collect_status

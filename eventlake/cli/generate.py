@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from eventlake.cli import pass_settings
+from eventlake.config import Settings
 from eventlake.errors import ConfigError
 
 __all__ = ["generate", "resolve_source"]
@@ -18,7 +19,7 @@ __all__ = ["generate", "resolve_source"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def resolve_source(settings: Any, write_key: str | None) -> tuple[str, str]:
+def resolve_source(settings: Settings, write_key: str | None) -> tuple[str, str]:
     """(write key, source name) for generated events: the given key or the first configured."""
     keys = settings.write_keys()
     if write_key is None:
@@ -185,7 +186,7 @@ def generate(
 
 
 def _send(
-    settings: Any,
+    settings: Settings,
     world: Any,
     frame: Any,
     target: str,

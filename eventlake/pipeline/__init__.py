@@ -1,7 +1,8 @@
 """The pipeline: sequence the stages for a run, a backfill or a full build; report status.
 
 ``run`` lands what is on the bus, loads the lake's new commits into the raw layer and
-rebuilds exactly the event days that received rows (late events included); ``backfill``
+rebuilds exactly the event days that received rows (late events included), and the
+project's own models that read a batch source with new rows; ``backfill``
 does the same day by day over a range, resumably; ``build`` rebuilds the models;
 ``collect_status`` counts every stage and reconciles them. Each returns a typed result
 that the CLI prints and the run history records. The pipeline only sequences: the
@@ -18,7 +19,14 @@ from eventlake.pipeline.results import (
     StageStatus,
     StatusReport,
 )
-from eventlake.pipeline.run import backfill, build, days_between, load_and_build, run
+from eventlake.pipeline.run import (
+    SourceTracking,
+    backfill,
+    build,
+    days_between,
+    load_and_build,
+    run,
+)
 from eventlake.pipeline.state import PipelineState
 from eventlake.pipeline.status import collect_status
 
@@ -27,6 +35,7 @@ __all__ = [
     "LoadBuildResult",
     "PipelineState",
     "RunResult",
+    "SourceTracking",
     "StageStatus",
     "StatusReport",
     "backfill",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,10 @@ class LoadBuildResult:
     ``oldest_new_event_at`` is the oldest ``received_at`` (ISO, UTC) of the events this
     transaction loaded for the first time, ``published_at`` when the transaction published
     (both None when no new event was published): their difference is the build's
-    freshness (:attr:`freshness_seconds`).
+    freshness (:attr:`freshness_seconds`). ``sources_changed`` are the batch-source
+    streams (``sources.<name>``) whose new commits made this build run; ``source_commits``
+    the source commits the models are built from once it published (None: not all models
+    were built, e.g. a ``--select``, so nothing to record).
     """
 
     commits_loaded: int = 0
@@ -46,6 +50,8 @@ class LoadBuildResult:
     tests_passed: int = 0
     oldest_new_event_at: str | None = None
     published_at: str | None = None
+    sources_changed: tuple[str, ...] = ()
+    source_commits: Mapping[str, frozenset[str]] | None = None
 
     @property
     def freshness_seconds(self) -> float | None:
@@ -89,6 +95,8 @@ class RunResult:
     published_at: str | None = None
     #: where the run was started from: "cli" (a verb), "up" (the supervisor's scheduler)
     trigger: str | None = None
+    #: batch-source streams (``sources.<name>``) whose new commits made the models build
+    sources_changed: tuple[str, ...] = ()
 
     @property
     def freshness_seconds(self) -> float | None:
@@ -105,6 +113,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["changed_days"] = list(self.changed_days)
+        out["sources_changed"] = list(self.sources_changed)
         out["seconds"] = round(self.seconds, 3)
         fresh = self.freshness_seconds
         out["freshness_seconds"] = None if fresh is None else round(fresh, 3)
@@ -115,6 +124,7 @@ class RunResult:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["changed_days"] = tuple(kwargs.get("changed_days", ()))
+        kwargs["sources_changed"] = tuple(kwargs.get("sources_changed", ()))
         return cls(**kwargs)
 
     def summary(self) -> str:
@@ -133,11 +143,13 @@ class RunResult:
         landed = f"landed {self.landed:,} events, {self.quarantined:,} quarantined; "
         fresh = self.freshness_seconds
         freshness = "" if fresh is None else f"; freshness {format_seconds(fresh)}"
+        names = ", ".join(s.removeprefix("sources.") for s in self.sources_changed)
+        sources = f"; new from sources: {names}" if names else ""
         return (
             f"{self.kind} {self.run_id} ok in {self.seconds:.1f} s: "
             f"{landed if self.kind == 'run' and self.trigger != 'up' else ''}"
             f"loaded {self.commits_loaded} lake "
-            f"commits; days rebuilt: {days}; {what}{freshness}"
+            f"commits; days rebuilt: {days}{sources}; {what}{freshness}"
         )
 
 

@@ -10,6 +10,13 @@ Only sequencing lives here; each stage is called through its public interface:
 3. builds the dbt models for exactly those days and runs their tests
    (``eventlake.warehouse.dbt.build_models(..., tx.dbt_target(), changed_days=...)``).
 
+Batch sources (CSV, REST) load their own raw tables when they run; the project's models
+that read them are built by the next ``run`` (or ``build``): a source commit that the
+published models were not built from (the warehouse's ``source_commits()`` against
+``built-sources.json`` of the pipeline state) makes the run build, and when no event day
+changed, only the models downstream of that source's tables
+(``build_models(..., sources=[(schema, table)...])``, a dbt selection by source).
+
 No SQL and no engine branch here. If a model or a test fails, the transaction publishes
 nothing (what that means per engine: ``warehouse/base.py``); the next run sees the same
 lake commits as new again. Every run is appended to the run history
@@ -20,8 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from eventlake.config import Settings
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BuildModels",
     "OnStage",
+    "SourceTracking",
     "backfill",
     "build",
     "days_between",
@@ -47,8 +57,15 @@ __all__ = [
 ]
 
 
+log = logging.getLogger("eventlake.pipeline")
+
+
 class BuildModels(Protocol):
-    """The models stage: ``eventlake.warehouse.dbt.build_models`` or a stand-in (tests)."""
+    """The models stage: ``eventlake.warehouse.dbt.build_models`` or a stand-in (tests).
+
+    ``sources`` is passed only when a run builds for new source commits alone (then the
+    models downstream of those ``(schema, table)`` pairs).
+    """
 
     def __call__(
         self,
@@ -58,8 +75,50 @@ class BuildModels(Protocol):
         changed_days: list[dt.date] | None = None,
         full_refresh: bool = False,
         select: str | None = None,
+        sources: Sequence[tuple[str, str]] | None = None,
         new_offsets: Sequence[tuple[int, int, int]] | None = None,
     ) -> BuildResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTracking:
+    """What a run knows of the batch sources: the commits the published models were built
+    from (stream -> commit ids, from the pipeline state) and the raw tables each configured
+    source loads (stream -> ``(schema, table)``; None when a definition could not be read,
+    then a new commit rebuilds every model)."""
+
+    built: Mapping[str, frozenset[str]]
+    tables: Mapping[str, tuple[tuple[str, str], ...]] | None = None
+
+    def pending(self, current: Mapping[str, frozenset[str]]) -> tuple[str, ...]:
+        """Streams of ``current`` holding commits the models were not built from."""
+        return tuple(
+            sorted(s for s, ids in current.items() if not ids <= self.built.get(s, frozenset()))
+        )
+
+    def tables_of(self, streams: Sequence[str]) -> list[tuple[str, str]] | None:
+        """The raw tables of ``streams``, or None when one of them is not known."""
+        if self.tables is None or any(s not in self.tables for s in streams):
+            return None
+        return sorted({t for s in streams for t in self.tables[s]})
+
+
+def source_tracking(settings: Settings) -> SourceTracking:
+    """The :class:`SourceTracking` of a project: its pipeline state and configured sources."""
+    from eventlake.sources import source_tables
+
+    built = PipelineState.for_settings(settings).built_sources()
+    try:
+        tables: Mapping[str, tuple[tuple[str, str], ...]] | None = source_tables(settings)
+    except EventlakeError as exc:
+        # the source itself cannot run either; its models are then rebuilt whole
+        log.warning(
+            "cannot name the raw tables of every source (%s): new source rows "
+            "will rebuild every model",
+            exc,
+        )
+        tables = None
+    return SourceTracking(built, tables)
 
 
 #: ``on_stage(name)`` is called as each stage starts: "land", "load" (the lake's new
@@ -113,7 +172,7 @@ def load_and_build(
     warehouse = open_warehouse(settings)
     lake = open_lake(settings.lake_uri(), settings.lake.storage_options)
     try:
-        return load_and_build_in(
+        result = load_and_build_in(
             warehouse,
             lake,
             DbtConfig.from_settings(settings),
@@ -123,9 +182,13 @@ def load_and_build(
             build_models=build_models,
             skip_if_unchanged=skip_if_unchanged,
             on_stage=on_stage,
+            sources=source_tracking(settings),
         )
     finally:
         warehouse.close()
+    if result.source_commits is not None:
+        PipelineState.for_settings(settings).record_built_sources(result.source_commits)
+    return result
 
 
 def load_and_build_in(
@@ -139,13 +202,16 @@ def load_and_build_in(
     build_models: BuildModels | None = None,
     skip_if_unchanged: bool = True,
     on_stage: OnStage | None = None,
+    sources: SourceTracking | None = None,
 ) -> LoadBuildResult:
     """:func:`load_and_build` on an open warehouse and lake.
 
-    With no new lake commit and no ``reload_days`` the dbt build is skipped when
-    ``skip_if_unchanged`` (``run``); otherwise it builds every model with no day to rebuild
-    in the incremental ones (``build``: picks up edited or new models, runs every test).
-    The first build (no models yet) and ``full_refresh`` rebuild every day.
+    With no new lake commit, no ``reload_days`` and no new source commit (``sources``:
+    what the models were last built from) the dbt build is skipped when
+    ``skip_if_unchanged`` (``run``); new source commits alone build the models downstream
+    of their tables. Otherwise it builds every model with no day to rebuild in the
+    incremental ones (``build``: picks up edited or new models, runs every test). The
+    first build (no models yet) and ``full_refresh`` rebuild every day.
     """
     if build_models is None:
         from eventlake.warehouse.dbt import build_models as dbt_build_models
@@ -154,6 +220,9 @@ def load_and_build_in(
     stage = on_stage or _no_stage
     with warehouse.transaction() as tx:
         built_before = tx.models_built()
+        # the source commits the raw tables hold now: the writer lock keeps them as they are
+        current = warehouse.source_commits() if sources is not None else {}
+        pending = sources.pending(current) if sources is not None else ()
         stage("load")
         raw = tx.load_raw(lake, reload_days=reload_days)
         days = list(raw.event_days)
@@ -164,32 +233,65 @@ def load_and_build_in(
             raw_rows=sum(raw.day_rows.get("events", {}).values()),
             full_refresh=full_refresh or not built_before,
             oldest_new_event_at=None if oldest is None else oldest.isoformat(),
+            sources_changed=pending,
         )
-        if skip_if_unchanged and built_before and not full_refresh and not days and not select:
+        incremental = built_before and not full_refresh and not select
+        by_source = (
+            sources.tables_of(pending)
+            if sources is not None and skip_if_unchanged and incremental and pending and not days
+            else None
+        )
+        if skip_if_unchanged and incremental and not days and not pending:
             # Nothing new anywhere: the published models and their tests still hold.
             done = loaded.with_build(skipped=True)
+        elif by_source is not None:
+            # only new source rows: the models that read those tables, and their tests
+            stage("build")
+            result = build_models(config, tx.dbt_target(), changed_days=[], sources=by_source)
+            done = dataclasses.replace(
+                loaded.with_build(
+                    models_built=len(result.models_built), tests_passed=result.tests_passed
+                ),
+                source_commits=_merged(sources.built if sources else {}, current, pending),
+            )
         else:
             stage("build")
-            incremental = built_before and not full_refresh
+            day_run = built_before and not full_refresh
             # only the messages of the new commits' rows are ranked again (when known)
-            new = raw.new_offsets if incremental else None
+            new = raw.new_offsets if day_run else None
             result = build_models(
                 config,
                 tx.dbt_target(),
                 # None = every day: the first build, or an explicit full refresh.
-                changed_days=days if incremental else None,
+                changed_days=days if day_run else None,
                 full_refresh=full_refresh,
                 select=" ".join(select) if select else None,
-                **({"new_offsets": new} if new else {}),
+                new_offsets=new or None,
             )
-            done = loaded.with_build(
-                models_built=len(result.models_built), tests_passed=result.tests_passed
+            done = dataclasses.replace(
+                loaded.with_build(
+                    models_built=len(result.models_built), tests_passed=result.tests_passed
+                ),
+                # a --select builds some models only: what the others read is unknown
+                source_commits=None if select else dict(current),
             )
     # The transaction has published (it raises otherwise): from now on the API serves the
     # new events, within serve.reload_check_ms.
     if done.oldest_new_event_at is None:
         return done
     return dataclasses.replace(done, published_at=_now())
+
+
+def _merged(
+    built: Mapping[str, frozenset[str]],
+    current: Mapping[str, frozenset[str]],
+    rebuilt: Sequence[str],
+) -> dict[str, frozenset[str]]:
+    """``built`` with the streams ``rebuilt`` now at their ``current`` commits."""
+    out = dict(built)
+    for stream in rebuilt:
+        out[stream] = current[stream]
+    return out
 
 
 def _record(
@@ -225,6 +327,7 @@ def _record(
         oldest_new_event_at=done.oldest_new_event_at,
         published_at=done.published_at,
         trigger=trigger,
+        sources_changed=done.sources_changed,
     )
     state.record_run(result)
     return result

@@ -7,10 +7,14 @@ away:
 - ``runs.jsonl``: one :class:`~eventlake.pipeline.results.RunResult` per line, appended and
   fsynced (a torn last line after a crash is ignored on read);
 - ``backfill-<start>--<end>.json``: the days of that backfill already published, rewritten
-  atomically (temp file, fsync, ``os.replace``) after each day.
+  atomically (temp file, fsync, ``os.replace``) after each day;
+- ``built-sources.json``: the batch-source commits (by stream) the published models were
+  last built from, rewritten atomically after each build of every model: a source commit
+  not in it makes the next ``eventlake run`` build the models that read that source.
 
 A crash between a day's warehouse publish and its progress write only means that day is
-redone on resume, which is harmless because every day is idempotent.
+redone on resume, which is harmless because every day is idempotent; likewise a crash
+between a build's publish and ``built-sources.json`` only means one more build.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from eventlake.config import Settings
@@ -29,6 +33,7 @@ from eventlake.pipeline.results import RunResult
 __all__ = ["PipelineState"]
 
 _RUNS = "runs.jsonl"
+_BUILT_SOURCES = "built-sources.json"
 
 
 class PipelineState:
@@ -110,6 +115,27 @@ class PipelineState:
                         continue  # a torn line from a crash mid-append
                 if end == 0 and not tail:
                     break
+
+    # -- what the models were built from -------------------------------------------------
+    def built_sources(self) -> dict[str, frozenset[str]]:
+        """Stream -> the batch-source commit ids the published models were built from
+        (empty before the first build; an unreadable file counts as empty: one more build)."""
+        try:
+            data = json.loads((self.dir / _BUILT_SOURCES).read_text(encoding="utf-8"))
+            streams = data["streams"]
+            return {str(k): frozenset(str(c) for c in v) for k, v in streams.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def record_built_sources(self, commits: Mapping[str, frozenset[str]]) -> None:
+        """Record the source commits a published build of every model read; durable on
+        return."""
+        self._ensure()
+        body = {
+            "streams": {k: sorted(v) for k, v in sorted(commits.items())},
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        write_atomic(self.dir / _BUILT_SOURCES, json.dumps(body, indent=1).encode())
 
     # -- backfill progress ---------------------------------------------------------------
     def _backfill_path(self, start: dt.date, end: dt.date) -> Path:

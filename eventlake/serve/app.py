@@ -20,6 +20,7 @@ from starlette.routing import Route
 from eventlake.config import Settings
 from eventlake.errors import ConfigError
 from eventlake.health import HealthSource
+from eventlake.project import tracks_events
 from eventlake.serve import api, pages
 from eventlake.serve.auth import ASGIApp, Receive, Scope, Send, TokenAuth
 from eventlake.serve.catalog import CatalogFile
@@ -104,7 +105,7 @@ def create_app(
             reader, workers=cfg.query_workers, check_interval=check_interval, sandbox=sandbox
         ),
         cache=ResultCache(cfg.cache_entries),
-        dashboards=DashboardSet(dashboards_dir),
+        dashboards=DashboardSet(dashboards_dir, packaged=tracks_events(settings)),
         lake_counts=LakeCounts(settings.lake_uri(), settings.lake.storage_options),
         token=cfg.token or None,
         query_enabled=cfg.query_enabled,
@@ -131,6 +132,7 @@ def create_app(
     routes = [
         Route("/", pages.dashboard_page, methods=["GET"]),
         Route("/d/{slug}", pages.dashboard_page, methods=["GET"]),
+        Route("/static/topojson/{name}", pages.topojson_asset, methods=["GET"]),
         Route("/static/{name}", pages.static_asset, methods=["GET"]),
         Route("/api/metrics", api.list_metrics, methods=["GET"]),
         Route("/api/metrics/{name}.{fmt}", api.get_metric, methods=["GET"]),

@@ -332,7 +332,7 @@ def _parse_metric(obj: Any, index: int, shared: dict[str, Any]) -> Metric:
         measures=measures,
         columns=tuple(columns),
         kind="funnel" if funnel is not None else "table",
-        time_grain=grain if grain in ("day", "week") else None,
+        time_grain=grain if grain in ("day", "week", "month") else None,
         funnel=funnel,
         currency=shared.get("currency"),
         calendar=shared.get("calendar"),

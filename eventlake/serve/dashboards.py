@@ -20,9 +20,22 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CHART_TYPES", "Dashboard", "DashboardError", "DashboardSet", "parse_dashboard"]
+__all__ = [
+    "CHART_TYPES",
+    "DATE_FILTERS",
+    "MAP_SCOPES",
+    "Dashboard",
+    "DashboardError",
+    "DashboardSet",
+    "parse_dashboard",
+]
 
-CHART_TYPES = ("line", "bar", "heatmap", "funnel", "table", "kpi")
+CHART_TYPES = ("line", "bar", "heatmap", "funnel", "table", "kpi", "map")
+#: Map scopes: the plotly.js geo scope and how ``locations`` name places (the topojson files
+#: eventlake ships for them: static/topojson/<scope>_110m.json).
+MAP_SCOPES = {"usa": "USA-states", "world": "ISO-3"}
+#: The date filter: day pickers (``true`` or ``day``), month pickers, or none.
+DATE_FILTERS = ("day", "month")
 #: KPI aggregations over the range: total (the API aggregates the measure as declared),
 #: avg (average of the complete days), sum / max / min of the daily values, last (day).
 _AGGS = ("total", "avg", "sum", "last", "max", "min")
@@ -104,6 +117,7 @@ _BY_TYPE: dict[str, set[str]] = {
     "funnel": {"stages"},
     "table": {"columns", "group_by"},
     "kpi": {"value", "agg", "format"},
+    "map": {"scope", "locations", "value", "text", "colorscale"},
 }
 
 
@@ -122,7 +136,7 @@ def _chart(obj: Any, index: int, where_file: str) -> dict[str, Any]:
         "title": _str(obj.get("title"), f"{where}.title", obj.get("metric", "")),
         "description": _str(obj.get("description"), f"{where}.description"),
     }
-    width = obj.get("width", 2 if ctype in ("line", "heatmap", "table") else 1)
+    width = obj.get("width", 2 if ctype in ("line", "heatmap", "table", "map") else 1)
     if width not in (1, 2, 3):
         raise _fail(f"{where}.width", "expected 1, 2 or 3 (grid columns spanned)")
     chart["width"] = width
@@ -174,6 +188,18 @@ def _chart(obj: Any, index: int, where_file: str) -> dict[str, Any]:
             if not isinstance(group, list):
                 raise _fail(f"{where}.group_by", "expected a column or a list")
             chart["group_by"] = [_ident(g, f"{where}.group_by") for g in group]
+    elif ctype == "map":
+        # a choropleth: one value per place, places named by a dimension of the metric
+        scope = obj.get("scope", "usa")
+        if scope not in MAP_SCOPES:
+            raise _fail(f"{where}.scope", f"expected one of {', '.join(MAP_SCOPES)}")
+        chart["scope"] = scope
+        chart["locationmode"] = MAP_SCOPES[scope]
+        chart["locations"] = _ident(obj.get("locations"), f"{where}.locations")
+        chart["value"] = _series_item(obj.get("value"), f"{where}.value")
+        if obj.get("text") is not None:
+            chart["text"] = _ident(obj["text"], f"{where}.text")
+        chart["colorscale"] = _str(obj.get("colorscale"), f"{where}.colorscale", "Blues")
     elif ctype == "kpi":
         chart["value"] = _series_item(obj.get("value"), f"{where}.value")
         agg = obj.get("agg", "total")
@@ -222,10 +248,17 @@ def parse_dashboard(text: str, source: str) -> dict[str, Any]:
     dup = next((i for i in ids if ids.count(i) > 1), None)
     if dup is not None:
         raise DashboardError(f"{source}: chart id {dup!r} is used twice")
+    date = filters_obj.get("date", True)
+    if date is True:
+        date = "day"
+    elif date is False or date is None:
+        date = None
+    elif date not in DATE_FILTERS:
+        raise _fail(f"{source}: filters.date", "expected true, false, 'day' or 'month'")
     return {
         "title": _str(obj.get("title"), f"{source}: title", "Dashboard"),
         "description": _str(obj.get("description"), f"{source}: description"),
-        "filters": {"date": bool(filters_obj.get("date", True)), "dimensions": dims},
+        "filters": {"date": date, "dimensions": dims},
         "charts": parsed,
     }
 
@@ -235,10 +268,15 @@ def _slug(stem: str) -> str:
 
 
 class DashboardSet:
-    """The packaged dashboards plus the user's folder, re-read when files change."""
+    """The packaged dashboards plus the user's folder, re-read when files change.
 
-    def __init__(self, user_dir: Path | None) -> None:
+    ``packaged=False`` leaves the packaged (game) dashboards out: a project without
+    tracked events gets only its own.
+    """
+
+    def __init__(self, user_dir: Path | None, *, packaged: bool = True) -> None:
         self.user_dir = user_dir
+        self.packaged = packaged
         self._lock = threading.Lock()
         self._signature: tuple[Any, ...] | None = None
         self._dashboards: list[Dashboard] = []
@@ -247,7 +285,7 @@ class DashboardSet:
         """(slug, path or None for packaged, label) in display order."""
         files: list[tuple[str, Path | None, str]] = []
         packaged = resources.files("eventlake.serve") / "default_dashboards"
-        for entry in sorted(packaged.iterdir(), key=lambda e: e.name):
+        for entry in sorted(packaged.iterdir(), key=lambda e: e.name) if self.packaged else []:
             if entry.name.endswith((".yaml", ".yml")):
                 files.append((_slug(entry.name.rsplit(".", 1)[0]), None, entry.name))
         if self.user_dir is not None and self.user_dir.is_dir():

@@ -270,8 +270,8 @@ def _match(columns: Sequence[str], left: str, right: str) -> str:
 
 
 def _spine(metric: Metric, req: MetricRequest) -> _Sql | None:
-    """Every day (or week) of the range within the data's coverage, or None when the
-    warehouse has no calendar."""
+    """Every day (or week, or month) of the range within the data's coverage, or None when
+    the warehouse has no calendar."""
     if metric.calendar is None or metric.coverage is None or metric.date_column is None:
         return None
     cal = ".".join(quote_ident(p) for p in metric.calendar)
@@ -279,12 +279,13 @@ def _spine(metric: Metric, req: MetricRequest) -> _Sql | None:
     day = quote_ident("date_day")
     out = quote_ident(metric.date_column)
     sql = _Sql()
-    if metric.time_grain == "week":
-        sql.add(f"SELECT DISTINCT {quote_ident('week_start')} AS {out} FROM {cal}")
-        first = f"(SELECT {quote_ident('week_start')} FROM {cal} WHERE {day} = "
-        sql.add(f" WHERE {quote_ident('week_start')} >= {first}(SELECT first_day FROM {cov}))")
+    if metric.time_grain in ("week", "month"):
+        start = quote_ident(f"{metric.time_grain}_start")  # dim_date's week_start, month_start
+        sql.add(f"SELECT DISTINCT {start} AS {out} FROM {cal}")
+        first = f"(SELECT {start} FROM {cal} WHERE {day} = "
+        sql.add(f" WHERE {start} >= {first}(SELECT first_day FROM {cov}))")
         sql.add(f" AND {day} <= (SELECT last_day FROM {cov})")
-        col = quote_ident("week_start")
+        col = start
     else:
         sql.add(f"SELECT {day} AS {out} FROM {cal}")
         sql.add(f" WHERE {day} >= (SELECT first_day FROM {cov})")

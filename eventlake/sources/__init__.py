@@ -27,6 +27,7 @@ from eventlake.sources.csv import (
     load_schema,
     open_csv_source,
 )
+from eventlake.sources.tables import source_tables
 
 __all__ = [
     "ApiRunResult",
@@ -41,4 +42,5 @@ __all__ = [
     "open_api_source",
     "open_csv_source",
     "run_api_source",
+    "source_tables",
 ]

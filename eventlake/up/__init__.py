@@ -15,8 +15,10 @@ sources    sources   a watcher thread per CSV source, a cron thread per REST sou
                      (``sources.py``); only when sources are configured
 =========  ========  ==============================================================
 
-``roles=None`` runs them all on one machine; ``--role`` runs some of them, to spread the
-pipeline over machines on Kafka, object storage and PostgreSQL (docs/scale-out.md).
+``roles=None`` runs them all on one machine (a project that tracks no events,
+:func:`eventlake.project.tracks_events`, gets no collector and no lander: its data comes from
+its sources); ``--role`` runs some of them, to spread the pipeline over machines on Kafka,
+object storage and PostgreSQL (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -65,14 +67,22 @@ def child_command(name: str, *args: str) -> tuple[str, ...]:
 
 
 def plan_roles(settings: Settings, roles: Sequence[str] | None) -> tuple[str, ...]:
-    """The roles to run: those asked for, or every role (sources only when configured).
+    """The roles to run: those asked for, or every role (sources only when configured; the
+    collector and the lander only for a project that tracks events).
 
     Raises:
         ConfigError: an unknown role, or ``sources`` asked for with no source configured.
     """
+    from eventlake.project import tracks_events
+
     has_sources = bool(settings.sources.csv or settings.sources.api)
     if not roles:
-        return tuple(r for r in ROLES if r != "sources" or has_sources)
+        events = tracks_events(settings)
+        return tuple(
+            r
+            for r in ROLES
+            if (r != "sources" or has_sources) and (r not in ("collect", "land") or events)
+        )
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise ConfigError(f"unknown role(s) {', '.join(unknown)}: choose from {', '.join(ROLES)}")

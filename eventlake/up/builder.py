@@ -7,7 +7,11 @@ in the same process costs about a second of dbt, a new process six to eight (DES
   ``schedule.models_poll_seconds`` the lake's commit listing (one directory listing per
   stream, skipped while the folder's mtime is unchanged on a local lake) is compared with
   the commits the warehouse has loaded; when new ones exist a run starts, at most one run
-  start every ``schedule.models_min_interval`` seconds;
+  start every ``schedule.models_min_interval`` seconds. Batch sources load their own raw
+  tables, so for them the signal is the warehouse: when its published version changes
+  (a stat of the DuckDB file; one small query on PostgreSQL), the source commits it holds
+  are compared with those the models were last built from (the pipeline state), and new
+  ones start a run too (which builds the models that read those sources);
 - **cron**: a run at each time of the expression, whatever arrived.
 
 A run is ``eventlake.pipeline.run(settings, land=False)``: the lander child lands, this
@@ -26,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from eventlake.config import Settings
 from eventlake.errors import EventlakeError
@@ -71,6 +76,10 @@ class ModelScheduler:
         self._loaded: set[tuple[str, str]] | None = None
         self._mtimes: dict[str, int] = {}
         self._listed: set[tuple[str, str]] = set()
+        self._watch_sources = bool(settings.sources.csv or settings.sources.api)
+        self._reader: Any = None
+        self._seen_version: str | None = None
+        self._sources_pending = False
 
     # -- what a run is ---------------------------------------------------------------------
     def _pipeline_run(self) -> object:
@@ -119,23 +128,28 @@ class ModelScheduler:
         interval = self.cfg.models_min_interval
         log.info("model runs continuous: when new lake commits exist, at most every %g s", interval)
         last_start: float | None = None
-        while not self.stop.is_set():
-            new = self.new_commits()
-            if not new:
-                if self.clock.wait(self.stop, self.cfg.models_poll_seconds):
-                    return
-                continue
-            gap = interval if not self.failures else self._failure_delay()
-            if last_start is not None:
-                due = last_start + gap - time.monotonic()
-                if due > 0:
-                    if self.clock.wait(self.stop, due):
+        try:
+            while not self.stop.is_set():
+                new = self.new_commits()
+                if not new and not self.new_source_commits():
+                    if self.clock.wait(self.stop, self.cfg.models_poll_seconds):
                         return
-                    new = self.new_commits()  # what the run will find, as of now
-            last_start = time.monotonic()
-            if self.run_now():
-                assert self._loaded is not None
-                self._loaded |= new  # loaded now (and maybe more that came meanwhile)
+                    continue
+                gap = interval if not self.failures else self._failure_delay()
+                if last_start is not None:
+                    due = last_start + gap - time.monotonic()
+                    if due > 0:
+                        if self.clock.wait(self.stop, due):
+                            return
+                        new = self.new_commits()  # what the run will find, as of now
+                last_start = time.monotonic()
+                if self.run_now():
+                    assert self._loaded is not None
+                    self._loaded |= new  # loaded now (and maybe more that came meanwhile)
+                    self._sources_pending = False  # the run built them
+        finally:
+            if self._reader is not None:
+                self._reader.close()
 
     # -- what is new -----------------------------------------------------------------------
     def new_commits(self) -> set[tuple[str, str]]:
@@ -158,6 +172,35 @@ class ModelScheduler:
                 self._mtimes[stream] = mtime
         self._listed = listed
         return listed - self._loaded
+
+    def new_source_commits(self) -> bool:
+        """Whether the warehouse holds batch-source commits the models were not built from.
+
+        Checked only when the published warehouse changed since the last check (its
+        reader's ``version()``); once found, they stay pending until a run succeeds.
+        """
+        if not self._watch_sources or self._sources_pending:
+            return self._sources_pending
+        from eventlake.pipeline import PipelineState, SourceTracking
+        from eventlake.warehouse import open_warehouse
+
+        if self._reader is None:
+            self._reader = open_warehouse(self.settings).reader()
+        version = self._reader.version()
+        if version == self._seen_version:
+            return False
+        self._seen_version = version
+        warehouse = open_warehouse(self.settings)
+        try:
+            current = warehouse.source_commits()
+        finally:
+            warehouse.close()
+        built = PipelineState.for_settings(self.settings).built_sources()
+        pending = SourceTracking(built).pending(current)
+        if pending:
+            log.info("new commits from %s: a model run is due", ", ".join(pending))
+        self._sources_pending = bool(pending)
+        return self._sources_pending
 
     @staticmethod
     def _folder_mtime(lake: object, stream: str) -> int | None:

@@ -8,7 +8,9 @@ Safe defaults for local mode: the driver binds 127.0.0.1, the web UI is off, the
 metastore (``metastore_db/``) and the table files (``spark-warehouse/``) live under
 ``warehouse.spark_dir`` instead of the working directory, few shuffle partitions, UTC
 session time zone (days of timestamps must not depend on the machine), ANSI mode off (as
-dbt-spark sets it). ``warehouse.spark_conf`` adds or overrides any Spark setting.
+dbt-spark sets it), dynamic partition overwrite (the raw layer and the incremental models
+replace the day partitions they write and no other). ``warehouse.spark_conf`` adds or
+overrides any Spark setting but that last one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlake.config import WarehouseConfig
-from eventlake.errors import WarehouseError
+from eventlake.errors import ConfigError, WarehouseError
 
 __all__ = ["spark_conf", "spark_session", "stop_spark_session"]
 
@@ -57,6 +59,13 @@ def spark_conf(config: WarehouseConfig) -> dict[str, str]:
         "spark.pyspark.python": sys.executable,
     }
     conf.update({str(k): str(v) for k, v in config.spark_conf.items()})
+    mode = conf["spark.sql.sources.partitionOverwriteMode"]
+    if mode.lower() != "dynamic":
+        raise ConfigError(
+            f"warehouse.spark_conf sets spark.sql.sources.partitionOverwriteMode = {mode!r}: "
+            "eventlake replaces single day partitions of the raw and model tables, which a "
+            "static overwrite would empty of every other day; remove that setting"
+        )
     return conf
 
 

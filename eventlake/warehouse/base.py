@@ -275,6 +275,13 @@ class Warehouse(Protocol):
         """The figures of ``eventlake status`` (zeros before the first load)."""
         ...
 
+    def source_commits(self) -> Mapping[str, frozenset[str]]:
+        """Stream -> the batch-source commit ids the published raw tables hold
+        (``raw._source_commits``; empty before the first source load). Cheap: the pipeline
+        reads it on every run to see whether a source brought new rows since the models
+        were last built."""
+        ...
+
     def column_types(self) -> ColumnTypes:
         """Column types of the published models (for the metrics catalog)."""
         ...

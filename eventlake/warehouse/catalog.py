@@ -7,7 +7,7 @@ dbt manifest (never by hand)::
      "coverage": "marts.data_coverage",
      "metrics": [{"name", "description", "kind": "table" | "funnel",
                   "relation": "metrics.<name>", "date_column": str | null,
-                  "time_grain": "day" | "week", "dimensions": [str],
+                  "time_grain": "day" | "week" | "month", "dimensions": [str],
                   "measures": [{"name", "agg", ...}], "funnel": {...} | null,
                   "columns": [{"name", "type", "description"}]}]}
 
@@ -31,9 +31,11 @@ from eventlake.errors import ModelBuildError
 from eventlake.fsutil import write_atomic
 from eventlake.warehouse.measures import normalise_measures
 
-__all__ = ["CATALOG_FILE", "metrics_catalog", "write_metrics_catalog"]
+__all__ = ["CATALOG_FILE", "TIME_GRAINS", "metrics_catalog", "write_metrics_catalog"]
 
 CATALOG_FILE = "metrics_catalog.json"
+#: The grains of a metric's date column: its dates are days, Mondays, or firsts of months.
+TIME_GRAINS = ("day", "week", "month")
 
 
 def _relations(manifest: Mapping[str, Any]) -> dict[str, str]:
@@ -140,8 +142,10 @@ def metrics_catalog(
             )
         )
         grain = meta.get("time_grain", "day")
-        if grain not in ("day", "week"):
-            raise ModelBuildError(f"metric model {node['name']!r}: time_grain must be day or week")
+        if grain not in TIME_GRAINS:
+            raise ModelBuildError(
+                f"metric model {node['name']!r}: time_grain must be one of {', '.join(TIME_GRAINS)}"
+            )
         metrics.append(
             {
                 "name": node["name"],

@@ -51,7 +51,7 @@ from eventlake.warehouse.base import ColumnTypes, DbtTarget
 from eventlake.warehouse.catalog import CATALOG_FILE, write_metrics_catalog
 from eventlake.warehouse.dbt_project import DbtConfig, build_vars, prepare_project, write_profile
 
-__all__ = ["BuildResult", "ModelTestsFailedError", "build_models"]
+__all__ = ["BuildResult", "ModelTestsFailedError", "build_models", "source_selection"]
 
 # dbt keeps process-wide state (adapter registry, flags, invocation context): one build at
 # a time per process.
@@ -214,6 +214,22 @@ def _summarise(
     return built, passed, failures
 
 
+def source_selection(manifest: Any, tables: Sequence[tuple[str, str]]) -> str | None:
+    """The dbt selection of the models that read ``tables`` ((schema, table) pairs loaded by
+    batch sources), with everything they read in turn: ``@source:<source>.<table>`` for each
+    dbt source declared on one of them (the ``@`` operator adds the ancestors of the
+    descendants, so a model's seeds and other inputs exist even on its first build).
+    None when no declared source points at them (the caller then builds every model).
+    """
+    wanted = {(schema.lower(), table.lower()) for schema, table in tables}
+    picked = []
+    for node in getattr(manifest, "sources", {}).values():
+        key = (str(node.schema).lower(), str(node.identifier or node.name).lower())
+        if key in wanted:
+            picked.append(f"@source:{node.source_name}.{node.name}")
+    return " ".join(sorted(picked)) or None
+
+
 def build_models(
     config: DbtConfig,
     target: DbtTarget,
@@ -221,6 +237,7 @@ def build_models(
     changed_days: list[dt.date] | None = None,
     full_refresh: bool = False,
     select: str | None = None,
+    sources: Sequence[tuple[str, str]] | None = None,
     new_offsets: Sequence[tuple[int, int, int]] | None = None,
 ) -> BuildResult:
     """Run ``dbt build`` (models + data tests) on ``target``.
@@ -232,6 +249,9 @@ def build_models(
             rebuild exactly what those days can change. ``None`` rebuilds every day.
         full_refresh: drop and rebuild the incremental models from scratch.
         select: a dbt selection (``"metrics"``, ``"+daily_active_users"``...).
+        sources: raw tables ((schema, table)) a batch source changed: build only the models
+            that read them (:func:`source_selection`), or every model when no dbt source
+            declares them. Ignored with ``select``.
         new_offsets: the ``(bus_partition, first_offset, last_offset)`` ranges of the rows
             the new lake commits brought (``RawLoadResult.new_offsets``): only the messages with a
             copy among them are ranked again, not every message of the changed days. None:
@@ -256,15 +276,6 @@ def build_models(
         project = prepare_project(config)
         profiles_dir = write_profile(config.dbt_dir, target.name, target.profile_output())
         threads = max(1, config.threads)
-        args = _dbt_args(
-            "build",
-            project,
-            profiles_dir,
-            build_vars(config, days, rows),
-            threads,
-            full_refresh=full_refresh,
-            select=select,
-        )
         from dbt.cli.main import dbtRunner
 
         samples: dict[str, str] = {}
@@ -272,6 +283,17 @@ def build_models(
         target.before_build()
         try:
             manifest = _manifest(project, profiles_dir, build_vars(config, None), threads)
+            if sources is not None and select is None:
+                select = source_selection(manifest, sources)
+            args = _dbt_args(
+                "build",
+                project,
+                profiles_dir,
+                build_vars(config, days, rows),
+                threads,
+                full_refresh=full_refresh,
+                select=select,
+            )
             res = dbtRunner(manifest=manifest).invoke(args)
             results = list(getattr(res.result, "results", None) or [])
             failed = _failed_tests(results)

@@ -1,13 +1,22 @@
-"""The dbt working folder: the packaged project, the user's models and a generated profile.
+"""The dbt working folder: the packaged project, the user's own project and a generated profile.
 
 ``build_models`` never runs dbt inside the installed package. It mirrors the project shipped
-in ``eventlake/models/`` into ``<models.dbt_dir>/project/``, mirrors the user's own models
-folder (``models.user_models_dir``) into ``project/user_models/`` (listed in ``model-paths``
-of the mirrored ``dbt_project.yml``), and writes ``<models.dbt_dir>/profiles.yml`` from the
-engine's :class:`~eventlake.warehouse.base.DbtTarget`, so a user needs no ``~/.dbt``. What a
-build reads from the settings is one typed :class:`DbtConfig` with its paths resolved.
-Files are copied only when their bytes changed, which keeps dbt's partial parsing valid
-between builds.
+in ``eventlake/models/`` into ``<models.dbt_dir>/project/``, mirrors the user's own folders
+into it (``models.user_models_dir`` -> ``project/user_models/``, ``models.user_seeds_dir``
+-> ``project/user_seeds/``, ``models.user_macros_dir`` -> ``project/user_macros/``, each
+listed in the mirrored ``dbt_project.yml``'s ``model-paths``, ``seed-paths`` or
+``macro-paths``), and writes ``<models.dbt_dir>/profiles.yml`` from the engine's
+:class:`~eventlake.warehouse.base.DbtTarget`, so a user needs no ``~/.dbt``. What a build
+reads from the settings is one typed :class:`DbtConfig` with its paths resolved. Files are
+copied only when their bytes changed, which keeps dbt's partial parsing valid between
+builds.
+
+The built-in event models are a part of the project that can be switched off
+(``[models] events``, :func:`eventlake.project.tracks_events`): the mirrored
+``dbt_project.yml`` then disables each of our models, seeds and singular tests by name
+(``+enabled: false``), so a project without tracked events builds only its own models; our
+macros stay available to them. A user's folder named like ours (``staging/``, ``marts/``,
+``metrics/``) takes our folder's schema and materialization.
 """
 
 from __future__ import annotations
@@ -25,7 +34,9 @@ from eventlake.errors import ConfigError
 
 __all__ = [
     "PACKAGED_PROJECT",
+    "USER_MACROS_FOLDER",
     "USER_MODELS_FOLDER",
+    "USER_SEEDS_FOLDER",
     "DbtConfig",
     "build_vars",
     "prepare_project",
@@ -37,6 +48,9 @@ __all__ = [
 PACKAGED_PROJECT = Path(__file__).resolve().parent.parent / "models"
 #: Folder of the mirrored project that holds a copy of the user's models.
 USER_MODELS_FOLDER = "user_models"
+#: ... of the user's seeds and macros.
+USER_SEEDS_FOLDER = "user_seeds"
+USER_MACROS_FOLDER = "user_macros"
 PROFILE_NAME = "eventlake"
 #: The exchange-rate seed inside the project; the user's file replaces it.
 RATES_SEED = Path("seeds") / "exchange_rates.csv"
@@ -50,10 +64,16 @@ class DbtConfig:
     ``dbt_dir``: the working folder (profile, mirrored project, catalog, logs);
     ``user_models_dir``: the user's own models (None: none); ``tracking_plan``: the plan
     file whose events type the property columns (None or missing: no plan).
+    ``from_settings`` decides ``events`` with :func:`eventlake.project.tracks_events`.
     """
 
     dbt_dir: Path
     user_models_dir: Path | None = None
+    #: the user's seeds and macros folders (None: none)
+    user_seeds_dir: Path | None = None
+    user_macros_dir: Path | None = None
+    #: build the built-in event models (False: only the user's own project)
+    events: bool = True
     tracking_plan: Path | None = None
     session_timeout_minutes: int = 30
     threads: int = 2
@@ -64,12 +84,19 @@ class DbtConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> DbtConfig:
         """The ``models`` section, the tracking plan and the threads of ``settings``."""
+        from eventlake.project import tracks_events
+
         models = settings.models
+
+        def folder(path: Path | None) -> Path | None:
+            return None if path is None else settings.resolve(path)
+
         return cls(
             dbt_dir=settings.resolve(models.dbt_dir),
-            user_models_dir=(
-                None if models.user_models_dir is None else settings.resolve(models.user_models_dir)
-            ),
+            user_models_dir=folder(models.user_models_dir),
+            user_seeds_dir=folder(models.user_seeds_dir),
+            user_macros_dir=folder(models.user_macros_dir),
+            events=tracks_events(settings),
             tracking_plan=(
                 None
                 if settings.spec.tracking_plan is None
@@ -118,26 +145,67 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+def _mirror_user_folder(source: Path | None, project: Path, folder: str) -> bool:
+    """Mirror the user's ``source`` folder into ``project/folder``; False when it has none."""
+    if source is not None and source.is_dir():
+        _sync_tree(source, project / folder)
+        return True
+    if (project / folder).exists():
+        shutil.rmtree(project / folder)
+    return False
+
+
+def _nested(tree: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """``tree[k1][k2]...`` (created as needed)."""
+    for key in keys:
+        node = tree.get(key)
+        if not isinstance(node, dict):
+            node = tree[key] = {}
+        tree = node
+    return tree
+
+
+def _disable_packaged_events(project_yml: dict[str, Any]) -> None:
+    """Disable each of our models, seeds and singular tests by name (``+enabled: false``).
+
+    By name, not by folder: a user's ``staging/`` folder has the same config path as ours
+    (``eventlake.staging``) and must stay enabled.
+    """
+    for section, folder, suffix in (
+        ("models", "models", ".sql"),
+        ("seeds", "seeds", ".csv"),
+        ("data_tests", "tests", ".sql"),
+    ):
+        root = PACKAGED_PROJECT / folder
+        for path in sorted(root.rglob(f"*{suffix}")):
+            rel = path.relative_to(root)
+            parts = [*rel.parent.parts, path.stem]
+            _nested(project_yml, [section, PROFILE_NAME, *parts])["+enabled"] = False
+
+
 def prepare_project(config: DbtConfig) -> Path:
-    """Mirror the packaged project and the user's models into the dbt folder; return it.
+    """Mirror the packaged project and the user's models, seeds and macros into the dbt
+    folder; return it.
 
     The user's exchange-rate file (``models.exchange_rates``), when it exists, replaces the
-    sample rates of the seed ``exchange_rates``.
+    sample rates of the seed ``exchange_rates``. Without ``config.events`` our models, seeds
+    and tests are disabled.
     """
     project = config.dbt_dir / "project"
     replace: dict[Path, Path] = {}
     if config.exchange_rates is not None and config.exchange_rates.is_file():
         replace[PACKAGED_PROJECT / RATES_SEED] = config.exchange_rates
     _sync_tree(PACKAGED_PROJECT, project, replace)
-    user_dir = config.user_models_dir
-    model_paths = ["models"]
-    if user_dir is not None and user_dir.is_dir():
-        _sync_tree(user_dir, project / USER_MODELS_FOLDER)
-        model_paths.append(USER_MODELS_FOLDER)
-    elif (project / USER_MODELS_FOLDER).exists():
-        shutil.rmtree(project / USER_MODELS_FOLDER)
     project_yml = yaml.safe_load((PACKAGED_PROJECT / "dbt_project.yml").read_text("utf-8"))
-    project_yml["model-paths"] = model_paths
+    for key, source, folder in (
+        ("model-paths", config.user_models_dir, USER_MODELS_FOLDER),
+        ("seed-paths", config.user_seeds_dir, USER_SEEDS_FOLDER),
+        ("macro-paths", config.user_macros_dir, USER_MACROS_FOLDER),
+    ):
+        if _mirror_user_folder(source, project, folder):
+            project_yml[key] = [*project_yml[key], folder]
+    if not config.events:
+        _disable_packaged_events(project_yml)
     _write_if_changed(project / "dbt_project.yml", yaml.safe_dump(project_yml, sort_keys=False))
     return project
 

@@ -338,6 +338,27 @@ class DuckDBWarehouse:
         finally:
             conn.close()
 
+    def source_commits(self) -> Mapping[str, frozenset[str]]:
+        from eventlake.warehouse.source_tables import (
+            SOURCE_COMMITS_QUERY,
+            SOURCE_COMMITS_TABLE,
+            source_commits_from_rows,
+        )
+
+        if not self.path.exists():
+            return {}
+        conn = connect_read_only(self.path)
+        try:
+            found = conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = ?",
+                [SOURCE_COMMITS_TABLE],
+            ).fetchall()[0][0]
+            if not found:
+                return {}
+            return source_commits_from_rows(conn.execute(SOURCE_COMMITS_QUERY).fetchall())
+        finally:
+            conn.close()
+
     def column_types(self) -> ColumnTypes:
         conn = connect_read_only(self.path)
         try:

@@ -270,6 +270,23 @@ class PostgresWarehouse:
             raise WarehouseError(f"cannot read the PostgreSQL warehouse: {exc}") from exc
         return counts_from_rows(results)
 
+    def source_commits(self) -> Mapping[str, frozenset[str]]:
+        import psycopg
+
+        from eventlake.warehouse.source_tables import (
+            SOURCE_COMMITS_QUERY,
+            source_commits_from_rows,
+        )
+
+        try:
+            with _connect(self.url) as conn:
+                try:
+                    return source_commits_from_rows(conn.execute(SOURCE_COMMITS_QUERY).fetchall())
+                except psycopg.errors.UndefinedTable:
+                    return {}
+        except psycopg.Error as exc:
+            raise WarehouseError(f"cannot read the PostgreSQL warehouse: {exc}") from exc
+
     def column_types(self) -> ColumnTypes:
         return _column_types(self.url)
 

@@ -37,6 +37,7 @@ from eventlake.lake import Lake
 
 __all__ = [
     "SOURCE_COMMITS_KEY",
+    "SOURCE_COMMITS_QUERY",
     "SOURCE_COMMITS_SCHEMA",
     "SOURCE_COMMITS_TABLE",
     "AppendCommits",
@@ -52,6 +53,7 @@ __all__ = [
     "new_file_commits",
     "read_conformed",
     "read_schema",
+    "source_commits_from_rows",
     "split_table",
     "unified_schema",
     "view_refused",
@@ -70,6 +72,16 @@ SOURCE_COMMITS_SCHEMA = pa.schema(
     ]
 )
 SOURCE_COMMITS_KEY = ("stream", "commit_id")
+#: What :meth:`~eventlake.warehouse.base.Warehouse.source_commits` reads, on every engine.
+SOURCE_COMMITS_QUERY = f"SELECT stream, commit_id FROM raw.{SOURCE_COMMITS_TABLE}"
+
+
+def source_commits_from_rows(rows: Iterable[Sequence[object]]) -> dict[str, frozenset[str]]:
+    """Stream -> commit ids, from the rows of :data:`SOURCE_COMMITS_QUERY`."""
+    out: dict[str, set[str]] = {}
+    for stream, commit_id in rows:
+        out.setdefault(str(stream), set()).add(str(commit_id))
+    return {stream: frozenset(ids) for stream, ids in out.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,8 @@ class SparkDbtTarget:
             if not spark.catalog.databaseExists(schema):
                 continue
             for table in spark.catalog.listTables(schema):
+                if table.isTemporary:  # dbt-spark's `<model>__dbt_tmp` views of this session
+                    continue
                 cols = spark.catalog.listColumns(f"{schema}.{table.name}")
                 out[(schema, str(table.name))] = {
                     str(c.name): str(c.dataType).lower() for c in cols
@@ -248,6 +250,18 @@ class SparkWarehouse:
                 continue  # not loaded or built yet
             results[key] = _rows(spark, sql)
         return counts_from_rows(results)
+
+    def source_commits(self) -> Mapping[str, frozenset[str]]:
+        from eventlake.warehouse.source_tables import (
+            SOURCE_COMMITS_QUERY,
+            SOURCE_COMMITS_TABLE,
+            source_commits_from_rows,
+        )
+
+        spark = spark_session(self.config)
+        if not spark.catalog.tableExists(f"raw.{SOURCE_COMMITS_TABLE}"):
+            return {}
+        return source_commits_from_rows(_rows(spark, SOURCE_COMMITS_QUERY))
 
     def column_types(self) -> ColumnTypes:
         return SparkDbtTarget(self.config).column_types()

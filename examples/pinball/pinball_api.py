@@ -1,8 +1,12 @@
 """A local pinball REST API for the example project, the tests and the benchmark.
 
 Deterministic generated data (by seed): players, tournaments and the results of each
-tournament (a few results have no player: suppressed players). Every collection is served
-in each pagination style under its own prefix, so one server exercises them all::
+tournament (a few results have no player: suppressed players). Players live in a country
+(most in the US, with a real ZIP code of a pinball-playing metro area, or of a place in no
+metro area, drawn from the example's ``seeds/zip_codes.csv``); tournaments are held in a
+country (US ones at a real ZIP code), have a format and a size, and draw most of their
+entrants from around them. Every collection is served in each pagination style under its
+own prefix, so one server exercises them all::
 
     /page/players?page=2&per_page=50            {"data": [...], "meta": {"total_pages"...}}
     /offset/tournaments?offset=100&limit=50     {"data": [...], "total": 500}
@@ -34,6 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,6 +53,65 @@ FIRST = ["Ann", "Bob", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hana", "Ivo", "Jo",
 LAST = ["Smith", "Jones", "Garcia", "Chen", "Kim", "Novak", "Silva", "Berg", "Rossi", "Ng"]
 CITIES = ["Portland", "Austin", "Denver", "Chicago", "Boston", "Atlanta", "Seattle", "Tampa"]
 BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+SEEDS = Path(__file__).resolve().parent / "seeds"
+#: Where players live and tournaments are held: country -> weight (US: a ZIP code).
+COUNTRIES = {
+    "US": 72, "CA": 6, "GB": 5, "DE": 4, "SE": 3, "AU": 3, "NL": 2, "JP": 2, "BE": 2, "FR": 1,
+}  # fmt: skip
+#: Pinball-playing US metro areas (CBSA code -> weight); the rest of the US is "rural".
+METROS = {
+    "16980": 10, "42660": 9, "38900": 8, "33460": 7, "35620": 7, "19740": 6, "12420": 6,
+    "14460": 5, "41860": 5, "31080": 5, "37980": 4, "38300": 4, "19820": 4, "19100": 3,
+    "12060": 3, "38060": 3, "45300": 2, "33340": 2, "18140": 2, "28140": 2, "47900": 2,
+}  # fmt: skip
+RURAL = 12  # weight of a US place in no metro area
+CITIES_ABROAD = {
+    "CA": ["Toronto", "Vancouver", "Montreal"], "GB": ["London", "Manchester"],
+    "DE": ["Berlin", "Hamburg"], "SE": ["Stockholm", "Malmo"], "AU": ["Melbourne", "Sydney"],
+    "NL": ["Amsterdam"], "JP": ["Tokyo", "Osaka"], "BE": ["Antwerp"], "FR": ["Paris"],
+}  # fmt: skip
+FORMATS = ["match play", "group match play", "best game", "strike knockout", "pingolf"]
+#: Share of a tournament's entrants drawn from around it (the rest travel).
+LOCAL_SHARE = 0.75
+
+
+@dataclass(frozen=True)
+class ZipPools:
+    """Real US ZIP codes by metro area (CBSA code) and outside every metro, with states."""
+
+    by_metro: dict[str, list[str]]
+    rural: list[str]
+    state: dict[str, str]
+    city: dict[str, str]
+
+
+_POOLS: list[ZipPools] = []
+
+
+def zip_pools() -> ZipPools:
+    """The example's ZIP seed, read once (sorted, so draws are deterministic)."""
+    if not _POOLS:
+        import csv
+
+        by_metro: dict[str, list[str]] = {}
+        rural: list[str] = []
+        state: dict[str, str] = {}
+        with open(SEEDS / "zip_codes.csv", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row["state"] in ("PR", "GU", "VI", "AS", "MP"):
+                    continue
+                state[row["zip"]] = row["state"]
+                if row["metro_code"] in METROS:
+                    by_metro.setdefault(row["metro_code"], []).append(row["zip"])
+                elif not row["metro_code"]:
+                    rural.append(row["zip"])
+        city = {}
+        with open(SEEDS / "metro_areas.csv", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row["metro_code"] in METROS:
+                    city[row["metro_code"]] = row["metro"].split(",")[0].split("-")[0]
+        _POOLS.append(ZipPools(by_metro, sorted(rural), state, city))
+    return _POOLS[0]
 
 
 def _iso(t: dt.datetime) -> str:
@@ -82,6 +146,8 @@ class PinballApi:
         self.players: list[dict[str, Any]] = []
         self.tournaments: list[dict[str, Any]] = []
         self.results: dict[int, list[dict[str, Any]]] = {}
+        #: where each player lives: (country, metro code or "" for a rural US ZIP or abroad)
+        self.homes: list[tuple[str, str]] = []
         self.version = 0
         self.log: list[tuple[float, str, int]] = []
         self.served: dict[str, int] = {"players": 0, "tournaments": 0, "results": 0}
@@ -103,34 +169,71 @@ class PinballApi:
         )
 
     # -- data ------------------------------------------------------------------------------
+    def _place(self) -> tuple[str, str, str]:
+        """A (country, metro code, postal code) drawn by the weights above."""
+        r = self.rng
+        country = r.choices(list(COUNTRIES), weights=list(COUNTRIES.values()))[0]
+        if country != "US":
+            return country, "", f"{country}-{r.randint(1000, 9999)}"
+        pools = zip_pools()
+        metros = [*METROS, ""]
+        metro = r.choices(metros, weights=[*METROS.values(), RURAL])[0]
+        zips = pools.by_metro[metro] if metro else pools.rural
+        return country, metro, r.choice(zips)
+
     def _new_player(self, updated_at: str) -> None:
         r = self.rng
         pid = len(self.players) + 1
+        country, metro, postal = self._place()
+        self.homes.append((country, metro))
         self.players.append(
             {
                 "player_id": pid,
                 "first_name": r.choice(FIRST),
                 "last_name": r.choice(LAST),
-                "country_code": "US",
-                "postal_code": f"{r.randint(1000, 99999):05d}",
+                "country_code": country,
+                "postal_code": postal,
                 "rating": {"value": round(r.uniform(1000, 2000), 2), "rank": r.randint(1, 50000)},
                 "tags": r.sample(["stern", "williams", "bally", "gottlieb"], k=r.randint(0, 2)),
                 "updated_at": updated_at,
             }
         )
 
+    def _entrants(self, n: int, country: str, metro: str) -> list[int]:
+        """``n`` distinct player ids: most from around the tournament, the rest from anywhere."""
+        r = self.rng
+        n = min(n, len(self.players))
+        local = [i + 1 for i, home in enumerate(self.homes) if home == (country, metro)]
+        chosen = r.sample(local, k=min(len(local), round(n * LOCAL_SHARE)))
+        taken = set(chosen)
+        while len(chosen) < n:
+            pid = r.randint(1, len(self.players))
+            if pid not in taken:
+                taken.add(pid)
+                chosen.append(pid)
+        r.shuffle(chosen)
+        return chosen
+
     def _new_tournament(self, updated_at: str) -> None:
         r = self.rng
         tid = len(self.tournaments) + 1
         day = dt.date(2018, 1, 1) + dt.timedelta(days=r.randint(0, 8 * 365 - 1))
-        n = r.randint(8, 40)
+        n = r.randint(8, 24) if r.random() < 0.7 else r.randint(25, 80)
+        country, metro, postal = self._place()
+        if country != "US":
+            city = r.choice(CITIES_ABROAD[country])
+        else:
+            city = zip_pools().city.get(metro) or r.choice(CITIES)
+        fmt = r.choice(FORMATS)
         self.tournaments.append(
             {
                 "tournament_id": tid,
-                "name": f"{r.choice(CITIES)} Open #{tid}",
+                "name": f"{city} {fmt.title()} #{tid}",
                 "event_date": day.isoformat(),
-                "city": r.choice(CITIES),
-                "postal_code": f"{r.randint(1000, 99999):05d}",
+                "city": city,
+                "country_code": country,
+                "postal_code": postal,
+                "format": fmt,
                 "location": {
                     "lat": round(r.uniform(25, 48), 4),
                     "lon": round(r.uniform(-122, -70), 4),
@@ -139,14 +242,15 @@ class PinballApi:
                 "updated_at": updated_at,
             }
         )
-        entrants = r.sample(range(1, len(self.players) + 1), k=min(n, len(self.players)))
+        entrants = self._entrants(n, country, metro)
+        # bigger fields award more points; the winner gets 25 + entrants, last place ~0
         self.results[tid] = [
             {
                 "tournament_id": tid,
                 "position": pos,
                 # a suppressed player (about 3%) keeps the row but hides who it was
                 "player_id": None if r.random() < 0.03 else pid,
-                "points": round(max(0.0, 100.0 - pos * 100.0 / n), 2),
+                "points": round(max(0.0, (25.0 + n) * (1.0 - (pos - 1) / n)), 2),
             }
             for pos, pid in enumerate(entrants, 1)
         ]

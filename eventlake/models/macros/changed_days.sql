@@ -5,6 +5,8 @@
   the messageIds that arrived, days of users whose identity changed, moved first-seen
   days). An incremental model deletes those days (pre-hook delete_changed_days) and
   inserts them again (filter changed_days_filter), so the result equals a full rebuild.
+  On Spark the delete is a drop of those days' partitions and the insert an overwrite of
+  them (macros/incremental_spark.sql).
   `before`/`after` widen the window: a metric over the trailing 30 days of day d changes
   for d .. d+29 (after=29).
 
@@ -81,8 +83,14 @@
     run rebuilds), every row on a full rebuild, nothing on a first build. With
     `days_column`, the rows deleted all lie on the rebuilt days (rebuilt_day_list with
     `before`, `after`, `messages_only`), which DuckDB logs for its generation files
-    (macros/generation_log.sql). -#}
+    (macros/generation_log.sql). Spark's Parquet tables take no DELETE
+    (macros/incremental_spark.sql). -#}
 {% macro delete_where(condition, days_column=none, before=0, after=0, messages_only=false) -%}
+    {{ return(adapter.dispatch('delete_where', 'eventlake')(
+        condition, days_column, before, after, messages_only)) }}
+{%- endmacro %}
+
+{% macro default__delete_where(condition, days_column=none, before=0, after=0, messages_only=false) -%}
     {%- if is_incremental() and var('changed_days', none) is none -%}
         delete from {{ this }}
         {%- if days_column is not none %}{{ eventlake.record_rebuilt_days(days_column, none) }}{% endif %}
@@ -95,10 +103,37 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook: delete the days this run rebuilds. -#}
+{#- Pre-hook: delete the days this run rebuilds (on Spark: drop their partitions). -#}
 {% macro delete_changed_days(column, before=0, after=0) -%}
+    {{ return(adapter.dispatch('delete_changed_days', 'eventlake')(column, before, after)) }}
+{%- endmacro %}
+
+{% macro default__delete_changed_days(column, before=0, after=0) -%}
     {{ eventlake.delete_where(
         eventlake.changed_days_filter(column, before, after), column, before, after) }}
+{%- endmacro %}
+
+{#- Pre-hook of stg_events: delete the rows of the messageIds that got a copy on a given day
+    (they lie on the days with messages_changed; on Spark: drop those days' partitions). -#}
+{% macro delete_arrived_messages() -%}
+    {{ return(adapter.dispatch('delete_arrived_messages', 'eventlake')()) }}
+{%- endmacro %}
+
+{% macro default__delete_arrived_messages() -%}
+    {{ eventlake.delete_where(
+        eventlake.changed_days_filter('event_date', messages_only=true)
+        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')',
+        days_column='event_date', messages_only=true) }}
+{%- endmacro %}
+
+{#- Pre-hook of an append-only model (int_identity_ids): empty it before a run that
+    rebuilds every day into an existing table, keep it otherwise. -#}
+{% macro delete_all_on_full_rebuild() -%}
+    {{ return(adapter.dispatch('delete_all_on_full_rebuild', 'eventlake')()) }}
+{%- endmacro %}
+
+{% macro default__delete_all_on_full_rebuild() -%}
+    {{ eventlake.delete_where('1 = 0') }}
 {%- endmacro %}
 
 {#-

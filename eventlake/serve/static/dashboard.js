@@ -7,6 +7,8 @@
  * aggregates each measure as the metric declares it (distinct players recounted, ratios
  * from their parts), so nothing non-additive is ever summed here. KPIs say how they were
  * computed; partial days (the first and last day of data) are shaded in daily charts.
+ * Map charts (choropleths) draw outlines from eventlake's own /static/topojson/ files
+ * (plotly's topojsonURL), never from plotly's CDN: the page works offline.
  * Text from data or YAML is always set with textContent, never innerHTML.
  */
 (function () {
@@ -65,15 +67,28 @@
     return b;
   }
 
+  // A month picker's value (YYYY-MM) as the range's first or last day (YYYY-MM-DD).
+  function monthBound(month, key) {
+    if (!month) return "";
+    if (key === "start") return month + "-01";
+    const [y, m] = month.split("-").map(Number);
+    const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    return month + "-" + String(last).padStart(2, "0");
+  }
+
   function buildFilters() {
     const bar = el("section", { class: "filters", "aria-label": "Filters" });
+    const monthly = spec.filters.date === "month";
     if (spec.filters.date) {
       for (const [key, label] of [["start", "From"], ["end", "To"]]) {
         const wrap = el("div", { class: "filter-date" });
-        const input = el("input", { type: "date", id: "filter-" + key, name: key });
-        input.value = state[key];
-        input.addEventListener("change", () => { state[key] = input.value; changed(); });
-        wrap.append(el("label", { for: "filter-" + key }, label), input);
+        const input = el("input", { type: monthly ? "month" : "date", id: "filter-" + key, name: key });
+        input.value = monthly ? state[key].slice(0, 7) : state[key];
+        input.addEventListener("change", () => {
+          state[key] = monthly ? monthBound(input.value, key) : input.value;
+          changed();
+        });
+        wrap.append(el("label", { for: "filter-" + key }, label + (monthly ? " (month)" : "")), input);
         bar.append(wrap);
       }
     }
@@ -92,7 +107,7 @@
     const reset = el("button", { type: "button", class: "reset" }, "Reset filters");
     reset.addEventListener("click", () => {
       state.start = state.end = "";
-      for (const input of bar.querySelectorAll("input[type=date]")) input.value = "";
+      for (const input of bar.querySelectorAll("input[type=date], input[type=month]")) input.value = "";
       for (const [name, ms] of Object.entries(widgets)) { state.dims[name] = []; ms.setValue([]); }
       changed();
     });
@@ -173,7 +188,7 @@
   }
 
   function itemsOf(chart) {
-    if (chart.type === "kpi") return [chart.value];
+    if (chart.type === "kpi" || chart.type === "map") return [chart.value];
     if (chart.type === "heatmap") return [chart.z];
     if (chart.type === "funnel") return chart.stages || [];
     if (chart.type === "table") return chart.columns || [];
@@ -186,6 +201,8 @@
     if (metric.date_column) {
       if (state.start) q.set("start", state.start);
       if (state.end) q.set("end", state.end);
+    } else if (state.start || state.end) {
+      notFiltered.push(spec.filters.date === "month" ? "month" : "date");
     }
     for (const d of spec.filters.dimensions) {
       const values = state.dims[d.name] || [];
@@ -198,6 +215,8 @@
       keys = [];
     } else if (chart.type === "line" || chart.type === "bar" || chart.type === "heatmap") {
       keys = [chart.x, chart.type === "heatmap" ? chart.y : chart.series].filter(Boolean);
+    } else if (chart.type === "map") {
+      keys = [chart.locations, chart.text].filter(Boolean);
     } else if (chart.type === "table") {
       keys = chart.group_by || [];
     } else if (chart.type === "kpi" && chart.agg === "total") {
@@ -222,7 +241,11 @@
     font: { family: "system-ui, sans-serif", size: 12, color: "#334155" },
     legend: { orientation: "h", y: -0.2 }, colorway: COLORS,
   };
-  const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  const CONFIG = {
+    displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"],
+    // map outlines from this server (static/topojson), never from plotly's CDN
+    topojsonURL: "/static/topojson/",
+  };
 
   function fmt(v, format, currency) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
@@ -233,6 +256,10 @@
     if (format === "percent") return (v * 100).toFixed(1) + " %";
     if (format === "integer") return Math.round(v).toLocaleString();
     return v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  }
+
+  function shortMonth(iso) {
+    return new Date(iso + "T00:00:00Z").toLocaleDateString(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
   }
 
   function shortDay(iso) {
@@ -248,14 +275,15 @@
     if (chart.agg === "total") {
       const m = item.column ? measureOf(metric, item.column) : null;
       const how = !m ? "over the range" : m.agg === "count_distinct" ? "distinct players in the range"
-        : m.agg === "ratio" ? "ratio of the range's totals" : m.agg === "last" ? "on the range's last day"
+        : m.agg === "ratio" ? "ratio of the range's totals" : m.agg === "last" ? (metric.time_grain === "month" ? "in the range's last month" : "on the range's last day")
         : m.agg === "average" ? "daily average over the range" : "total over the range";
       return { value: value(rows[0], item), definition: how };
     }
     if (dateCol) rows = rows.slice().sort((a, b) => (a[dateCol] < b[dateCol] ? -1 : 1));
     if (chart.agg === "last") {
       const last = rows[rows.length - 1];
-      return { value: value(last, item), definition: dateCol ? "on " + shortDay(last[dateCol]) : "last value" };
+      const when = !dateCol ? "last value" : metric.time_grain === "month" ? "in " + shortMonth(last[dateCol]) : "on " + shortDay(last[dateCol]);
+      return { value: value(last, item), definition: when };
     }
     const partial = new Set(data.partial_days || []);
     const complete = dateCol ? rows.filter((r) => !partial.has(r[dateCol])) : rows;
@@ -293,7 +321,6 @@
     }
     if (chart.type === "table") {
       const items = chart.columns || (rows.length ? Object.keys(rows[0]).map((c) => ({ column: c, label: c })) : []);
-      const cols = items.map((it) => it.column);
       const table = el("table", { class: "data" });
       const head = el("tr");
       for (const it of items) {
@@ -306,8 +333,9 @@
       const body = el("tbody");
       for (const r of rows.slice(0, 200)) {
         const tr = el("tr");
-        for (const c of cols) {
-          const v = r[c];
+        for (const it of items) {
+          // a ratio column is computed from the row's aggregated parts
+          const v = it.ratio ? value(r, it) : r[it.column];
           tr.append(el("td", { class: typeof v === "number" ? "num" : "" }, typeof v === "number" ? fmt(v) : String(v ?? "")));
         }
         body.append(tr);
@@ -320,7 +348,18 @@
     const layout = Object.assign({}, LAYOUT);
     if (chart.type === "line" || chart.type === "bar") {
       const sums = baseColumns(chart.y);
-      const agg = aggregate(rows, keys.length ? keys : [chart.x], sums);
+      let agg = aggregate(rows, keys.length ? keys : [chart.x], sums);
+      if (chart.x !== metric.date_column) {
+        // a category axis cannot show "no value" (e.g. no metro area): say it is left out
+        const blank = agg.filter((r) => r[chart.x] === null || r[chart.x] === undefined);
+        if (blank.length) {
+          agg = agg.filter((r) => !blank.includes(r));
+          const note = panel.querySelector(".note");
+          const text = "Rows without a " + chart.x + " are left out.";
+          note.textContent = note.textContent ? note.textContent + " " + text : text;
+          note.hidden = false;
+        }
+      }
       if (!chart.sort && isGroupable(metric, chart.x)) agg.sort((a, b) => (a[chart.x] < b[chart.x] ? -1 : a[chart.x] > b[chart.x] ? 1 : 0));
       const seriesValues = chart.series ? Array.from(new Set(agg.map((r) => r[chart.series]))) : [null];
       for (const item of chart.y) {
@@ -347,12 +386,14 @@
       } else {
         // Days, never hours: few points would otherwise get 12-hour ticks.
         const days = new Set(agg.map((r) => r[chart.x])).size;
-        layout.xaxis = { type: "date", tickformat: "%b %-d\n%Y", dtick: days <= 14 ? 86400000 : undefined };
+        layout.xaxis = metric.time_grain === "month"
+          ? { type: "date", tickformat: "%b\n%Y" }
+          : { type: "date", tickformat: "%b %-d\n%Y", dtick: days <= 14 ? 86400000 : undefined };
         // Partial days (the first and last day of data) shaded, and said so.
         const shown = new Set(agg.map((r) => r[chart.x]));
         const partial = (data.partial_days || []).filter((d) => shown.has(d));
         panel.dataset.partialDays = partial.join(",");
-        if (partial.length && metric.time_grain !== "week") {
+        if (partial.length && (metric.time_grain || "day") === "day") {
           layout.shapes = partial.map((d) => ({
             type: "rect", xref: "x", yref: "paper", y0: 0, y1: 1, line: { width: 0 },
             x0: new Date(Date.parse(d + "T00:00:00Z") - 43200000).toISOString(),
@@ -368,6 +409,29 @@
       const yCur = chart.y.map((it) => currencyOf(metric, it, data)).find(Boolean);
       if (yCur) layout.yaxis = Object.assign({}, layout.yaxis || {}, { title: { text: yCur } });
       layout.showlegend = traces.length > 1;
+    } else if (chart.type === "map") {
+      // a choropleth: one value per place (US states or ISO-3 countries)
+      const agg = aggregate(rows, keys, baseColumns([chart.value]))
+        .filter((r) => r[chart.locations] !== null && r[chart.locations] !== undefined);
+      const cur = currencyOf(metric, chart.value, data);
+      traces = [{
+        type: "choropleth", locationmode: chart.locationmode,
+        locations: agg.map((r) => r[chart.locations]),
+        z: agg.map((r) => value(r, chart.value)),
+        text: agg.map((r) => String(chart.text ? r[chart.text] : r[chart.locations])),
+        hovertemplate: "%{text}: %{z:,.4~g}<extra></extra>",
+        // plotly's "Blues" runs dark to light: ours runs light (little) to dark (much)
+        colorscale: chart.colorscale === "Blues" ? [[0, "#dbeafe"], [1, "#1e3a8a"]] : chart.colorscale,
+        marker: { line: { color: "#ffffff", width: 0.5 } },
+        colorbar: { title: { text: chart.value.label + (cur ? " (" + cur + ")" : "") }, thickness: 12 },
+      }];
+      layout.geo = {
+        scope: chart.scope, resolution: 110, bgcolor: "rgba(0,0,0,0)", showlakes: false,
+        showframe: false, projection: { type: chart.scope === "usa" ? "albers usa" : "natural earth" },
+      };
+      layout.margin = { l: 0, r: 0, t: 0, b: 0 };
+      layout.height = 360;
+      panel.dataset.places = String(agg.length);
     } else if (chart.type === "heatmap") {
       const sums = baseColumns([chart.z]);
       const agg = aggregate(rows, [chart.x, chart.y], sums);
@@ -479,7 +543,7 @@
       const res = await getJson("/api/metrics");
       for (const m of res.metrics) catalog[m.name] = m;
       if (!res.metrics.length || !res.warehouse_ready) {
-        banner("No data yet: the warehouse has not been built. Run `eventlake demo` for sample data, or `eventlake build` after landing events; this page fills in when it is ready.", "empty");
+        banner("No data yet: the warehouse has not been built. Run `eventlake run` after loading your sources or landing events (or `eventlake demo` for sample data); this page fills in when it is ready.", "empty");
       }
     } catch (err) {
       banner("Could not read the metrics catalog: " + err.message, "error");

@@ -227,7 +227,7 @@ def test_days_without_activity_get_their_rows_in_a_days_run(tmp_path: Path) -> N
     load_and_build(inc)
     writer.commit(batches[2])
     second = load_and_build(inc)
-    assert not second["full_refresh"] and list(second["changed_days"]) == ["2026-03-06"]
+    assert not second.full_refresh and list(second.changed_days) == ["2026-03-06"]
     for table in ("daily_active_users", "rolling_active_users_28d"):
         diff = _differences(
             inc.resolve(inc.warehouse.path), full.resolve(full.warehouse.path), "metrics", table

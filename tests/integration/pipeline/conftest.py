@@ -49,6 +49,7 @@ class SqlBuilder:
         changed_days: list[dt.date] | None = None,
         full_refresh: bool = False,
         select: str | None = None,
+        sources: Any = None,
         new_offsets: Any = None,
     ) -> BuildResult:
         self.calls.append(None if changed_days is None else list(changed_days))

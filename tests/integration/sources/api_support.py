@@ -77,6 +77,39 @@ def make_settings(
     return load_config(project / "eventlake.toml")
 
 
+#: The pinball example's own dbt project and dashboard, copied into a test project.
+PINBALL_FOLDERS = ("models", "seeds", "macros", "dashboards")
+
+
+def pinball_project(
+    project: Path,
+    url: str,
+    *,
+    warehouse: dict[str, str] | None = None,
+    schedule: str | None = None,
+    extra: str = "",
+) -> Settings:
+    """The whole pinball example in ``project``: its definition pointed at ``url`` (fast
+    retries), its models, seeds, macros and dashboard, and an eventlake.toml like the
+    example's (``warehouse``: the [warehouse] keys, default DuckDB ``wh.duckdb``;
+    ``schedule``: the source's cron under ``eventlake up``; ``extra``: more TOML)."""
+    import shutil
+
+    (project / "pinball.yaml").write_text(yaml.safe_dump(pinball_definition(url)))
+    for folder in PINBALL_FOLDERS:
+        shutil.copytree(PINBALL / folder, project / folder, dirs_exist_ok=True)
+    keys = warehouse or {"path": "wh.duckdb"}
+    section = "".join(f'{k} = "{v}"\n' for k, v in keys.items())
+    cron = f'[schedule]\napi = {{ pinball = "{schedule}" }}\n' if schedule else ""
+    (project / "eventlake.toml").write_text(
+        f'[lake]\npath = "lake"\n[warehouse]\n{section}'
+        '[models]\nevents = "off"\n'
+        '[sources.api.pinball]\ndefinition = "pinball.yaml"\n'
+        f"{cron}{extra}"
+    )
+    return load_config(project / "eventlake.toml")
+
+
 def admin(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """Call the pinball API's admin endpoint (POST with a body, GET without)."""
     if body is None:

@@ -75,3 +75,19 @@ def test_spark_conf_keeps_state_in_the_project_and_binds_loopback(tmp_path: Path
     assert conf["spark.executor.memory"] == "2g"
     out = SparkDbtTarget(warehouse.config).profile_output()
     assert out["method"] == "session" and out["server_side_parameters"] == conf
+
+
+def test_spark_conf_keeps_dynamic_partition_overwrite(tmp_path: Path) -> None:
+    """Day replacement relies on it: a static overwrite would empty every other day."""
+    settings = Settings(base_dir=tmp_path, warehouse={"backend": "spark"})
+    conf = spark_conf(open_warehouse(settings).config)
+    assert conf["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
+    settings = Settings(
+        base_dir=tmp_path,
+        warehouse={
+            "backend": "spark",
+            "spark_conf": {"spark.sql.sources.partitionOverwriteMode": "STATIC"},
+        },
+    )
+    with pytest.raises(ConfigError, match="partitionOverwriteMode = 'STATIC'"):
+        spark_conf(open_warehouse(settings).config)

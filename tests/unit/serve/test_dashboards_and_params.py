@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,52 @@ def test_date_range_casts_only_a_timestamp_date_column() -> None:
     stamped = Catalog.parse(json.dumps(spec).encode(), "v2").metrics["revenue_daily"]
     on_ts = parse_metric_query(stamped, [("end", "2026-01-31")], max_limit=10)
     assert 'CAST("activity_date" AS DATE) <= ?' in on_ts.sql
+
+
+def test_a_map_chart_names_its_scope_places_and_value() -> None:
+    spec = parse_dashboard(
+        "filters: {date: month, dimensions: [state]}\n"
+        "charts:\n"
+        "  - {id: us, type: map, metric: m, locations: state, value: points}\n"
+        "  - {id: w, type: map, metric: m, scope: world, locations: iso3, text: country,\n"
+        "     value: {ratio: [points, players], label: per player}, colorscale: Viridis}\n",
+        "board.yaml",
+    )
+    us, world = spec["charts"]
+    assert spec["filters"]["date"] == "month"
+    assert us["scope"] == "usa" and us["locationmode"] == "USA-states" and us["width"] == 2
+    assert us["value"] == {"column": "points", "label": "points"}
+    assert world["locationmode"] == "ISO-3" and world["text"] == "country"
+    assert world["value"]["ratio"] == ["points", "players"] and world["colorscale"] == "Viridis"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("charts: [{type: map, metric: m, scope: mars, locations: s, value: v}]", "scope"),
+        ("charts: [{type: map, metric: m, value: v}]", "charts[0].locations"),
+        ("charts: [{type: map, metric: m, locations: s}]", "charts[0].value"),
+        ("filters: {date: week}\ncharts: [{type: kpi, metric: m, value: v}]", "filters.date"),
+    ],
+)
+def test_invalid_maps_and_date_filters_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(DashboardError, match="board.yaml") as info:
+        parse_dashboard(text, "board.yaml")
+    assert message in str(info.value)
+
+
+def test_a_project_without_events_is_not_offered_the_game_dashboard(tmp_path: Path) -> None:
+    (tmp_path / "own.yaml").write_text("title: Own\ncharts: [{type: kpi, metric: m, value: v}]")
+    assert [b.slug for b in DashboardSet(tmp_path).all()] == ["game", "own"]
+    assert [b.slug for b in DashboardSet(tmp_path, packaged=False).all()] == ["own"]
+
+
+def test_every_example_dashboard_is_valid() -> None:
+    examples = Path(__file__).resolve().parents[3] / "examples"
+    files = sorted(examples.glob("*/dashboards/*.yaml"))
+    assert {f.parent.parent.name for f in files} == {"pinball", "students"}
+    for path in files:
+        spec = parse_dashboard(path.read_text(), str(path))
+        assert spec["charts"]
+    pinball = parse_dashboard((examples / "pinball/dashboards/pinball.yaml").read_text(), "p")
+    assert {c["type"] for c in pinball["charts"]} >= {"map", "kpi", "bar", "line", "table"}

@@ -207,3 +207,44 @@ def test_a_row_outside_the_datas_coverage_is_never_dropped(con: Any) -> None:
         (D2, 5),
         (D3, 5),
     ]
+
+
+def test_a_monthly_metric_gets_a_month_spine(con: Any) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE marts.dim_date AS SELECT d::DATE AS date_day, "
+        "date_trunc('week', d)::DATE AS week_start, date_trunc('month', d)::DATE AS month_start "
+        "FROM range(DATE '2025-10-01', DATE '2026-04-01', INTERVAL 1 DAY) t(d)"
+    )
+    con.execute(
+        "CREATE TABLE metrics.monthly AS SELECT DATE '2026-01-01' AS month_start, 5 AS n "
+        "UNION ALL SELECT DATE '2026-03-01', 7"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE marts.data_coverage AS "
+        "SELECT DATE '2026-01-10' AS first_day, DATE '2026-03-05' AS last_day"
+    )
+    doc = {
+        "calendar": "marts.dim_date",
+        "coverage": "marts.data_coverage",
+        "metrics": [
+            {
+                "name": "monthly",
+                "relation": "metrics.monthly",
+                "date_column": "month_start",
+                "time_grain": "month",
+                "dimensions": [],
+                "measures": [{"name": "n", "agg": "sum"}],
+                "columns": [{"name": "month_start", "type": "DATE"}, {"name": "n", "type": "INT"}],
+            }
+        ],
+    }
+    metric = Catalog.parse(json.dumps(doc).encode(), "v").metrics["monthly"]
+    q = parse_metric_query(metric, [("group_by", "month_start")], max_limit=100)
+    rows = con.execute(q.sql, list(q.params)).fetchall()
+    # every month of the coverage, February (no row) with 0; never a row per day
+    assert rows[:3] == [
+        (dt.date(2026, 1, 1), 5),
+        (dt.date(2026, 2, 1), 0),
+        (dt.date(2026, 3, 1), 7),
+    ]
+    assert len(rows) == 3

@@ -162,3 +162,55 @@ def test_importing_the_build_module_does_not_import_dbt() -> None:
     code = "import sys, eventlake.warehouse.dbt; print('dbt.cli' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_without_events_our_models_seeds_and_tests_are_off_but_not_the_users(
+    tmp_path: Path,
+) -> None:
+    own = tmp_path / "models" / "staging"
+    own.mkdir(parents=True)
+    (own / "stg_players.sql").write_text("select 1 as player_id\n")
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "calendar.csv").write_text("month_start\n2026-01-01\n")
+    (tmp_path / "macros").mkdir()
+    (tmp_path / "macros" / "mine.sql").write_text("{% macro mine() %}1{% endmacro %}\n")
+    config = _settings(tmp_path, events="off")
+    assert config.events is False
+    project = prepare_project(config)
+    yml = yaml.safe_load((project / "dbt_project.yml").read_text())
+    assert yml["model-paths"] == ["models", "user_models"]
+    assert yml["seed-paths"] == ["seeds", "user_seeds"]
+    assert yml["macro-paths"] == ["macros", "user_macros"]
+    assert (project / "user_seeds" / "calendar.csv").is_file()
+    assert (project / "user_macros" / "mine.sql").is_file()
+    staging = yml["models"]["eventlake"]["staging"]
+    # ours by name; the folder keeps its schema for the user's stg_players
+    assert staging["stg_events"] == {"+enabled": False} and "+enabled" not in staging
+    assert staging["+schema"] == "staging" and "stg_players" not in staging
+    assert yml["models"]["eventlake"]["metrics"]["daily_active_users"] == {"+enabled": False}
+    assert yml["seeds"]["eventlake"]["exchange_rates"]["+enabled"] is False
+    assert yml["data_tests"]["eventlake"]["identity_map_converged"] == {"+enabled": False}
+    disabled = sum(
+        1
+        for section in ("intermediate", "staging", "marts", "metrics")
+        for v in yml["models"]["eventlake"][section].values()
+        if v == {"+enabled": False}
+    )
+    assert disabled == len(list((PACKAGED_PROJECT / "models").rglob("*.sql")))
+    # on again: nothing disabled, the user's folders stay listed
+    project = prepare_project(_settings(tmp_path, events="on"))
+    yml = yaml.safe_load((project / "dbt_project.yml").read_text())
+    assert "data_tests" not in yml and "stg_events" not in yml["models"]["eventlake"]["staging"]
+    assert yml["seed-paths"] == ["seeds", "user_seeds"]
+
+
+def test_a_removed_user_seeds_folder_leaves_the_mirror(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "x.csv").write_text("a\n1\n")
+    project = prepare_project(_settings(tmp_path))
+    assert (project / "user_seeds" / "x.csv").is_file()
+    (tmp_path / "seeds" / "x.csv").unlink()
+    (tmp_path / "seeds").rmdir()
+    project = prepare_project(_settings(tmp_path))
+    assert not (project / "user_seeds").exists()
+    assert yaml.safe_load((project / "dbt_project.yml").read_text())["seed-paths"] == ["seeds"]

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_where('1 = 0') }}"
+    pre_hook="{{ eventlake.delete_all_on_full_rebuild() }}"
 ) }}
 {#- The distinct id combinations of raw.events (the identity graph's edges and nodes, read
     several times from this small table instead of the events). Raw rows are only ever

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=eventlake.incremental_or_table(),
     incremental_strategy='append',
     pre_hook="{{ eventlake.delete_where(
         'node in (select node from ' ~ ref('int_identity_changes') ~ ')') }}"
@@ -15,9 +15,30 @@
   pre-hook, inserted again): the components that a new link merged, starting from their
   previous labels so that a merge takes as many passes as new hops, not as the whole
   chain. Their edges come from int_identity_ids rows that touch those nodes.
+
+  On Spark (no DELETE, and the changed nodes are not whole days of anything) the map is a
+  table rebuilt whole by every run: every node, from no previous label. It still runs
+  after int_identity_changes, which reads the previous map.
 -#}
 {%- set passes = var('identity_passes', 16) -%}
 {%- set partial = is_incremental() and var('changed_days', none) is not none -%}
+{%- set whole = config.get('materialized') == 'table' -%}
+{%- if whole %}
+-- depends_on: {{ ref('int_identity_changes') }}
+
+with combos as (
+    select anonymous_id, user_id, previous_id, type from {{ ref('int_identity_ids') }}
+),
+
+links as (
+    {{ eventlake.identity_links('combos') }}
+),
+
+changed as (
+    select node, cast(null as {{ dbt.type_string() }}) as old_component
+    from ({{ eventlake.identity_nodes('combos', 'links') }}) as nodes
+),
+{%- else %}
 
 with changed as (
     select node, old_component from {{ ref('int_identity_changes') }}
@@ -35,6 +56,7 @@ combos as (
 links as (
     {{ eventlake.identity_links('combos') }}
 ),
+{%- endif %}
 
 edges as (
     select src as a, dst as b from links

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#- One row per user and day they were active: the day's attributes (platform, country,
     host provider of their first event that day), first and last event times and counts. Every metric with dimensions

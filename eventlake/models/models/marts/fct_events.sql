@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('event_date') }}"
+    pre_hook="{{ eventlake.delete_changed_days('event_date') }}",
+    **eventlake.day_partitions('event_date')
 ) }}
 {#- One row per event (messageId), attributed to its stitched user: events sent before an
     identify belong to that user too. -#}

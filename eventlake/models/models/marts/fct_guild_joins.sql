@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('join_date') }}"
+    pre_hook="{{ eventlake.delete_changed_days('join_date') }}",
+    **eventlake.day_partitions('join_date')
 ) }}
 {#- One row per Guild Joined event. -#}
 

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('purchase_date') }}"
+    pre_hook="{{ eventlake.delete_changed_days('purchase_date') }}",
+    **eventlake.day_partitions('purchase_date')
 ) }}
 {#- One row per Item Purchased event. revenue_original = price * quantity (quantity defaults
     to 1) in the purchase's currency; revenue = the same amount in the reporting currency

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('session_date', 1, 1) }}"
+    pre_hook="{{ eventlake.delete_changed_days('session_date', 1, 1) }}",
+    **eventlake.day_partitions('session_date')
 ) }}
 {#-
   One row per session: a user's events with no gap longer than var('session_timeout_minutes')

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date') }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date') }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#- The events of the play funnel, one row each: step 1 Session Started, step 2 Level
     Completed, step 3 Item Purchased, with the user, the time and the event's dimensions.

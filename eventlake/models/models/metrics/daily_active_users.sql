@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 30) }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 30) }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#-
   DAU, WAU (trailing 7 days), MAU (trailing 30 days) and new users (first seen that day) per

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('event_date') }}"
+    pre_hook="{{ eventlake.delete_changed_days('event_date') }}",
+    **eventlake.day_partitions('event_date')
 ) }}
 {#- Events per day, event name, source and platform; users = distinct users in that row
     (not additive across rows). -#}

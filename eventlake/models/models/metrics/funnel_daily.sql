@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#- The day's funnel per dimension combination: active users; users who started a session;
     of those, users who completed a level; of those, users who bought something (each step

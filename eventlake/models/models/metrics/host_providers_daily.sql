@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#- Activity per day and Internet host provider (a user-day belongs to the provider of its
     first event): active users, sessions, events, revenue. -#}

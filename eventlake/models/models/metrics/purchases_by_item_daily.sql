@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('purchase_date') }}"
+    pre_hook="{{ eventlake.delete_changed_days('purchase_date') }}",
+    **eventlake.day_partitions('purchase_date')
 ) }}
 {#- Purchases per day, item and dimension combination: purchases, units, revenue (price *
     quantity at face value across currencies) and distinct purchasers. -#}

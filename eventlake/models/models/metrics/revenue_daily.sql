@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#- Revenue per day and dimension combination: revenue (price * quantity in the reporting
     currency), purchases, purchasers, active users (dau; user_days, the same count declared

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 28) }}"
+    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 28) }}",
+    **eventlake.day_partitions('activity_date')
 ) }}
 {#-
   Active users over the trailing 28 days (the day and the 27 before it), per day and

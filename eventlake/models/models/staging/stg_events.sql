@@ -1,10 +1,7 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ eventlake.delete_where(
-        eventlake.changed_days_filter('event_date', messages_only=true)
-        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')',
-        days_column='event_date', messages_only=true) }}"
+    pre_hook="{{ eventlake.delete_arrived_messages() }}",
+    **eventlake.day_partitions('event_date')
 ) }}
 {#-
   One row per messageId across all history. The first arrival wins, deterministically:
@@ -22,9 +19,15 @@
   An incremental run merges by messageId: every messageId with a copy on a given day is
   ranked again over all its copies (they lie on the int_changed_days days with
   messages_changed) and replaces its previous row (the pre-hook deletes those rows there).
+  On Spark the pre-hook drops those days' partitions instead, so every messageId with a
+  copy there is ranked again over all its copies (found by a probe of raw.events'
+  messageIds): a messageId that got no new copy keeps its winner, and one whose winner
+  lies on another day is left there (macros/incremental_spark.sql).
 -#}
 {%- set plan = var('tracking_plan', {}) or {} -%}
 {%- set partial = is_incremental() and var('changed_days', none) is not none -%}
+{#- insert_overwrite (Spark) replaces whole days: every row of them is emitted -#}
+{%- set whole_days = config.get('incremental_strategy') == 'insert_overwrite' -%}
 -- depends_on: {{ ref('int_changed_days') }}
 {%- set message_days = eventlake.rebuilt_day_list(messages_only=true) if partial -%}
 {%- set winner_rows -%}
@@ -46,7 +49,12 @@ with keys as (
         coalesce(bus_offset, -1) as bus_offset,
         event_date
     from {{ source('raw', 'events') }}
-    {%- if partial %}
+    {%- if partial and whole_days %}
+    where message_id in (
+        select message_id from {{ source('raw', 'events') }}
+        where {{ eventlake.in_days('event_date', message_days) }}
+    )
+    {%- elif partial %}
     where {{ eventlake.in_days('event_date', message_days) }}
       and message_id in ({{ eventlake.arrived_message_ids() }})
     {%- endif %}

@@ -97,11 +97,14 @@ def _expected(*tables: pa.Table) -> list[tuple[Any, ...]]:
 
 def test_source_append_is_idempotent_and_exactly_once(wh_settings: Settings) -> None:
     lake, warehouse = _lake(wh_settings), open_warehouse(wh_settings)
+    assert warehouse.source_commits() == {}  # nothing loaded yet
     a, b = _people([1, 2, 3], "a"), _people([4, 5], "b")
     _commit_csv(lake, "c1", a)
     _commit_csv(lake, "c2", b)
 
     first = _append(wh_settings)
+    # what the pipeline reads to know the models' sources changed
+    assert warehouse.source_commits() == {STREAM: frozenset({"c1", "c2"})}
     assert (first.table, sorted(first.commits), first.rows) == ("raw.people", ["c1", "c2"], 5)
     assert _people_rows(warehouse) == _expected(a, b)
     # the same commits again, from the lake and as fresh rows: nothing loads twice
@@ -116,6 +119,7 @@ def test_source_append_is_idempotent_and_exactly_once(wh_settings: Settings) -> 
     assert (fresh.commits, fresh.rows) == (("c3",), 1)
     assert _people_rows(warehouse) == _expected(a, b, c)
     assert _loaded(warehouse) == {"c1", "c2", "c3"}
+    assert warehouse.source_commits() == {STREAM: frozenset({"c1", "c2", "c3"})}
 
 
 def test_source_append_adds_columns_new_in_the_schema(wh_settings: Settings) -> None:
