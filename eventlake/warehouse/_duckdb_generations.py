@@ -159,8 +159,8 @@ def _has_log(conn: Any) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'raw' AND table_name = '_generation'"
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()  # fetched to the end: a pending result would refuse a later register()
+    return bool(row and row[0][0])
 
 
 def read_version(conn: Any, catalog: str | None = None) -> int | None:
