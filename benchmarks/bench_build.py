@@ -9,7 +9,10 @@ and anonymous players, purchases, guild joins, 2% duplicates), then:
    rebuilds only the changed days (``changed_days=[...]``), against a full rebuild of the
    same data;
 4. a run with no changed day: dbt's fixed cost (every node compiled, run and logged), which
-   bounds the ratio from below at small sizes.
+   bounds the ratio from below at small sizes;
+5. a *small increment*: ``--small`` new events (5,000 by default) on the last day, the
+   steady state of ``eventlake up`` (a run every few seconds), with the slowest nodes of
+   that run from dbt's log (``--nodes N`` of them).
 
 Prints seconds, events/s and CPU seconds (all threads of this process) of each build, and the
 ratio incremental / full rebuild (target <= 0.2) in wall-clock and in CPU time, for each
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -154,7 +158,30 @@ def _run(label: str, fn: object, events: int) -> tuple[float, float]:
 TARGET = 0.2
 
 
-def bench_size(events: int, days: int, threads: int, keep: bool) -> dict[str, float]:
+def _print_slowest(log: Path, start: int, count: int) -> None:
+    """The ``count`` slowest nodes dbt logged after byte ``start`` of its log."""
+    if count <= 0 or not log.exists():
+        return
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", "replace")
+    timed = []
+    for line in text.splitlines():
+        m = re.search(
+            r"\d+ of \d+ (?:OK|PASS|ERROR|FAIL)\S* (.*?)\s*\.{2,}.* in (\d+\.\d+)s\]", line
+        )
+        if m:
+            timed.append((float(m.group(2)), m.group(1)))
+    timed.sort(reverse=True)
+    total = sum(t for t, _ in timed)
+    print(f"  nodes: {len(timed)}, sum of node times {total:.2f} s; slowest:")
+    for seconds, what in timed[:count]:
+        print(f"    {seconds:6.2f} s  {what}")
+
+
+def bench_size(
+    events: int, days: int, threads: int, keep: bool, small: int = 5000, nodes: int = 12
+) -> dict[str, float]:
     """Build N events of history, then one day's incremental run; print and return times."""
     users = max(100, events // 100)
     tmp = Path(tempfile.mkdtemp(prefix="bench_build_"))
@@ -201,6 +228,17 @@ def bench_size(events: int, days: int, threads: int, keep: bool) -> dict[str, fl
             lambda: build_models(config, target, changed_days=[]),
             0,
         )
+        con = duckdb.connect(str(db))
+        _insert_events(con, events * 2, small, 1, days, users)
+        con.close()
+        log = config.dbt_dir / "logs" / "dbt.log"
+        mark = log.stat().st_size if log.exists() else 0
+        tiny = _run(
+            f"small increment ({small:,} events, last day)",
+            lambda: build_models(config, target, changed_days=[new_day]),
+            small,
+        )
+        _print_slowest(log, mark, nodes)
         ratio = inc[0] / full_after[0]
         print(f"first build / full rebuild: {first[0] / full[0]:.2f}")
         verdict = "met" if ratio <= TARGET else "not met"
@@ -214,6 +252,7 @@ def bench_size(events: int, days: int, threads: int, keep: bool) -> dict[str, fl
             "full": full_after[0],
             "incremental": inc[0],
             "fixed": fixed[0],
+            "small": tiny[0],
             "ratio": ratio,
         }
     finally:
@@ -233,15 +272,24 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="days of history")
     parser.add_argument("--threads", type=int, default=2, help="dbt threads")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    parser.add_argument(
+        "--small", type=int, default=5000, help="events of the small increment (last step)"
+    )
+    parser.add_argument("--nodes", type=int, default=12, help="slowest nodes of it to print")
     args = parser.parse_args()
     os.environ["TZ"] = "UTC"
     sizes = [int(float(n)) for n in args.events.split(",") if n.strip()]
-    rows = [bench_size(n, args.days, args.threads, args.keep) for n in sizes]
-    print(f"\n{'events':>12} {'full build':>11} {'events/s':>10} {'day run':>8} {'fixed':>6} ratio")
+    rows = [
+        bench_size(n, args.days, args.threads, args.keep, args.small, args.nodes) for n in sizes
+    ]
+    print(
+        f"\n{'events':>12} {'full build':>11} {'events/s':>10} {'day run':>8} {'fixed':>6} "
+        f"{'small':>6} ratio"
+    )
     for r in rows:
         print(
             f"{r['events']:>12,.0f} {r['full']:>9.2f} s {r['events'] / r['full']:>10,.0f} "
-            f"{r['incremental']:>6.2f} s {r['fixed']:>4.2f} s {r['ratio']:.3f}"
+            f"{r['incremental']:>6.2f} s {r['fixed']:>4.2f} s {r['small']:>4.2f} s {r['ratio']:.3f}"
         )
 
 

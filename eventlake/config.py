@@ -631,9 +631,13 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def resolve(self, path: Path | str) -> Path:
-        """Return ``path`` made absolute against the project directory."""
+        """Return ``path`` made absolute against the project directory.
+
+        Normalised lexically, not through symbolic links: the DuckDB warehouse's name is a
+        symlink to its published generation, and must stay that name.
+        """
         p = Path(path).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        return p if p.is_absolute() else Path(os.path.abspath(self.base_dir / p))
 
     def lake_uri(self) -> str:
         """The lake root as a URI or an absolute local path."""

@@ -39,7 +39,7 @@ from eventlake.bus.request_records import (
     expand_request_record,
 )
 from eventlake.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
-from eventlake.land.expand import RequestColumns
+from eventlake.land.expand import RequestColumns, Segment
 
 __all__ = [
     "Run",
@@ -451,10 +451,14 @@ def _convert_mixed(
                 tables.append(table)  # noqa: B023
 
         def flush_columnar() -> None:
-            if len(columnar):  # noqa: B023
-                offsets = np.array(columnar.offsets, dtype=np.int64)  # noqa: B023
-                table = columnar.table()  # noqa: B023
-                tables.append(_with_bus_columns(table, tp.partition, offsets, schema))  # noqa: B023
+            for part in columnar.flush():  # noqa: B023
+                if isinstance(part, Segment):
+                    table = _with_bus_columns(part.table, tp.partition, part.offsets, schema)  # noqa: B023
+                    tables.append(table)  # noqa: B023
+                    continue
+                # a record the columnar route does not vouch for: prepare_events, in order
+                expanded.add(_expand(part.value, tp, now, part.offset, kind, bad), part.offset)  # noqa: B023
+                flush_expanded()
 
         for run, mask in rms:
             for piece in _pieces(run, mask):

@@ -4,25 +4,39 @@ A collector request record (``bus/request_records.py``) holds events exactly as 
 sent them. :func:`eventlake.bus.request_records.expand_request_record` turns them into the
 JSON records the collector's general path makes, which the lander would then parse again;
 encoding JSON only to parse it back cost more than the expansion itself. This module builds
-the same rows as columns instead: one typed decode of the events in C (the envelope struct
-of ``spec.prepare_events``), the per-field rules of ``spec`` (``object_text``,
-``context_text``), clock-skew correction on int64 microseconds with numpy.
+the same rows as columns instead, for MANY records at once:
+
+- one typed decode per record in C (the envelope struct of ``spec.prepare_events``), the
+  structs of every record added gathered in one list;
+- each column pulled out of all structs by one C loop (``map`` of an ``attrgetter``: no
+  Python code per event);
+- the rules of ``prepare_events`` (``spec``: ids, types, ``object_text``,
+  ``context_text``, clock-skew correction) applied with Arrow compute and numpy on whole
+  columns: nested objects are joined from the raw JSON bytes msgspec kept (``msgspec.Raw``
+  exposes them as buffers) into one binary array, checked as UTF-8 and as objects by
+  Arrow; the context's ``ip`` is spliced in with string kernels. Only rare cases run
+  Python per event: a context that already names ``ip``, a batch-level context.
 
 It handles the records the collector writes in the common case: every id a non-empty string
 or absent, every ``messageId`` present, every time within 1900..2200 (so the int64 clock-skew
 arithmetic stays where ``prepare_events``' datetime arithmetic is defined), every event
-valid. For anything else it returns ``None`` and the caller uses the JSON route, which
-applies ``prepare_events`` in full (and quarantines with reasons). The unit tests compare
-both routes on random batches.
+valid. A record with anything else is handed back (:class:`Fallback`) and the caller takes
+the JSON route, which applies ``prepare_events`` in full (and quarantines with reasons);
+records keep their order. The unit tests compare both routes on random batches.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, is_not
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eventlake.bus.records import EVENT_INPUT_SCHEMA
 from eventlake.bus.request_records import (
@@ -35,73 +49,87 @@ from eventlake.spec import (
     Envelope,
     clip_header,
     context_text,
-    object_text,
     parse_timestamp,
 )
 
-__all__ = ["RequestColumns", "expand_request_table"]
+__all__ = ["Fallback", "RequestColumns", "Segment", "expand_request_table"]
 
 _EVENTS = msgspec.json.Decoder(list[Envelope])
 _TYPES = frozenset(EVENT_TYPES)
+_TYPES_ARRAY = pa.array(sorted(EVENT_TYPES), pa.string())
 _TS = pa.timestamp("us", tz="UTC")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _LO_YEAR, _HI_YEAR = 1900, 2200
+#: 1900-01-01 and 2201-01-01 in UTC microseconds: the times the columnar route takes.
+_LO_US = (_dt.datetime(_LO_YEAR, 1, 1, tzinfo=_dt.UTC) - _EPOCH) // _dt.timedelta(microseconds=1)
+_HI_US = (_dt.datetime(_HI_YEAR + 1, 1, 1, tzinfo=_dt.UTC) - _EPOCH) // _dt.timedelta(
+    microseconds=1
+)
+_NO_SENT = np.iinfo(np.int64).min
+_NULL_STR = pa.scalar(None, pa.string())
+#: Envelope fields, and a getter each: one C loop per column over every struct (a tuple
+#: per struct, transposed, costs twice as much and feeds the garbage collector).
+_FIELDS = Envelope.__struct_fields__
+_F = {name: i for i, name in enumerate(_FIELDS)}
+_GETTERS = [attrgetter(name) for name in _FIELDS]
+_JSON_WS = " \t\n\r"
 
 
 class _Fallback(Exception):
-    """This record needs the general route."""
-
-
-class _Columns:
-    """The columns being built, as Python lists (converted to Arrow once, in ``table``)."""
-
-    def __init__(self) -> None:
-        self.lists: dict[str, list[object]] = {name: [] for name in _LIST_COLUMNS}
-        self.orig: list[_dt.datetime | None] = []
-        self.sent: list[_dt.datetime | None] = []
-        self.batch_sent_us: list[int] = []
-        self.received_us: list[int] = []
-
-
-#: The text columns, filled from Python lists (the timestamps are built with numpy).
-_LIST_COLUMNS = tuple(f.name for f in EVENT_INPUT_SCHEMA if pa.types.is_string(f.type))
-_NO_SENT = np.iinfo(np.int64).min
+    """Some record of the batch needs the general route."""
 
 
 def _us(value: _dt.datetime) -> int:
     return (value - _EPOCH) // _dt.timedelta(microseconds=1)
 
 
-def _str_id(value: str | int | None) -> str | None:
-    """An id as ``prepare_events`` keeps it, for the string ids a fast-path record holds."""
-    if value is None or value == "":
-        return None
-    if type(value) is not str:
-        raise _Fallback  # an integer id: the general route converts it
-    return value
-
-
 def _time_ok(value: _dt.datetime | None) -> bool:
     return value is None or _LO_YEAR <= value.year <= _HI_YEAR
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Rows of consecutive records (``EVENT_INPUT_SCHEMA``) and each row's bus offset."""
+
+    table: pa.Table
+    offsets: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """A record the columnar route does not vouch for: expand it with ``prepare_events``."""
+
+    value: bytes | memoryview
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    header: RequestHeader
+    received_us: int
+    batch_sent_us: int
+    count: int
+    offset: int
+    value: bytes | memoryview
+
+
 class RequestColumns:
-    """Accumulates the rows of many request records, then builds ONE Arrow table.
+    """Accumulates the events of many request records, then builds their rows at once.
 
     Building Arrow arrays has a fixed cost per call that a 100-event record cannot
     amortise, so the lander adds every consecutive request record and converts once.
     """
 
     def __init__(self) -> None:
-        self._cols = _Columns()
-        self.offsets: list[int] = []
+        self._records: list[_Record] = []
+        self._envs: list[Envelope] = []
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return len(self._records)
 
     def add(self, value: bytes | memoryview, offset: int = 0) -> bool:
-        """Add a record's rows (each with ``offset``); False (nothing added) when the record
-        must take the general route.
+        """Add a record's events (each row gets ``offset``); False (nothing added) when the
+        record must take the general route.
 
         Raises:
             RequestRecordError: the value is not a readable request record.
@@ -119,48 +147,48 @@ class RequestColumns:
             )
         if not envs or not _time_ok(batch_sent):
             return False
-        try:
-            rows = _rows(envs, header)
-        except _Fallback:
-            return False
-        c, n = self._cols, len(envs)
-        for name, values in rows.items():
-            c.lists[name] += values
-        c.orig += [e.originalTimestamp or e.timestamp for e in envs]
-        c.sent += [e.sentAt for e in envs]
-        c.batch_sent_us += [_us(batch_sent) if batch_sent is not None else _NO_SENT] * n
-        c.received_us += [_us(received)] * n
-        self.offsets += [offset] * n
+        sent_us = _us(batch_sent) if batch_sent is not None else _NO_SENT
+        self._records.append(_Record(header, _us(received), sent_us, len(envs), offset, value))
+        self._envs += envs
         return True
 
+    def flush(self) -> list[Segment | Fallback]:
+        """The added records as segments of rows and fallbacks, in order; starts afresh."""
+        records, envs = self._records, self._envs
+        self._records, self._envs = [], []
+        if not records:
+            return []
+        try:
+            return [_build(records, envs)]
+        except _Fallback:
+            pass
+        # Some record needs the general route: find which, one record at a time (rare).
+        out: list[Segment | Fallback] = []
+        start = 0
+        good: list[tuple[_Record, list[Envelope]]] = []
+        for rec in records:
+            mine = envs[start : start + rec.count]
+            start += rec.count
+            try:
+                _build([rec], mine)
+            except _Fallback:
+                if good:
+                    out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
+                    good = []
+                out.append(Fallback(rec.value, rec.offset))
+                continue
+            good.append((rec, mine))
+        if good:
+            out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
+        return out
+
     def table(self) -> pa.Table:
-        """Every added row as one ``EVENT_INPUT_SCHEMA`` table; starts afresh."""
-        c, self._cols = self._cols, _Columns()
-        self.offsets = []
-        orig = pa.array(c.orig, type=_TS)
-        sent = pa.array(c.sent, type=_TS)
-        orig_null = np.asarray(orig.is_null(), dtype=bool)
-        orig_us = orig.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-        sent_us = sent.cast(pa.int64()).fill_null(_NO_SENT).to_numpy(zero_copy_only=False)
-        batch_us = np.array(c.batch_sent_us, dtype=np.int64)
-        sent_us = np.where(sent_us == _NO_SENT, batch_us, sent_us)  # the batch's sentAt
-        sent_null = sent_us == _NO_SENT
-        recv_us = np.array(c.received_us, dtype=np.int64)
-        # correct_clock_skew: receivedAt - (sentAt - originalTimestamp) when both are known,
-        # else the client's time, else receivedAt
-        ts_us = np.where(
-            orig_null, recv_us, np.where(sent_null, orig_us, recv_us - (sent_us - orig_us))
-        )
-        arrays: dict[str, pa.Array] = {
-            name: pa.array(values, pa.string()) for name, values in c.lists.items()
-        }
-        arrays["timestamp"] = pa.array(ts_us, pa.int64()).cast(_TS)
-        arrays["original_timestamp"] = orig
-        arrays["sent_at"] = pa.array(sent_us, pa.int64(), mask=sent_null).cast(_TS)
-        arrays["received_at"] = pa.array(recv_us, pa.int64()).cast(_TS)
-        return pa.Table.from_arrays(
-            [arrays[f.name] for f in EVENT_INPUT_SCHEMA], schema=EVENT_INPUT_SCHEMA
-        )
+        """Every added row as one table (the records must all be columnar: tests)."""
+        parts = self.flush()
+        if any(isinstance(p, Fallback) for p in parts):
+            raise RequestRecordError("a record needs the general route")
+        tables = [p.table for p in parts if isinstance(p, Segment)]
+        return pa.concat_tables(tables) if tables else EVENT_INPUT_SCHEMA.empty_table()
 
 
 def expand_request_table(value: bytes | memoryview) -> pa.Table | None:
@@ -171,75 +199,202 @@ def expand_request_table(value: bytes | memoryview) -> pa.Table | None:
         RequestRecordError: the value is not a readable request record.
     """
     cols = RequestColumns()
-    return cols.table() if cols.add(value) else None
+    if not cols.add(value):
+        return None
+    parts = cols.flush()
+    if len(parts) != 1 or not isinstance(parts[0], Segment):
+        return None
+    return parts[0].table
 
 
-def _rows(envs: list[Envelope], header: RequestHeader) -> dict[str, list[object]]:
-    """The text columns of one record's events (raises ``_Fallback``)."""
-    n, ip, forced = len(envs), header.ip, header.type
-    message_ids: list[object] = []
-    types: list[object] = []
-    user_ids: list[object] = []
-    anonymous_ids: list[object] = []
-    group_ids: list[object] = []
-    previous_ids: list[object] = []
-    for env in envs:
-        mid = env.messageId
-        etype = forced or env.type
-        if type(mid) is not str or not mid or etype not in _TYPES:
-            raise _Fallback
-        uid, aid = _str_id(env.userId), _str_id(env.anonymousId)
-        gid, pid = _str_id(env.groupId), _str_id(env.previousId)
-        if uid is None and aid is None:
-            raise _Fallback
-        if (
-            (etype == "track" and not env.event)
-            or (etype == "group" and gid is None)
-            or (etype == "alias" and pid is None)
-        ):
-            raise _Fallback
-        if not (_time_ok(env.originalTimestamp) and _time_ok(env.timestamp)):
-            raise _Fallback
-        if not _time_ok(env.sentAt):
-            raise _Fallback
-        message_ids.append(mid)
-        types.append(etype)
-        user_ids.append(uid)
-        anonymous_ids.append(aid)
-        group_ids.append(gid)
-        previous_ids.append(pid)
-    ip_prefix = '{"ip":' + msgspec.json.encode(ip).decode()
+# -- the columnar rules ---------------------------------------------------------------------
+
+
+def _strings(values: list[object]) -> pa.Array:
+    """A string column of str/None values; anything else (an integer id) -> fallback."""
     try:
-        contexts: list[object] = [
-            context_text(env.context, ip, ip_prefix, header.context) for env in envs
-        ]
-        properties: list[object] = [
-            None if e.properties is None else object_text(e.properties, "properties") for e in envs
-        ]
-        traits: list[object] = [
-            None if e.traits is None else object_text(e.traits, "traits") for e in envs
-        ]
-        integrations: list[object] = [
-            None if e.integrations is None else object_text(e.integrations, "integrations")
-            for e in envs
-        ]
-    except Exception as exc:  # a rule of prepare_events says no: let it say why
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _Fallback from exc
-    return {
-        "message_id": message_ids,
-        "type": types,
-        "event": [e.event for e in envs],
-        "name": [e.name for e in envs],
-        "user_id": user_ids,
-        "anonymous_id": anonymous_ids,
-        "group_id": group_ids,
-        "previous_id": previous_ids,
+
+
+def _ids(values: list[object]) -> pa.Array:
+    """An id column as ``prepare_events`` keeps it: '' is no id."""
+    arr = _strings(values)
+    if arr.null_count == len(arr):
+        return arr
+    return pc.if_else(pc.equal(arr, ""), _NULL_STR, arr)
+
+
+def _objects(values: list[object], n: int) -> pa.Array:
+    """``object_text`` of a column of raw JSON values (``msgspec.Raw`` or None): the text,
+    None for an absent or ``null`` value; anything but an object -> fallback."""
+    missing = values.count(None)
+    if missing == n:
+        return pa.nulls(n, pa.string())
+    # a present value is a non-empty msgspec.Raw (truthy): C loops, no Python per value
+    present = list(filter(None, values)) if missing else values
+    lengths = np.fromiter(map(len, present), dtype=np.int64, count=n - missing)  # type: ignore[arg-type]
+    ends = np.cumsum(lengths)
+    if ends[-1] >= 2**31:
+        raise _Fallback  # a batch this large takes the general route
+    offsets = np.concatenate(([0], ends)).astype(np.int32)
+    data = b"".join(present)  # type: ignore[arg-type]
+    binary = pa.Array.from_buffers(
+        pa.binary(), len(present), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    try:
+        text = binary.cast(pa.string())  # UTF-8 checked here
+    except pa.ArrowInvalid as exc:
+        raise _Fallback from exc
+    is_null = pc.equal(text, "null")
+    if not pc.all(pc.or_(pc.starts_with(text, "{"), is_null)).as_py():
+        raise _Fallback  # an array or a scalar where an object belongs: rejected there
+    text = pc.if_else(is_null, _NULL_STR, text)
+    if not missing:
+        return text
+    mask = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=n)
+    index = np.cumsum(mask) - 1
+    return text.take(pa.array(index, pa.int64(), mask=~mask))
+
+
+def _timestamps(values: list[object]) -> tuple[pa.Array, npt.NDArray[np.int64]]:
+    """Datetimes (or None) as UTC microseconds, and the int64 values (0 for None)."""
+    arr = pa.array(values, type=_TS)
+    return arr, arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+
+
+def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
+    """The rows of ``records`` (whose events are ``envs``, in order) as one segment.
+
+    Raises:
+        _Fallback: some event breaks a rule the columnar route does not apply itself.
+    """
+    n = len(envs)
+    counts = np.fromiter((r.count for r in records), dtype=np.int64, count=len(records))
+    rec_of = np.repeat(np.arange(len(records)), counts)
+    take = pa.array(rec_of, pa.int64())
+    cols = [list(map(get, envs)) for get in _GETTERS]
+
+    def per_record(values: list[object]) -> pa.Array:
+        arr = pa.array(values, pa.string())
+        return arr.take(take)
+
+    # the call type: a single-event endpoint forces it, else the event says it
+    own_type = _strings(cols[_F["type"]])
+    forced = [r.header.type for r in records]
+    etype = own_type if not any(forced) else pc.coalesce(per_record(forced), own_type)  # type: ignore[arg-type]
+    if not pc.all(pc.is_in(etype, value_set=_TYPES_ARRAY)).as_py() or etype.null_count:
+        raise _Fallback
+    mid = _strings(cols[_F["messageId"]])
+    if mid.null_count or not pc.all(pc.not_equal(mid, "")).as_py():
+        raise _Fallback
+    uid, aid = _ids(cols[_F["userId"]]), _ids(cols[_F["anonymousId"]])
+    gid, pid = _ids(cols[_F["groupId"]]), _ids(cols[_F["previousId"]])
+    event = _strings(cols[_F["event"]])
+    bad = pc.and_(pc.is_null(uid), pc.is_null(aid))
+    no_event = pc.or_(pc.is_null(event), pc.equal(event, ""))
+    bad = pc.or_(bad, pc.and_(pc.equal(etype, "track"), pc.fill_null(no_event, True)))
+    bad = pc.or_(bad, pc.and_(pc.equal(etype, "group"), pc.is_null(gid)))
+    bad = pc.or_(bad, pc.and_(pc.equal(etype, "alias"), pc.is_null(pid)))
+    if pc.any(bad).as_py():
+        raise _Fallback
+
+    ts, ts_us = _timestamps(cols[_F["timestamp"]])
+    own_orig, own_orig_us = _timestamps(cols[_F["originalTimestamp"]])
+    # originalTimestamp, else timestamp (prepare_events: `originalTimestamp or timestamp`)
+    orig = pc.coalesce(own_orig, ts)
+    orig_us = np.where(np.asarray(own_orig.is_null(), dtype=bool), ts_us, own_orig_us)
+    sent, sent_own_us = _timestamps(cols[_F["sentAt"]])
+    for arr, us in ((ts, ts_us), (own_orig, own_orig_us), (sent, sent_own_us)):
+        valid = ~np.asarray(arr.is_null(), dtype=bool)
+        if np.any(valid & ((us < _LO_US) | (us >= _HI_US))):
+            raise _Fallback
+
+    properties = _objects(cols[_F["properties"]], n)
+    traits = _objects(cols[_F["traits"]], n)
+    integrations = _objects(cols[_F["integrations"]], n)
+    contexts = _contexts(records, envs, cols[_F["context"]], rec_of, take, n)
+
+    # correct_clock_skew: receivedAt - (sentAt - originalTimestamp) when both are known,
+    # else the client's time, else receivedAt; sentAt is the event's, else the batch's
+    recv_us = np.repeat(np.fromiter((r.received_us for r in records), np.int64), counts)
+    batch_us = np.repeat(np.fromiter((r.batch_sent_us for r in records), np.int64), counts)
+    sent_null_own = np.asarray(sent.is_null(), dtype=bool)
+    sent_us = np.where(sent_null_own, batch_us, sent_own_us)
+    sent_null = sent_us == _NO_SENT
+    orig_null = np.asarray(orig.is_null(), dtype=bool)
+    event_us = np.where(
+        orig_null, recv_us, np.where(sent_null, orig_us, recv_us - (sent_us - orig_us))
+    )
+    arrays: dict[str, pa.Array] = {
+        "message_id": mid,
+        "type": etype,
+        "event": event,
+        "name": _strings(cols[_F["name"]]),
+        "user_id": uid,
+        "anonymous_id": aid,
+        "group_id": gid,
+        "previous_id": pid,
+        "timestamp": pa.array(event_us, pa.int64()).cast(_TS),
+        "original_timestamp": orig,
+        "sent_at": pa.array(sent_us, pa.int64(), mask=sent_null).cast(_TS),
+        "received_at": pa.array(recv_us, pa.int64()).cast(_TS),
         "properties": properties,
         "traits": traits,
         "context": contexts,
         "integrations": integrations,
-        "source": [header.source] * n,
-        "host": [clip_header(header.host)] * n,
-        "user_agent": [clip_header(header.user_agent)] * n,
-        "ip": [ip] * n,
+        "source": per_record([r.header.source for r in records]),
+        "host": per_record([clip_header(r.header.host) for r in records]),
+        "user_agent": per_record([clip_header(r.header.user_agent) for r in records]),
+        "ip": per_record([r.header.ip for r in records]),
     }
+    table = pa.Table.from_arrays(
+        [arrays[f.name] for f in EVENT_INPUT_SCHEMA], schema=EVENT_INPUT_SCHEMA
+    )
+    offsets = np.repeat(np.fromiter((r.offset for r in records), np.int64), counts)
+    return Segment(table, offsets)
+
+
+def _contexts(
+    records: list[_Record],
+    envs: list[Envelope],
+    raws: list[object],
+    rec_of: npt.NDArray[np.int64],
+    take: pa.Array,
+    n: int,
+) -> pa.Array:
+    """``context_text`` of every event: the context with the request's ``ip`` added when it
+    names none (spliced, so the client's text stays byte for byte)."""
+    text = _objects(raws, n)
+    ips = [r.header.ip for r in records]
+    batch_ctx = np.fromiter((bool(r.header.context) for r in records), dtype=bool)
+    if all(ip is None for ip in ips) and not batch_ctx.any():
+        return text
+    ip_json = [None if ip is None else msgspec.json.encode(ip).decode() for ip in ips]
+    prefix = pa.array([None if j is None else '{"ip":' + j for j in ip_json], pa.string())
+    alone = pa.array([None if j is None else '{"ip":' + j + "}" for j in ip_json], pa.string())
+    prefix, alone = prefix.take(take), alone.take(take)
+    rest = pc.utf8_ltrim(pc.utf8_slice_codeunits(text, 1), characters=_JSON_WS)
+    sep = pc.if_else(pc.starts_with(rest, "}"), "", ",")
+    spliced = pc.binary_join_element_wise(prefix, sep, rest, "")
+    no_ip = pc.is_null(prefix)
+    out = pc.if_else(no_ip, text, pc.if_else(pc.is_null(text), alone, spliced))
+    # Python, per event, where the splice does not apply: a context that names "ip" (it
+    # may hold a null ip to fill), and records with a batch-level context to merge under.
+    has_ip = np.asarray(pc.fill_null(pc.match_substring(text, '"ip"'), False), dtype=bool)
+    slow = has_ip & ~np.asarray(no_ip, dtype=bool)
+    if batch_ctx.any():
+        slow |= batch_ctx[rec_of]
+    if not slow.any():
+        return out
+    values = out.to_pylist()
+    for i in np.flatnonzero(slow).tolist():
+        rec = records[int(rec_of[i])]
+        ip = rec.header.ip
+        ip_prefix = "" if ip is None else '{"ip":' + msgspec.json.encode(ip).decode()
+        try:
+            values[i] = context_text(envs[i].context, ip, ip_prefix, rec.header.context)
+        except Exception as exc:  # a rule of prepare_events says no: let it say why
+            raise _Fallback from exc
+    return pa.array(values, pa.string())

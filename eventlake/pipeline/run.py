@@ -76,6 +76,7 @@ class BuildModels(Protocol):
         full_refresh: bool = False,
         select: str | None = None,
         sources: Sequence[tuple[str, str]] | None = None,
+        new_offsets: Sequence[tuple[int, int, int]] | None = None,
     ) -> BuildResult: ...
 
 
@@ -255,13 +256,17 @@ def load_and_build_in(
             )
         else:
             stage("build")
+            day_run = built_before and not full_refresh
+            # only the messages of the new commits' rows are ranked again (when known)
+            new = raw.new_offsets if day_run else None
             result = build_models(
                 config,
                 tx.dbt_target(),
                 # None = every day: the first build, or an explicit full refresh.
-                changed_days=days if built_before and not full_refresh else None,
+                changed_days=days if day_run else None,
                 full_refresh=full_refresh,
                 select=" ".join(select) if select else None,
+                new_offsets=new or None,
             )
             done = dataclasses.replace(
                 loaded.with_build(

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
+from eventlake.warehouse._duckdb_generations import record_days
 from eventlake.warehouse.raw import (
     RAW_TABLES,
     LakeFileRow,
@@ -118,13 +119,21 @@ class DuckRawBackend:
             out.setdefault(day, []).append(path)
         return out
 
+    #: rows and bookkeeping commit in one transaction: a day may be extended (load_raw)
+    appends_atomically = True
+
     def replace_day(self, table: RawTable, day: dt.date, paths: Sequence[str], lake: Lake) -> int:
+        target = f'raw."{table.name}"'
+        self.conn.execute(f'DELETE FROM {target} WHERE "{table.day_column}" = ?', [day])
+        return self.append_day(table, day, paths, lake)
+
+    def append_day(self, table: RawTable, day: dt.date, paths: Sequence[str], lake: Lake) -> int:
+        """Insert the rows of ``paths`` into ``day``; return the day's rows now."""
         import duckdb
 
         target = f'raw."{table.name}"'
-        self.conn.execute(f'DELETE FROM {target} WHERE "{table.day_column}" = ?', [day])
         if not paths:
-            return 0
+            return self._count(target, table.day_column, day)
         try:
             if lake.is_local:
                 source = "read_parquet($files, union_by_name = true, hive_partitioning = false)"
@@ -175,6 +184,8 @@ class DuckRawBackend:
             "INSERT OR REPLACE INTO raw._day_loads VALUES (?, ?, ?, now(), ?)",
             [[table, day, rows, self._seq] for day, rows in sorted(day_rows.items())],
         )
+        # what the catch-up of the other generation copies (_duckdb_generations.py)
+        record_days(self.conn, f"raw.{table}", RAW_TABLES[table].day_column, day_rows)
 
     def close(self) -> None:
         self.conn.close()

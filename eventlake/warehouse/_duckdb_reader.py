@@ -9,7 +9,12 @@ Every reader has its own in-memory DuckDB instance in which the warehouse file i
 DuckDB would share an instance with), with file access off, Python replacement scans off,
 nothing spilled to disk, dates in UTC, and the configuration locked. A publish replaces the
 file: the next statement opens the new one, and the old instance is closed once the
-statements running on it have finished, so no request ever fails because of a publish.
+statements running on it have finished, so no request ever fails because of a publish. The
+DuckDB warehouse's name is a symlink to its published generation
+(``_duckdb_generations.py``): the reader opens the symlink's target, retries when a writer
+took that file between the symlink's read and the open, and lets go of a superseded
+generation within :data:`RELEASE_SECONDS` even when no statement comes (the next run
+writes that file, which DuckDB refuses while a reader holds it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import heapq
 import itertools
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +37,15 @@ from eventlake.errors import (
     WarehouseError,
     WarehouseMissingError,
 )
+from eventlake.warehouse._duckdb_generations import is_lock_conflict, published_file
 from eventlake.warehouse.base import NO_VERSION, ReaderOptions, ReadResult
 
-__all__ = ["DuckDBReader", "connect_sandboxed", "file_version"]
+__all__ = ["RELEASE_SECONDS", "DuckDBReader", "connect_sandboxed", "file_version"]
+
+#: How soon an idle reader closes a generation that is no longer the published one.
+RELEASE_SECONDS = 0.5
+#: Opens retried when a writer holds the file the symlink named a moment before.
+_OPEN_ATTEMPTS = 40
 
 
 def connect_sandboxed(
@@ -56,14 +68,23 @@ def connect_sandboxed(
     import duckdb
 
     path = Path(path)
-    if not path.exists():
-        raise WarehouseMissingError(
-            f"warehouse {path} does not exist yet: run `eventlake build` (or `eventlake run`)"
-        )
     conn = duckdb.connect(":memory:")
     try:
         alias = path.stem.replace('"', "")
-        conn.execute(f'ATTACH ? AS "{alias}" (READ_ONLY)', [str(path)])
+        for attempt in range(_OPEN_ATTEMPTS):
+            target = published_file(path)
+            if target is None:
+                raise WarehouseMissingError(
+                    f"warehouse {path} does not exist yet: run `eventlake build` "
+                    "(or `eventlake run`)"
+                )
+            try:
+                conn.execute(f'ATTACH ? AS "{alias}" (READ_ONLY)', [str(target)])
+                break
+            except duckdb.Error as exc:
+                if not is_lock_conflict(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
         conn.execute(f'USE "{alias}"')
         if allowed_directories:
             dirs = [str(d).rstrip("/") + "/" for d in allowed_directories]
@@ -84,6 +105,9 @@ def connect_sandboxed(
     except duckdb.Error as exc:
         conn.close()
         raise WarehouseError(f"cannot open warehouse {path} read-only: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -288,6 +312,8 @@ class DuckDBReader:
         self._lock = threading.Lock()
         self._current: _Generation | None = None
         self._watchdog = _Watchdog()
+        self._closed = threading.Event()
+        self._releaser: threading.Thread | None = None
 
     def version(self) -> str:
         return file_version(self.path)
@@ -305,8 +331,27 @@ class DuckDBReader:
                     if gen.users == 0:
                         gen.close()
                 gen = self._current = _Generation(conn, ident)
+                if self._releaser is None:
+                    self._releaser = threading.Thread(
+                        target=self._release_superseded,
+                        name="eventlake-reader-release",
+                        daemon=True,
+                    )
+                    self._releaser.start()
             gen.users += 1
             return gen, gen.cursor()
+
+    def _release_superseded(self) -> None:
+        """Close the open generation once a publish superseded it and no statement runs
+        on it, so that the writer may reuse its file."""
+        while not self._closed.wait(RELEASE_SECONDS):
+            with self._lock:
+                gen = self._current
+                if gen is None or gen.users or _identity(self.path) == gen.identity:
+                    continue
+                self._current = None
+                gen.retired = True
+                gen.close()
 
     def _release(self, gen: _Generation) -> None:
         with self._lock:
@@ -346,6 +391,7 @@ class DuckDBReader:
 
     def close(self) -> None:
         self._watchdog.close()
+        self._closed.set()
         with self._lock:
             gen, self._current = self._current, None
             if gen is not None:

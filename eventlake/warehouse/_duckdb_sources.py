@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import Lake
+from eventlake.warehouse._duckdb_generations import record_whole
 from eventlake.warehouse._duckdb_raw import _TYPE_NAMES, duckdb_type
 from eventlake.warehouse.raw import columns_ddl
 from eventlake.warehouse.source_tables import (
@@ -76,6 +77,7 @@ def load_source(conn: Any, lake: Lake, load: SourceLoad) -> SourceLoadResult:
             commits, rows = _append(conn, lake, load, target)
         else:
             commits, rows = _latest_by_key(conn, lake, load, target)
+        record_whole(conn, qualified)  # for the catch-up of the other generation
         conn.execute("COMMIT")
         return SourceLoadResult(qualified, commits, rows)
     except BaseException as exc:

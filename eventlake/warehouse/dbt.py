@@ -238,6 +238,7 @@ def build_models(
     full_refresh: bool = False,
     select: str | None = None,
     sources: Sequence[tuple[str, str]] | None = None,
+    new_offsets: Sequence[tuple[int, int, int]] | None = None,
 ) -> BuildResult:
     """Run ``dbt build`` (models + data tests) on ``target``.
 
@@ -251,6 +252,10 @@ def build_models(
         sources: raw tables ((schema, table)) a batch source changed: build only the models
             that read them (:func:`source_selection`), or every model when no dbt source
             declares them. Ignored with ``select``.
+        new_offsets: the ``(bus_partition, first_offset, last_offset)`` ranges of the rows
+            the new lake commits brought (``RawLoadResult.new_offsets``): only the messages with a
+            copy among them are ranked again, not every message of the changed days. None:
+            every row of the changed days counts as new.
 
     Returns:
         The models built, the tests passed and the time taken.
@@ -262,8 +267,11 @@ def build_models(
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     started = time.perf_counter()
     days = None
+    rows = None
     if changed_days is not None and not full_refresh:
         days = sorted({d.isoformat() for d in changed_days})
+        if new_offsets is not None:
+            rows = [[int(p), int(a), int(b)] for p, a, b in new_offsets]
     with _BUILD_LOCK:
         project = prepare_project(config)
         profiles_dir = write_profile(config.dbt_dir, target.name, target.profile_output())
@@ -281,7 +289,7 @@ def build_models(
                 "build",
                 project,
                 profiles_dir,
-                build_vars(config, days),
+                build_vars(config, days, rows),
                 threads,
                 full_refresh=full_refresh,
                 select=select,

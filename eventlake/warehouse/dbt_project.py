@@ -245,11 +245,20 @@ def tracking_plan_var(path: Path | None) -> dict[str, Any]:
     return plan
 
 
-def build_vars(config: DbtConfig, changed_days: list[str] | None) -> str:
-    """The ``--vars`` JSON of one build (stable key order, so equal runs hash equally)."""
+def build_vars(
+    config: DbtConfig,
+    changed_days: list[str] | None,
+    new_rows: list[list[int]] | None = None,
+) -> str:
+    """The ``--vars`` JSON of one build (stable key order, so equal runs hash equally).
+
+    ``new_rows``: the ``[bus_partition, first_offset, last_offset]`` ranges of the rows the
+    run's new lake commits brought (None: every row of the changed days counts as new).
+    """
     return json.dumps(
         {
             "changed_days": changed_days,
+            "new_rows": new_rows,
             "reporting_currency": config.reporting_currency,
             "session_timeout_minutes": config.session_timeout_minutes,
             "tracking_plan": tracking_plan_var(config.tracking_plan),

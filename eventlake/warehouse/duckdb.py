@@ -1,21 +1,29 @@
 """The DuckDB warehouse (``warehouse.backend = "duckdb"``, the embedded default).
 
-One file, ``warehouse.path``. DuckDB lets one process write a database file or many read
-it, never both; the API and the dashboard keep reading while builds and loads run. So the
-published file is never written in place:
+``warehouse.path`` is what every reader opens: a symbolic link to the published one of two
+generation files (``<path>.g0``, ``<path>.g1``; ``_duckdb_generations.py``), a plain
+DuckDB file for any DuckDB client. DuckDB lets one process write a database file or many
+read it, never both; the API and the dashboard keep reading while builds and loads run.
+So the published file is never written in place:
 
 - **write transaction** (:func:`write_transaction`): an exclusive lock file beside the
-  database, a copy of the published file to ``<name>.next``, the run's changes (raw load,
-  dbt build) on the copy, then an atomic ``os.replace``. A body that raises throws the copy
-  away: nothing of the failed run is visible, and the next run sees its lake commits as new
-  again. dbt-duckdb keeps one process-wide connection to the copy, which
+  database; the *other* generation is brought up to date with the published one by
+  copying only what the runs since it changed (the change log ``raw._changes``), or by a
+  whole copy when that cannot be trusted; the run's changes (raw load, dbt build) go to it
+  through the stable path ``<name>.next``; then the symlink is replaced (atomic
+  ``rename``). A body that raises publishes nothing: the symlink still names the last good
+  generation, and the next run sees the failed run's lake commits as new again. dbt-duckdb
+  keeps one process-wide connection to the working file, which
   :meth:`DuckDBDbtTarget.after_build` closes before the publish (a connection still open
-  would publish a torn file: the publish refuses while a ``.wal`` is left);
+  would publish a torn database: the publish refuses while a ``.wal`` is left);
 - **readers** (:class:`DuckDBReader`, ``_duckdb_reader.py``) attach the published file
   read-only to a private, sandboxed in-memory instance and reopen it when its identity
-  (inode, mtime, size) changes; a statement that started on the old file finishes on it;
-- the raw layer runs in one DuckDB transaction on the copy (``_duckdb_raw.py``), and so
-  does each load of a batch source's commits (``_duckdb_sources.py``).
+  (inode, mtime, size) changes; a statement that started on the old file finishes on it,
+  and an idle reader lets go of a superseded generation within half a second so that the
+  next run can write it;
+- the raw layer runs in one DuckDB transaction on the working generation
+  (``_duckdb_raw.py``), and so does each load of a batch source's commits
+  (``_duckdb_sources.py``); each logs what it changed for the next catch-up.
 
 ``duckdb`` is imported inside the functions: importing this module imports no engine.
 """
@@ -25,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,8 +41,13 @@ from typing import Any
 
 from eventlake.config import WarehouseConfig
 from eventlake.errors import WarehouseError
-from eventlake.fsutil import publish_file
 from eventlake.lake import Lake
+from eventlake.warehouse._duckdb_generations import (
+    is_lock_conflict,
+    prepare_generation,
+    publish_generation,
+    published_file,
+)
 from eventlake.warehouse._duckdb_reader import DuckDBReader, connect_sandboxed
 from eventlake.warehouse.base import (
     ColumnTypes,
@@ -58,49 +70,47 @@ __all__ = [
 ]
 
 
-def connect_read_only(path: Path) -> Any:
-    """Open the published warehouse read-only (raises WarehouseError if it does not exist)."""
+def connect_read_only(path: Path, *, attempts: int = 40) -> Any:
+    """Open the published warehouse read-only (raises WarehouseError if it does not exist).
+
+    ``path`` is the warehouse's name (a symlink to the published generation); a generation
+    a writer grabbed between the symlink's read and the open is retried on the new one.
+    """
     import duckdb
 
-    if not path.exists():
-        raise WarehouseError(
-            f"warehouse {path} does not exist yet: run `eventlake build` (or `eventlake demo`)"
-        )
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+    for attempt in range(attempts):
+        target = published_file(Path(path))
+        if target is None:
+            raise WarehouseError(
+                f"warehouse {path} does not exist yet: run `eventlake build` (or `eventlake demo`)"
+            )
+        try:
+            return duckdb.connect(str(target), read_only=True)
+        except duckdb.Error as exc:
+            if not is_lock_conflict(exc) or attempt == attempts - 1:
+                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
-def write_transaction(path: Path, *, timeout: float = 600.0) -> Iterator[Path]:
-    """Yield a private working copy of the warehouse; publish it atomically on success.
+def write_transaction(path: Path, *, timeout: float = 600.0, threads: int = 1) -> Iterator[Path]:
+    """Yield the working generation of the warehouse (``<path>.next``); publish it
+    atomically on success.
 
     Exclusive across processes (a lock file beside the database). If the body raises,
-    the working copy is discarded and the published file is untouched.
+    nothing is published: ``path`` keeps naming the last good generation.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
-    work = path.with_name(path.name + ".next")
-    wal = work.with_name(work.name + ".wal")
     with open(lock_path, "a+") as lock:
         _lock_exclusive(lock.fileno(), timeout, path)
         try:
-            for leftover in (work, wal):
-                leftover.unlink(missing_ok=True)
-            if path.exists():
-                shutil.copyfile(path, work)
-            yield work
-            if wal.exists():
-                # A clean close checkpoints the WAL; one left over means a connection is
-                # still open on the working copy, which would publish a torn database.
-                raise WarehouseError(f"{work} still has an open connection; close it first")
-            if work.exists():
-                publish_file(work, path)
+            gen = prepare_generation(path, threads)
+            yield gen.work
+            publish_generation(path, gen)
         finally:
-            for leftover in (work, wal):
-                leftover.unlink(missing_ok=True)
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
@@ -133,11 +143,9 @@ def _column_types(con: Any) -> ColumnTypes:
 
 def _models_built(path: Path) -> bool:
     """Whether the file holds built models: a table outside ``raw`` and ``main``."""
-    import duckdb
-
     if not path.exists():
         return False
-    conn = duckdb.connect(str(path), read_only=True)
+    conn = connect_read_only(path)
     try:
         row = conn.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name NOT IN ('raw', 'main')"
@@ -184,7 +192,9 @@ class DuckDBDbtTarget:
     def profile_output(self) -> dict[str, Any]:
         return {
             "type": "duckdb",
-            "path": str(self.work.resolve()),
+            # absolute, not resolved: the stable name of the working generation keeps
+            # the profile, hence dbt's partial parse, the same from run to run
+            "path": str(self.work.absolute()),
             "schema": "main",
             "threads": self.threads,
             # Dates of timestamptz values must not depend on the machine's time zone.
@@ -308,7 +318,7 @@ class DuckDBWarehouse:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[DuckDBTransaction]:
-        with write_transaction(self.path) as work:
+        with write_transaction(self.path, threads=self.threads) as work:
             tx = DuckDBTransaction(work, self.threads)
             try:
                 yield tx

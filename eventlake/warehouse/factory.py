@@ -7,6 +7,7 @@ for); every stage then talks to the protocol. Opening connects to nothing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from eventlake.config import Settings, WarehouseConfig
@@ -21,7 +22,8 @@ def resolved_config(config: WarehouseConfig, base_dir: Path) -> WarehouseConfig:
 
     def resolve(path: Path) -> Path:
         p = Path(path).expanduser()
-        return p if p.is_absolute() else (Path(base_dir) / p).resolve()
+        # lexically, not through symlinks: the DuckDB warehouse's name is a symlink
+        return p if p.is_absolute() else Path(os.path.abspath(Path(base_dir) / p))
 
     return config.model_copy(
         update={

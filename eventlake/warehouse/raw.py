@@ -61,6 +61,7 @@ __all__ = [
     "bookkeeping_ddl",
     "load_raw",
     "oldest_received_at",
+    "new_row_ranges",
     "columns_ddl",
     "pending_commits",
     "sql_type",
@@ -218,6 +219,7 @@ class RawLoadResult:
     new_rows: Mapping[str, int] = field(default_factory=dict)
     day_rows: Mapping[str, Mapping[dt.date, int]] = field(default_factory=dict)
     oldest_new_received_at: dt.datetime | None = None
+    new_offsets: tuple[tuple[int, int, int], ...] | None = None
 
     @property
     def event_days(self) -> tuple[dt.date, ...]:
@@ -263,6 +265,14 @@ class RawBackend(Protocol):
     def mark_days(self, table: str, day_rows: Mapping[dt.date, int]) -> None:
         """Record in ``raw._day_loads`` that these days were just (re)loaded."""
         ...
+
+    # A backend whose rows and bookkeeping commit together (DuckDB: one transaction in
+    # the working generation) may also say ``appends_atomically = True`` and implement
+    # ``append_day(table, day, paths, lake) -> rows of the day``: a day that only got new
+    # commits is then extended with their files instead of replaced from every file of the
+    # day (whose count grows all day long with a lander committing every second). Engines
+    # that write rows before their bookkeeping (PostgreSQL, Spark: a failed run's commits
+    # are loaded again) must replace, which stays idempotent.
 
     def close(self) -> None:
         """Release the connection."""
@@ -436,24 +446,42 @@ def load_raw(
         new_rows = dict.fromkeys(RAW_TABLES, 0)
         pending = pending_commits(lake, loaded)
         new_event_files: list[str] = []
+        records: list[CommitRecord] = []
+        new_files: dict[tuple[str, dt.date], list[str]] = {}
         for stream, commit_id in pending:
             record = lake.read_commit(stream, commit_id)
+            records.append(record)
             files = _classify(record)
             backend.record_commit(record, files)
             for f in files:
                 days[f.table].add(f.day)
+                new_files.setdefault((f.table, f.day), []).append(f.path)
                 new_rows[f.table] += f.rows
                 if f.table == "events" and f.rows:
                     new_event_files.append(f.path)
         oldest = oldest_received_at(lake, new_event_files)
+        reload_days = tuple(reload_days)
+        new_offsets = None if reload_days else new_row_ranges(records)
         # Quarantine is partitioned by arrival, not by event day: only events are reloaded.
         days["events"].update(reload_days)
+        appends = getattr(backend, "appends_atomically", False)
         day_rows: dict[str, dict[dt.date, int]] = {}
         for name, table in RAW_TABLES.items():
-            by_day = backend.files_for_days(name, days[name])
+            replaced = set(reload_days) if name == "events" else set()
+            by_day = (
+                backend.files_for_days(name, days[name])
+                if not appends
+                else (backend.files_for_days(name, replaced))
+            )
             counts = {}
             for day in sorted(days[name]):
-                counts[day] = backend.replace_day(table, day, by_day.get(day, []), lake)
+                if appends and day not in replaced:
+                    # the day holds exactly the rows of the files loaded before: adding the
+                    # new files' rows equals replacing it, without reading every file again
+                    added = new_files.get((name, day), [])
+                    counts[day] = backend.append_day(table, day, added, lake)  # type: ignore[attr-defined]
+                else:
+                    counts[day] = backend.replace_day(table, day, by_day.get(day, []), lake)
             backend.mark_days(name, counts)
             day_rows[name] = counts
         backend.commit()
@@ -466,7 +494,46 @@ def load_raw(
         new_rows=new_rows,
         day_rows=day_rows,
         oldest_new_received_at=oldest,
+        new_offsets=new_offsets,
     )
+
+
+def new_row_ranges(records: Sequence[CommitRecord]) -> tuple[tuple[int, int, int], ...] | None:
+    """The ``(bus_partition, first_offset, last_offset)`` ranges of the events topic that
+    ``records`` cover, merged per partition; None when a record does not say (the rows of
+    such a commit cannot be told from older ones).
+
+    A range may also hold offsets no new row has (a quarantined record): harmless, since
+    only rows of the changed days are looked at, and those offsets are new too.
+    """
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for record in records:
+        if not any(f.path.startswith(EVENTS_DIR + "/") for f in record.files):
+            continue  # no event rows (a quarantine-only commit)
+        meta = record.meta or {}
+        try:
+            if meta.get("topic", "events") != "events":
+                return None
+            part, first, last = (
+                int(meta["partition"]),
+                int(meta["first_offset"]),
+                int(meta["last_offset"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        spans.setdefault(part, []).append((first, last))
+    out: list[tuple[int, int, int]] = []
+    for part, ranges in sorted(spans.items()):
+        ranges.sort()
+        lo, hi = ranges[0]
+        for first, last in ranges[1:]:
+            if first <= hi + 1:
+                hi = max(hi, last)
+            else:
+                out.append((part, lo, hi))
+                lo, hi = first, last
+        out.append((part, lo, hi))
+    return tuple(out)
 
 
 def oldest_received_at(lake: Lake, paths: Sequence[str]) -> dt.datetime | None:

@@ -80,17 +80,24 @@
 {%- endmacro %}
 
 {#- Pre-hook of an incremental model: delete the rows matching `condition` (the rows this
-    run rebuilds), every row on a full rebuild, nothing on a first build. Spark's Parquet
-    tables take no DELETE (macros/incremental_spark.sql). -#}
-{% macro delete_where(condition) -%}
-    {{ return(adapter.dispatch('delete_where', 'eventlake')(condition)) }}
+    run rebuilds), every row on a full rebuild, nothing on a first build. With
+    `days_column`, the rows deleted all lie on the rebuilt days (rebuilt_day_list with
+    `before`, `after`, `messages_only`), which DuckDB logs for its generation files
+    (macros/generation_log.sql). Spark's Parquet tables take no DELETE
+    (macros/incremental_spark.sql). -#}
+{% macro delete_where(condition, days_column=none, before=0, after=0, messages_only=false) -%}
+    {{ return(adapter.dispatch('delete_where', 'eventlake')(
+        condition, days_column, before, after, messages_only)) }}
 {%- endmacro %}
 
-{% macro default__delete_where(condition) -%}
+{% macro default__delete_where(condition, days_column=none, before=0, after=0, messages_only=false) -%}
     {%- if is_incremental() and var('changed_days', none) is none -%}
         delete from {{ this }}
+        {%- if days_column is not none %}{{ eventlake.record_rebuilt_days(days_column, none) }}{% endif %}
     {%- elif is_incremental() -%}
         delete from {{ this }} where {{ condition }}
+        {%- if days_column is not none %}{{ eventlake.record_rebuilt_days(
+            days_column, eventlake.rebuilt_day_list(before, after, messages_only) or []) }}{% endif %}
     {%- else -%}
         select 1
     {%- endif -%}
@@ -102,7 +109,8 @@
 {%- endmacro %}
 
 {% macro default__delete_changed_days(column, before=0, after=0) -%}
-    {{ eventlake.delete_where(eventlake.changed_days_filter(column, before, after)) }}
+    {{ eventlake.delete_where(
+        eventlake.changed_days_filter(column, before, after), column, before, after) }}
 {%- endmacro %}
 
 {#- Pre-hook of stg_events: delete the rows of the messageIds that got a copy on a given day
@@ -114,7 +122,8 @@
 {% macro default__delete_arrived_messages() -%}
     {{ eventlake.delete_where(
         eventlake.changed_days_filter('event_date', messages_only=true)
-        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')') }}
+        ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')',
+        days_column='event_date', messages_only=true) }}
 {%- endmacro %}
 
 {#- Pre-hook of an append-only model (int_identity_ids): empty it before a run that
@@ -148,8 +157,29 @@
     {{ return(none) }}
 {%- endmacro %}
 
-{#- The messageIds with a copy on a given day (a subquery). -#}
+{#-
+  The rows a run brought: those of the given days, and when var('new_rows') names the bus
+  offsets of the new lake commits ([[partition, first, last], ...], from the raw load),
+  only those. Without it every row of a given day counts as arrived, which is correct but
+  ranks every message of the day again on every run (and rebuilds every other day holding
+  a copy of one of them). `prefix` qualifies the columns (`r.`).
+-#}
+{% macro arrived_rows_filter(column='event_date', prefix='') -%}
+    {{ eventlake.given_days_filter(prefix ~ column) }}
+    {%- set ranges = var('new_rows', none) -%}
+    {%- if ranges is not none and var('changed_days', none) is not none %}
+        and (
+        {%- for r in ranges %}
+            ({{ prefix }}bus_partition = {{ r[0] | int }} and {{ prefix }}bus_offset between {{ r[1] | int }} and {{ r[2] | int }}){% if not loop.last %} or{% endif %}
+        {%- else %}
+            1 = 0
+        {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The messageIds with a copy among the rows this run brought (a subquery). -#}
 {% macro arrived_message_ids() -%}
     select message_id from {{ source('raw', 'events') }}
-    where {{ eventlake.given_days_filter('event_date') }}
+    where {{ eventlake.arrived_rows_filter('event_date') }}
 {%- endmacro %}

@@ -22,6 +22,9 @@
         and not config.get('unique_key')
         and on_schema_change in ('fail', 'ignore') -%}
   {%- if not direct -%}
+    {#- the table is created or rewritten whole: so is its copy in the other generation
+        (logged first: the materialization commits the transaction this opens) -#}
+    {%- do eventlake.record_whole_table(this) -%}
     {{ return(dbt.materialization_incremental_duckdb()) }}
   {%- endif -%}
 
@@ -49,6 +52,11 @@
     {%- do insert_columns.append(adapter.quote(row[3])) -%}
   {%- endfor -%}
 
+  {#- a day-managed table (its pre-hook logged the days it deleted): rows inserted past this
+      rowid are logged by day too (macros/generation_log.sql) -#}
+  {%- set day_column = eventlake.day_table_column(target_relation) -%}
+  {%- set rowid_before = eventlake.max_rowid(target_relation) if day_column is not none else none -%}
+
   {% call statement('main') -%}
     insert into {{ target_relation }} ({{ insert_columns | join(', ') }})
     select {{ insert_columns | join(', ') }}
@@ -56,6 +64,10 @@
         {{ sql }}
     ) as model_rows
   {%- endcall %}
+
+  {%- if day_column is not none -%}
+    {%- do eventlake.record_inserted_days(target_relation, day_column, rowid_before) -%}
+  {%- endif -%}
 
   {% do apply_grants(target_relation, grant_config, should_revoke=should_revoke(existing_relation, False)) %}
   {% do persist_docs(target_relation, model) %}

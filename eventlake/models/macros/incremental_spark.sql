@@ -94,7 +94,7 @@
 {%- endmacro %}
 
 {#- Only the deletes that need no DELETE run on Spark: every row (truncate) and none. -#}
-{% macro spark__delete_where(condition) -%}
+{% macro spark__delete_where(condition, days_column=none, before=0, after=0, messages_only=false) -%}
     {%- if not is_incremental() -%}
         select 1
     {%- elif var('changed_days', none) is none -%}

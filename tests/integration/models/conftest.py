@@ -329,6 +329,19 @@ class GameLake:
                 days.add(dt.date.fromisoformat(f.partition["event_date"]))
         return sorted(days)
 
+    def commit_offsets(self, commit_ids: list[str]) -> list[tuple[int, int, int]]:
+        """(bus_partition, first, last offset) of the rows of ``commit_ids``, per partition
+        (what the raw load tells the models about a lander's commits)."""
+        days = {
+            dt.date.fromisoformat(self.lake.read_commit("events", c).meta["received_day"])
+            for c in commit_ids
+        }
+        spans: dict[int, list[int]] = {}
+        for r in self.rows:
+            if r["received_at"].date() in days:
+                spans.setdefault(r["bus_partition"], []).append(r["bus_offset"])
+        return [(p, min(o), max(o)) for p, o in sorted(spans.items())]
+
     def load_raw(self, db_path: Path, commit_ids: list[str] | None = None) -> None:
         """Replace raw.events in ``db_path`` with the rows of ``commit_ids`` (all by default)."""
         ids = self.commit_ids if commit_ids is None else commit_ids

@@ -39,6 +39,7 @@ class SqlBuilder:
 
     fail_on: dt.date | None = None
     calls: list[list[dt.date] | None] = field(default_factory=list)
+    new_offsets: list[Any] = field(default_factory=list)
 
     def __call__(
         self,
@@ -49,8 +50,10 @@ class SqlBuilder:
         full_refresh: bool = False,
         select: str | None = None,
         sources: Any = None,
+        new_offsets: Any = None,
     ) -> BuildResult:
         self.calls.append(None if changed_days is None else list(changed_days))
+        self.new_offsets.append(new_offsets)
         db_path = Path(target.profile_output()["path"])
         conn = duckdb.connect(str(db_path))
         try:

@@ -35,9 +35,10 @@ where 1 = 0
 {% else %}
 
 with given_rows as (
+    -- the rows this run brought (var new_rows), else every row of the given days
     select message_id, event_date, user_id, anonymous_id
     from {{ source('raw', 'events') }}
-    where {{ eventlake.in_days('event_date', days) }}
+    where {{ eventlake.arrived_rows_filter('event_date') }}
 ),
 
 copies as (

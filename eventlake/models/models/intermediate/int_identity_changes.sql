@@ -36,7 +36,7 @@ from nodes
 {% else %}
 
 with combos as (
-    {{ eventlake.identity_combos(source('raw', 'events'), eventlake.given_days_filter('event_date')) }}
+    {{ eventlake.identity_combos(source('raw', 'events'), eventlake.arrived_rows_filter('event_date')) }}
 ),
 
 links as (

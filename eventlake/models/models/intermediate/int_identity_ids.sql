@@ -9,7 +9,7 @@
     are not here yet. -#}
 
 with given as (
-    {{ eventlake.identity_combos(source('raw', 'events'), eventlake.given_days_filter('event_date')) }}
+    {{ eventlake.identity_combos(source('raw', 'events'), eventlake.arrived_rows_filter('event_date')) }}
 )
 
 select anonymous_id, user_id, previous_id, type from given

@@ -1,0 +1,292 @@
+"""The DuckDB warehouse's two generation files: catch-up instead of a copy of the history.
+
+A run writes the unpublished generation, brought up to date from the published one by
+copying only what the runs since changed (``_duckdb_generations.py``), then publishes it by
+replacing the symlink. These tests prove, on real DuckDB files and real processes:
+
+- after runs of the real dbt project (new days, late events, a full refresh), a catch-up
+  makes the other generation equal the published one table by table, having copied only
+  the logged days of the day-managed tables;
+- a reader holding the published generation open keeps its snapshot while later runs
+  publish, and never blocks them (the generation it holds is replaced by a copy);
+- an idle :class:`DuckDBReader` lets go of a superseded generation, so the next run
+  catches it up instead of copying, and the reader follows the publish transparently;
+- ``kill -9`` of the writer at several points of a run leaves the last good warehouse
+  readable, and the next run is correct.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import eventlake_tests_support as support
+import pytest
+
+from eventlake.config import Settings
+from eventlake.lake import Lake
+from eventlake.pipeline import load_and_build
+from eventlake.warehouse import _duckdb_generations as generations
+from eventlake.warehouse import open_warehouse
+from eventlake.warehouse.duckdb import DuckDBWarehouse
+
+lakedata = support.lakedata()
+
+pytestmark = [pytest.mark.integration]
+
+D1, D2, D3 = dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)
+#: Per-file bookkeeping of the generations themselves: not part of the warehouse's content.
+_OWN = {"raw._generation", "raw._changes"}
+
+
+def _contents(path: Path) -> dict[str, Any]:
+    """Every table's DDL and rows (sorted) and every view's SQL of a DuckDB file."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        out: dict[str, Any] = {}
+        for schema, name, sql in conn.execute(
+            "SELECT schema_name, table_name, sql FROM duckdb_tables() ORDER BY 1, 2"
+        ).fetchall():
+            key = f"{schema}.{name}"
+            if key in _OWN:
+                continue
+            rows = conn.execute(f'SELECT * FROM "{schema}"."{name}" ORDER BY ALL').fetchall()
+            out[key] = (sql, rows)
+        for schema, name, sql, comment in conn.execute(
+            "SELECT schema_name, view_name, sql, comment FROM duckdb_views() "
+            "WHERE NOT internal ORDER BY 1, 2"
+        ).fetchall():
+            out[f"view {schema}.{name}"] = (sql, comment)
+    return out
+
+
+def _caught_up(settings: Settings) -> Path:
+    """The unpublished generation caught up with the published one (as the next run would
+    start it), without starting a run."""
+    path = settings.resolve(settings.warehouse.path)
+    published = generations.published_file(path)
+    other = next(p for p in generations.generation_paths(path) if p != published)
+    assert published is not None
+    with duckdb.connect(str(other)) as conn:
+        assert generations.catch_up(conn, published)
+    return other
+
+
+def _prepare(settings: Settings) -> generations.Generation:
+    """One run's preparation of the working generation, under the writer's lock."""
+    import fcntl
+
+    path = settings.resolve(settings.warehouse.path)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            return generations.prepare_generation(path, 1, wait=0.5)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _events(settings: Settings, sql: str = "SELECT count(*) FROM raw.events") -> Any:
+    path = generations.published_file(settings.resolve(settings.warehouse.path))
+    assert path is not None
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()[0][0]
+
+
+@pytest.mark.slow
+def test_runs_of_the_dbt_project_are_caught_up_day_by_day(
+    settings: Settings, lake: Lake, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = lakedata.LakeWriter(lake)
+    path = settings.resolve(settings.warehouse.path)
+    steps: list[list[dict[str, object]]] = [
+        lakedata.game_events(D1, 4, first_user=0),
+        lakedata.game_events(D2, 4, first_user=100),
+        lakedata.game_events(D3, 3, first_user=200, purchase_price=3.5),
+        # late events for day 1 (new players) and more players on day 3
+        lakedata.game_events(D1, 2, tag="late-", received=D3, first_user=300),
+        lakedata.game_events(D3, 2, tag="more-", first_user=400),
+    ]
+    caplog.set_level(logging.INFO, logger="eventlake.warehouse")
+    for i, events in enumerate(steps):
+        writer.commit(events)
+        caplog.clear()
+        load_and_build(settings)
+        how = [r.getMessage() for r in caplog.records if "generation" in r.getMessage()]
+        # the first two runs had no generation to catch up; from then on none is copied
+        assert len(how) == 1 and ("caught up" in how[0]) == (i >= 2), how
+        if i >= 1:  # from the second run there is another generation to catch up
+            other = _caught_up(settings)  # what the next run starts from
+            assert _contents(other) == _contents(generations.published_file(path))
+
+    # what the catch-up of the last step copied: the days the last run logged
+    with duckdb.connect(str(generations.published_file(path)), read_only=True) as conn:
+        version = conn.execute("SELECT version FROM raw._generation").fetchone()[0]
+        logged = conn.execute(
+            "SELECT relation, day FROM raw._changes WHERE version = ? AND day IS NOT NULL",
+            [version],
+        ).fetchall()
+        day_tables = dict(conn.execute("SELECT * FROM raw._day_tables").fetchall())
+    assert {"raw.events", "staging.stg_events", "marts.fct_events"} <= set(day_tables)
+    assert ("raw.events", D3) in logged and ("marts.fct_events", D3) in logged
+    assert ("raw.events", D1) not in logged  # day 1 was untouched by the last step
+
+    # a full refresh rewrites every day: logged whole, still caught up exactly
+    load_and_build(settings, full_refresh=True)
+    assert _contents(_caught_up(settings)) == _contents(generations.published_file(path))
+
+
+def _raw_run(settings: Settings, lake: Lake, writer: Any, day: dt.date, n: int) -> None:
+    writer.commit(lakedata.game_events(day, n, first_user=1000 + writer.offset))
+    wh = open_warehouse(settings)
+    with wh.transaction() as tx:
+        tx.load_raw(lake)
+
+
+_HOLDER = r"""
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1], read_only=True)
+count = "SELECT count(*) FROM raw.events"
+print(conn.execute(count).fetchone()[0], flush=True)
+sys.stdin.readline()
+print(conn.execute(count).fetchone()[0], flush=True)
+"""
+
+
+def test_a_reader_keeps_its_snapshot_and_never_blocks_a_publish(
+    settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generations, "READER_WAIT", 0.2)
+    writer = lakedata.LakeWriter(lake)
+    path = settings.resolve(settings.warehouse.path)
+    _raw_run(settings, lake, writer, D1, 2)
+    _raw_run(settings, lake, writer, D1, 2)
+    held_path = generations.published_file(path)
+    assert held_path is not None
+    # another process holds the published generation open: a user's DuckDB shell, say
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(held_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        before = int(holder.stdout.readline())
+        for _ in range(3):  # the second and third runs target the file the reader holds
+            _raw_run(settings, lake, writer, D2, 2)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert int(holder.stdout.readline()) == before  # its snapshot, unchanged
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _events(settings) == _lake_rows(lake) > before
+
+
+def _lake_rows(lake: Lake) -> int:
+    return sum(
+        f.rows
+        for cid in lake.commit_ids("events")
+        for f in lake.read_commit("events", cid).files
+        if f.path.startswith("events/")
+    )
+
+
+def test_an_idle_reader_lets_go_of_a_superseded_generation(settings: Settings, lake: Lake) -> None:
+    from eventlake.warehouse._duckdb_reader import RELEASE_SECONDS
+
+    writer = lakedata.LakeWriter(lake)
+    for _ in range(2):
+        _raw_run(settings, lake, writer, D1, 2)
+    wh = open_warehouse(settings)
+    assert isinstance(wh, DuckDBWarehouse)
+    reader = wh.reader()
+    try:
+        first = reader.execute("SELECT count(*) FROM raw.events").rows[0][0]
+        _raw_run(settings, lake, writer, D2, 3)  # publishes the other generation
+        time.sleep(RELEASE_SECONDS * 4)  # the reader, idle, closes the superseded one
+        writer.commit(lakedata.game_events(D3, 1, first_user=9000))
+        gen = _prepare(settings)
+        assert gen.caught_up, "the idle reader still held the generation"
+        # the reader follows the publish on its next statement
+        assert reader.execute("SELECT count(*) FROM raw.events").rows[0][0] > first
+    finally:
+        reader.close()
+
+
+_KILLER = r"""
+import os, signal, sys
+from eventlake.config import load_config
+from eventlake.lake import open_lake
+from eventlake.warehouse import open_warehouse
+from eventlake.warehouse import _duckdb_generations as g
+
+point = sys.argv[2]
+settings = load_config(None, base_dir=sys.argv[1])
+lake = open_lake(settings.lake_uri())
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "catch-up":
+    real_sync = g._sync
+    def sync(conn, here, changes):
+        real_sync(conn, here, changes)
+        die()  # before the catch-up's COMMIT
+    g._sync = sync
+if point == "publish":
+    real_point = g._point
+    def point_(link, target):
+        if not link.name.endswith(".next"):
+            die()  # the generation is complete and closed, the symlink not replaced yet
+        real_point(link, target)
+    g._point = point_
+wh = open_warehouse(settings)
+with wh.transaction() as tx:
+    tx.load_raw(lake)
+    if point == "body":
+        die()  # raw rows loaded, the run not finished
+print("finished")
+"""
+
+
+@pytest.mark.parametrize("point", ["catch-up", "body", "publish"])
+def test_kill_9_of_the_writer_leaves_the_last_good_warehouse(
+    settings: Settings, lake: Lake, project_dir: Path, point: str
+) -> None:
+    writer = lakedata.LakeWriter(lake)
+    for day in (D1, D2, D3):  # three runs: the next one catches up, not copies
+        _raw_run(settings, lake, writer, day, 2)
+    good = _events(settings)
+    path = settings.resolve(settings.warehouse.path)
+    published = generations.published_file(path)
+    writer.commit(lakedata.game_events(D3, 3, first_user=5000))
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(project_dir), point],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # the last good warehouse: same file, same rows, readable by plain DuckDB
+    assert generations.published_file(path) == published
+    assert _events(settings) == good
+
+    # the next run repairs the half-written generation and is correct
+    _raw_run(settings, lake, writer, D2, 1)
+    assert _events(settings) == _lake_rows(lake)
+    gen = _prepare(settings)
+    assert _contents(gen.file) == _contents(generations.published_file(path))
+    assert path.is_symlink() and os.readlink(path) in {
+        p.name for p in generations.generation_paths(path)
+    }
