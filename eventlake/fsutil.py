@@ -13,11 +13,20 @@ delete those on recovery.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 
-__all__ = ["create_exclusive", "fsync_path", "publish_file", "temp_name", "write_atomic"]
+__all__ = [
+    "create_exclusive",
+    "flock_exclusive",
+    "fsync_path",
+    "publish_file",
+    "temp_name",
+    "write_atomic",
+]
 
 
 def fsync_path(path: Path | str) -> None:
@@ -76,3 +85,20 @@ def publish_file(work: Path, path: Path) -> None:
         os.fsync(fh.fileno())
     os.replace(work, path)
     fsync_path(Path(path).parent)
+
+
+def flock_exclusive(fd: int, timeout: float, *, poll: float = 0.05) -> bool:
+    """Take an exclusive ``flock`` on ``fd``, waiting up to ``timeout`` seconds.
+
+    Polls (a blocking ``flock`` could not be given up). False when still held by another
+    process at the deadline; the caller says what is locked.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(poll)

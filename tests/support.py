@@ -7,8 +7,10 @@ Each helper is loaded once, under a stable name in ``sys.modules``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -87,3 +89,94 @@ def reset_spark(settings: Any) -> None:
         if db.name != "default":
             spark.sql(f"DROP DATABASE IF EXISTS `{db.name}` CASCADE")
     (Path(config.spark_dir) / PUBLISHED_FILE).unlink(missing_ok=True)
+
+
+def run_cli(project: Path, env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    """``python -m eventlake ARGS`` in ``project``; its stdout (a non-zero exit fails)."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventlake", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"eventlake {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def serve_process(project: Path, env: dict[str, str], timeout: float = 30) -> Iterator[str]:
+    """``eventlake serve`` in ``project`` on a free port; yields its URL once ``/healthz``
+    answers 200, and stops it after."""
+    import subprocess
+    import tempfile
+    import time
+
+    import httpx
+
+    port = api_support().free_port()
+    log = tempfile.TemporaryFile()  # not a pipe: an unread pipe would block serve's logging
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "eventlake", "serve", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if serve.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                raise RuntimeError(f"eventlake serve did not start: {err[-4000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        serve.terminate()
+        serve.wait(15)
+        log.close()
+
+
+def check_previous_reads(settings: Any) -> dict[str, Any]:
+    """Assert that every model reading another's previous rows (``previous_relation``) is
+    that model's ancestor in the built project's manifest, so dbt runs the other one after
+    it and the rows are the last run's; at least three such reads exist. Returns the
+    manifest."""
+    import json
+    import re
+
+    project = settings.resolve(settings.models.dbt_dir) / "project"
+    manifest: dict[str, Any] = json.loads(
+        (project / "target" / "manifest.json").read_text(encoding="utf-8")
+    )
+    parents: dict[str, list[str]] = manifest["parent_map"]
+
+    def ancestors(node: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(parents.get(node, []))
+        while todo:
+            parent = todo.pop()
+            if parent not in seen:
+                seen.add(parent)
+                todo.extend(parents.get(parent, []))
+        return seen
+
+    reads = 0
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] != "model":
+            continue
+        for name in re.findall(r"previous_relation\('(\w+)'\)", node["raw_code"]):
+            reads += 1
+            assert unique_id in ancestors(f"model.eventlake.{name}"), (node["name"], name)
+    assert reads >= 3
+    return manifest

@@ -35,9 +35,9 @@ from eventlake.warehouse.source_tables import (
     SourceLoad,
     SourceLoadResult,
     commit_rows,
-    commit_table,
     missing_commits,
     new_file_commits,
+    pending_batch,
     split_table,
 )
 
@@ -132,9 +132,7 @@ def _append(conn: Any, lake: Lake, load: AppendCommits, target: str) -> tuple[tu
         conn.execute(f"CREATE TABLE IF NOT EXISTS {target} ({ddl})")
         _add_new_columns(conn, target, columns)
         for cid in missing:
-            batch = load.fresh.get(cid)
-            if batch is None:
-                batch = commit_table(lake, load.stream, cid)
+            batch = pending_batch(lake, load, cid)
             conn.register("_eventlake_batch", _row_groups(batch))
             try:
                 conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _eventlake_batch")

@@ -37,9 +37,9 @@ from eventlake.warehouse.source_tables import (
     LatestByKey,
     SourceLoad,
     SourceLoadResult,
-    commit_table,
     missing_commits,
     new_file_commits,
+    pending_batch,
     read_conformed,
     read_schema,
     split_table,
@@ -170,14 +170,7 @@ def _append(
             have[f.name] = postgres_type(f.type)
     rows_by_commit: dict[str, int] = {}
     for cid in missing:
-        batch = load.fresh.get(cid)
-        if batch is None:
-            batch = commit_table(lake, load.stream, cid)
-        unknown = [n for n in batch.column_names if n not in have]
-        if unknown:
-            raise WarehouseError(
-                f"lake commit {load.stream}/{cid} has column(s) {unknown} that {target} lacks"
-            )
+        batch = pending_batch(lake, load, cid, known=have, target=target)
         session.copy(target, _typed(batch, load.columns))
         rows_by_commit[cid] = batch.num_rows
     if load.ready is not None:

@@ -38,10 +38,10 @@ from eventlake.warehouse.source_tables import (
     LatestByKey,
     SourceLoad,
     SourceLoadResult,
-    commit_table,
     conform,
     missing_commits,
     new_file_commits,
+    pending_batch,
     read_conformed,
     read_schema,
     split_table,
@@ -138,14 +138,7 @@ def _append(session: _Session, lake: Lake, load: AppendCommits) -> tuple[tuple[s
     known = {f.name for f in fields}
     parts, rows_by_commit = [], {}
     for cid in missing:
-        batch = load.fresh.get(cid)
-        if batch is None:
-            batch = commit_table(lake, load.stream, cid)
-        unknown = [n for n in batch.column_names if n not in known]
-        if unknown:
-            raise WarehouseError(
-                f"lake commit {load.stream}/{cid} has column(s) {unknown} that {target} lacks"
-            )
+        batch = pending_batch(lake, load, cid, known=known, target=target)
         typed = conform(batch, _arrow_schema(batch, load.columns))
         parts.append(typed.append_column(COMMIT_PARTITION, pa.array([cid] * typed.num_rows)))
         rows_by_commit[cid] = batch.num_rows

@@ -41,6 +41,7 @@ from typing import Any
 
 from eventlake.config import WarehouseConfig
 from eventlake.errors import WarehouseError
+from eventlake.fsutil import flock_exclusive
 from eventlake.lake import Lake
 from eventlake.warehouse._duckdb_generations import (
     is_lock_conflict,
@@ -105,27 +106,16 @@ def write_transaction(path: Path, *, timeout: float = 600.0, threads: int = 1) -
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
     with open(lock_path, "a+") as lock:
-        _lock_exclusive(lock.fileno(), timeout, path)
+        if not flock_exclusive(lock.fileno(), timeout):
+            raise WarehouseError(
+                f"warehouse {path} is locked by another writer for over {timeout:.0f} s"
+            )
         try:
             gen = prepare_generation(path, threads)
             yield gen.work
             publish_generation(path, gen)
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _lock_exclusive(fd: int, timeout: float, path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise WarehouseError(
-                    f"warehouse {path} is locked by another writer for over {timeout:.0f} s"
-                ) from None
-            time.sleep(0.05)
 
 
 _COLUMN_TYPES_SQL = (

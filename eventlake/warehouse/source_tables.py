@@ -51,6 +51,7 @@ __all__ = [
     "conform",
     "missing_commits",
     "new_file_commits",
+    "pending_batch",
     "read_conformed",
     "read_schema",
     "source_commits_from_rows",
@@ -191,6 +192,32 @@ def commit_table(lake: Lake, stream: str, commit_id: str) -> pa.Table:
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def pending_batch(
+    lake: Lake,
+    load: AppendCommits,
+    commit_id: str,
+    *,
+    known: Iterable[str] | None = None,
+    target: str = "",
+) -> pa.Table:
+    """The rows of one commit to append: the ones in hand (``load.fresh``) or read back.
+
+    With ``known`` (the target's columns after the additive evolution), a column the table
+    still lacks is a :class:`WarehouseError` naming the commit and ``target``.
+    """
+    batch = load.fresh.get(commit_id)
+    if batch is None:
+        batch = commit_table(lake, load.stream, commit_id)
+    if known is not None:
+        have = set(known)
+        unknown = [n for n in batch.column_names if n not in have]
+        if unknown:
+            raise WarehouseError(
+                f"lake commit {load.stream}/{commit_id} has column(s) {unknown} that {target} lacks"
+            )
+    return batch
 
 
 def commit_rows(lake: Lake, stream: str, commit_id: str) -> int:

@@ -35,7 +35,6 @@ import os
 import re
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -44,7 +43,7 @@ from urllib.parse import unquote, urlsplit
 
 from eventlake.config import WarehouseConfig
 from eventlake.errors import WarehouseError, WarehouseMissingError
-from eventlake.fsutil import write_atomic
+from eventlake.fsutil import flock_exclusive, write_atomic
 from eventlake.lake import Lake
 from eventlake.warehouse._duckdb_reader import DuckDBReader
 from eventlake.warehouse.base import (
@@ -215,18 +214,11 @@ class SparkWarehouse:
     def transaction(self) -> Iterator[SparkTransaction]:
         self.spark_dir.mkdir(parents=True, exist_ok=True)
         with open(self.spark_dir / ".write.lock", "a+") as lock:
-            deadline = time.monotonic() + self.lock_timeout
-            while True:
-                try:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise WarehouseError(
-                            f"the Spark warehouse {self.spark_dir} is locked by another writer "
-                            f"for over {self.lock_timeout:.0f} s"
-                        ) from None
-                    time.sleep(0.05)
+            if not flock_exclusive(lock.fileno(), self.lock_timeout):
+                raise WarehouseError(
+                    f"the Spark warehouse {self.spark_dir} is locked by another writer "
+                    f"for over {self.lock_timeout:.0f} s"
+                )
             try:
                 tx = SparkTransaction(self.config)
                 try:

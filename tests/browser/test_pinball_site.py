@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,19 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 EXAMPLE = S.PINBALL
 COPIED = ("eventlake.toml", "pinball.yaml", "models", "seeds", "macros", "dashboards")
-
-
-def _eventlake(project: Path, env: dict[str, str], *args: str, timeout: float = 600) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "eventlake", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, f"eventlake {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -60,33 +44,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         }
         env.pop("EVENTLAKE_CONFIG", None)
-        _eventlake(project, env, "sources", "api", "run", "pinball")
-        out = _eventlake(project, env, "run")
+        support.run_cli(project, env, "sources", "api", "run", "pinball")
+        out = support.run_cli(project, env, "run")
         assert "new from sources: pinball" in out and "built" in out, out
-    port = S.free_port()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "eventlake", "serve", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if serve.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"eventlake serve did not start: {serve.stderr}")
-            time.sleep(0.2)
+    with support.serve_process(project, env) as url:
         yield url, project
-    finally:
-        serve.terminate()
-        serve.wait(15)
 
 
 class Offline:

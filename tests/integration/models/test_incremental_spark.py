@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -285,28 +284,7 @@ def test_day_models_are_parquet_tables_partitioned_by_day(spark_runs: dict[str, 
 
 def test_previous_state_is_read_before_it_is_replaced(spark_runs: dict[str, Any]) -> None:
     """On Spark too, a model reading another's previous rows is that model's ancestor."""
-    settings = spark_runs["settings"]
-    project = settings.resolve(settings.models.dbt_dir) / "project"
-    manifest = json.loads((project / "target" / "manifest.json").read_text(encoding="utf-8"))
-    parents: dict[str, list[str]] = manifest["parent_map"]
-
-    def ancestors(node: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(parents.get(node, []))
-        while todo:
-            parent = todo.pop()
-            if parent not in seen:
-                seen.add(parent)
-                todo.extend(parents.get(parent, []))
-        return seen
-
-    reads = 0
-    for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] == "model":
-            for name in re.findall(r"previous_relation\('(\w+)'\)", node["raw_code"]):
-                reads += 1
-                assert unique_id in ancestors(f"model.eventlake.{name}"), (node["name"], name)
-    assert reads >= 3
+    manifest = support.check_previous_reads(spark_runs["settings"])
     assert manifest["nodes"]["model.eventlake.int_identity_map"]["config"]["materialized"] == (
         "table"
     )

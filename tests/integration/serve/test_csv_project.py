@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,19 +30,6 @@ METRICS = {
 }
 
 
-def _eventlake(project: Path, env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "eventlake", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"eventlake {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def students(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     project = tmp_path_factory.mktemp("students")
@@ -57,34 +41,13 @@ def students(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     (drop / "a.csv").write_text(data.student_csv(300, seed=3))
     (drop / "b.csv").write_text(data.student_csv(200, seed=4))
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLAKE_")}
-    _eventlake(project, env, "sources", "csv", "ingest", "students")
-    out = _eventlake(project, env, "run")
+    support.run_cli(project, env, "sources", "csv", "ingest", "students")
+    out = support.run_cli(project, env, "run")
     assert "new from sources: students" in out and "built 5 models" in out, out
-    again = _eventlake(project, env, "run")
+    again = support.run_cli(project, env, "run")
     assert "nothing new to build" in again, again
-    port = support.api_support().free_port()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "eventlake", "serve", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert serve.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.2)
+    with support.serve_process(project, env) as url:
         yield url, project
-    finally:
-        serve.terminate()
-        serve.wait(15)
 
 
 def _sql(project: Path, sql: str) -> list[tuple[Any, ...]]:

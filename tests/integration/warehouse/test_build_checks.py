@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,29 +243,7 @@ def _compiled_run_sql(settings: Settings, model: str) -> str:
 def test_previous_state_is_only_read_from_models_that_run_later(built: dict[str, Any]) -> None:
     """A model that reads another's previous rows (previous_relation) must be its ancestor:
     dbt then always runs the other model after it, so the rows are last run's."""
-    settings = built["settings"]
-    project = settings.resolve(settings.models.dbt_dir) / "project"
-    manifest = json.loads((project / "target" / "manifest.json").read_text(encoding="utf-8"))
-    parents: dict[str, list[str]] = manifest["parent_map"]
-
-    def ancestors(node: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(parents.get(node, []))
-        while todo:
-            parent = todo.pop()
-            if parent not in seen:
-                seen.add(parent)
-                todo.extend(parents.get(parent, []))
-        return seen
-
-    reads = 0
-    for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] != "model":
-            continue
-        for name in re.findall(r"previous_relation\('(\w+)'\)", node["raw_code"]):
-            reads += 1
-            assert unique_id in ancestors(f"model.eventlake.{name}"), (node["name"], name)
-    assert reads >= 3
+    support.check_previous_reads(built["settings"])
 
 
 def test_reconciliation_fails_when_a_raw_row_is_not_counted(built: dict[str, Any]) -> None:

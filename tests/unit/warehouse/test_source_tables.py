@@ -17,6 +17,7 @@ from eventlake.warehouse.source_tables import (
     conform,
     missing_commits,
     new_file_commits,
+    pending_batch,
     read_conformed,
     read_schema,
     split_table,
@@ -78,6 +79,19 @@ def test_missing_commits_counts_the_lake_and_fresh_ones(tmp_path: Path) -> None:
         "sources.s", "s", [SourceFile("a", "c1", 2), SourceFile("b", "c2", 3)], ["id"]
     )
     assert new_file_commits(keyed, {"c1"}) == {"c2": 3}
+
+
+def test_pending_batch_takes_fresh_rows_or_reads_the_commit(tmp_path: Path) -> None:
+    lake = open_lake(str(tmp_path / "lake"))
+    stored = pa.table({"id": [1, 2]})
+    lake.commit("sources.s", "c1", [PendingFile("sources/s/c1.parquet", stored)], {})
+    fresh = pa.table({"id": [3], "extra": ["x"]})
+    load = AppendCommits("sources.s", "s", stored.schema, fresh={"c2": fresh})
+    assert pending_batch(lake, load, "c1").to_pydict() == {"id": [1, 2]}
+    assert pending_batch(lake, load, "c2") is fresh
+    assert pending_batch(lake, load, "c1", known=["id"], target="raw.s").num_rows == 2
+    with pytest.raises(WarehouseError, match=r"sources.s/c2 has column\(s\) \['extra'\].*raw.s"):
+        pending_batch(lake, load, "c2", known=["id"], target="raw.s")
 
 
 def test_read_schema_and_rows_of_drifted_files(tmp_path: Path) -> None:
