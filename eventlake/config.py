@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +37,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from eventlake.config_service import (
+    ApiSourceConfig,
+    CsvDatasetConfig,
+    ScheduleConfig,
+    Section,
+    SourcesConfig,
+    UpConfig,
+    check_cron,
+)
 from eventlake.errors import ConfigError
 
 __all__ = [
@@ -81,11 +90,7 @@ NON_SETTING_VARIABLES = frozenset(
 )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SpecConfig(_Section):
+class SpecConfig(Section):
     """The tracking plan that validates events."""
 
     tracking_plan: Path | None = Field(
@@ -95,7 +100,7 @@ class SpecConfig(_Section):
     )
 
 
-class CollectConfig(_Section):
+class CollectConfig(Section):
     """The Segment-compatible HTTP collector (`eventlake collect`)."""
 
     host: str = Field(default="127.0.0.1", description="Interface the collector binds.")
@@ -151,7 +156,7 @@ class CollectConfig(_Section):
     )
 
 
-class BusConfig(_Section):
+class BusConfig(Section):
     """The durable log between collectors and landers."""
 
     backend: Literal["local", "kafka"] = Field(
@@ -194,7 +199,7 @@ class BusConfig(_Section):
     )
 
 
-class LakeConfig(_Section):
+class LakeConfig(Section):
     """Where Parquet lands: a local folder or an fsspec/pyarrow URI (s3://bucket/prefix)."""
 
     path: str = Field(default="data/lake", description="Lake root: a path or a URI.")
@@ -204,7 +209,7 @@ class LakeConfig(_Section):
     )
 
 
-class LandConfig(_Section):
+class LandConfig(Section):
     """The lander: bus -> Parquet micro-batches."""
 
     consumer_group: str = Field(default="lander", description="Bus consumer group.")
@@ -225,7 +230,7 @@ class LandConfig(_Section):
     compression: str = Field(default="zstd", description="Parquet compression codec.")
 
 
-class WarehouseConfig(_Section):
+class WarehouseConfig(Section):
     """The warehouse the models build in."""
 
     backend: Literal["duckdb", "postgres", "spark"] = Field(
@@ -277,7 +282,7 @@ class WarehouseConfig(_Section):
     )
 
 
-class ModelsConfig(_Section):
+class ModelsConfig(Section):
     """The dbt project: ours plus the user's models."""
 
     events: Literal["auto", "on", "off"] = Field(
@@ -333,7 +338,7 @@ class ModelsConfig(_Section):
     )
 
 
-class ServeConfig(_Section):
+class ServeConfig(Section):
     """The data API and dashboard (`eventlake serve`)."""
 
     host: str = Field(default="127.0.0.1", description="Interface the API binds.")
@@ -386,206 +391,6 @@ class ServeConfig(_Section):
         ge=0,
         description="How often the warehouse and metrics catalog files are checked for a new "
         "publish; a new build is served at most this long after it lands (0 = every request).",
-    )
-
-
-class ScheduleConfig(_Section):
-    """When `eventlake up` runs the models and the REST API sources.
-
-    Cron expressions are read by croniter: five fields (minute hour day-of-month month
-    day-of-week), the nicknames ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``, or six
-    fields whose last one is the second (``*/10 * * * * 0`` = every ten minutes, on the
-    minute). They are evaluated in ``timezone``.
-    """
-
-    models: str = Field(
-        default="continuous",
-        description="'continuous': a model run starts as soon as the lake holds commits the "
-        "warehouse has not loaded, at most one run start every models_min_interval seconds; "
-        "or a cron expression (e.g. '*/15 * * * *'): a run at each time, whatever arrived.",
-    )
-    models_min_interval: float = Field(
-        default=5.0,
-        ge=0.0,
-        description="Continuous mode: the least time, in seconds, between the starts of two "
-        "model runs (a run longer than this is followed at once by the next one when new "
-        "commits wait). Lower means fresher dashboards and more CPU spent on builds.",
-    )
-    models_poll_seconds: float = Field(
-        default=0.5,
-        gt=0.0,
-        description="Continuous mode: how often the lake's commit listing is checked for "
-        "commits the warehouse has not loaded (a directory listing per stream).",
-    )
-    api: dict[str, str] = Field(
-        default_factory=dict,
-        description="REST API source name -> cron expression of its runs, or 'off' (run it "
-        "only by hand with `eventlake sources api run NAME`). Sources not listed follow "
-        "api_default.",
-    )
-    api_default: str = Field(
-        default="@hourly",
-        description="Cron expression (or 'off') of every REST API source not named in api.",
-    )
-    timezone: str = Field(
-        default="UTC",
-        description="IANA time zone the cron expressions are read in (e.g. 'Europe/Paris').",
-    )
-
-    @field_validator("models")
-    @classmethod
-    def _check_models(cls, value: str) -> str:
-        if value.strip().lower() == "continuous":
-            return "continuous"
-        return check_cron(value)
-
-    @field_validator("api_default")
-    @classmethod
-    def _check_api_default(cls, value: str) -> str:
-        return "off" if value.strip().lower() == "off" else check_cron(value)
-
-    @field_validator("api")
-    @classmethod
-    def _check_api(cls, value: dict[str, str]) -> dict[str, str]:
-        return {
-            name: "off" if cron.strip().lower() == "off" else check_cron(cron, name)
-            for name, cron in value.items()
-        }
-
-    @field_validator("timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'UTC')") from exc
-        return value
-
-
-def check_cron(expression: str, name: str | None = None) -> str:
-    """``expression`` stripped, if croniter reads it as a cron expression; else ValueError."""
-    from croniter import croniter
-
-    text = expression.strip()
-    if not croniter.is_valid(text):
-        what = f" for {name!r}" if name else ""
-        raise ValueError(
-            f"{text!r}{what} is not a cron expression: five fields 'minute hour day month "
-            "weekday' (e.g. '*/15 * * * *'), @hourly/@daily/@weekly/@monthly, or six fields "
-            "with the seconds last"
-        )
-    return text
-
-
-class UpConfig(_Section):
-    """The supervisor of `eventlake up`: restarts, back-off, shutdown."""
-
-    stop_timeout: float = Field(
-        default=30.0,
-        gt=0.0,
-        description="Seconds a graceful stop (Ctrl-C, SIGTERM) may take in all: children "
-        "still running then are killed (a build killed this way publishes nothing).",
-    )
-    backoff_initial: float = Field(
-        default=1.0,
-        gt=0.0,
-        description="Seconds before restarting a child that died; doubled after each crash "
-        "that follows quickly on the last one, up to backoff_max.",
-    )
-    backoff_max: float = Field(
-        default=60.0, gt=0.0, description="Longest wait, in seconds, before a restart."
-    )
-    stable_seconds: float = Field(
-        default=60.0,
-        gt=0.0,
-        description="A child that ran this long before dying is restarted after "
-        "backoff_initial again (its earlier crashes are forgiven).",
-    )
-    crash_loop_restarts: int = Field(
-        default=3,
-        ge=1,
-        description="This many restarts of one child within crash_loop_window seconds "
-        "report it as crash-looping in /healthz and `eventlake status`.",
-    )
-    crash_loop_window: float = Field(
-        default=300.0, gt=0.0, description="Window, in seconds, of crash_loop_restarts."
-    )
-
-
-class CsvDatasetConfig(_Section):
-    """One CSV drop-folder dataset."""
-
-    input_dir: Path = Field(description="Folder watched for dropped CSV files.")
-    schema_file: Path = Field(description="YAML schema: column -> type, required, allowed.")
-    table: str = Field(description="Warehouse table the dataset loads into.")
-    extra_columns: Literal["fail", "ignore"] = Field(
-        default="fail", description="What an unknown column does to a file."
-    )
-    on_success: Literal["delete", "archive"] = Field(
-        default="archive", description="What happens to a loaded input file."
-    )
-    archive_dir: Path | None = Field(
-        default=None,
-        description="Where loaded inputs go when on_success = 'archive' "
-        "(default: <input_dir>/archive).",
-    )
-    patterns: list[str] = Field(
-        default_factory=lambda: ["*.csv", "*.tsv", "*.txt"],
-        description="File name patterns picked up; hidden (.x), ~x and temporary names "
-        "(*.tmp, *.part, *.crdownload, *.swp) are always ignored.",
-    )
-    delimiter: str | None = Field(
-        default=None,
-        description="Force a delimiter; unset detects ',' ';' tab '|' from the header.",
-    )
-    encoding: str | None = Field(
-        default=None,
-        description="Force an encoding; unset reads UTF-8 (BOM or not), else Latin-1 "
-        "(reported in the log).",
-    )
-    stable_seconds: float = Field(
-        default=2.0,
-        description="watch: a file is read once its size and mtime stay unchanged this long.",
-    )
-    rescan_seconds: float = Field(
-        default=30.0,
-        description="watch: full folder rescan interval, a safety net for missed events.",
-    )
-    load_mode: Literal["table", "view"] = Field(
-        default="table",
-        description="'table' copies rows into the warehouse table (every engine); 'view' "
-        "makes it a view over the committed lake Parquet files (DuckDB with a local lake "
-        "only; faster loads).",
-    )
-    workers: int = Field(
-        default=2,
-        ge=1,
-        description="Threads that read and hash files, parse and validate chunks of them, "
-        "and write the lake commits of a large ingest (one per thread).",
-    )
-
-
-class ApiSourceConfig(_Section):
-    """One declarative REST API source (details in its YAML definition)."""
-
-    definition: Path = Field(description="YAML: base URL, resources, pagination, auth...")
-    base_url: str | None = Field(
-        default=None,
-        description="Overrides the definition's base_url (e.g. a staging host or a local "
-        "test server) without editing the YAML.",
-    )
-
-
-class SourcesConfig(_Section):
-    """Pull sources: CSV drop folders and REST APIs, by name."""
-
-    csv: dict[str, CsvDatasetConfig] = Field(
-        default_factory=dict, description="CSV datasets by name."
-    )
-    api: dict[str, ApiSourceConfig] = Field(
-        default_factory=dict, description="REST API sources by name."
     )
 
 
