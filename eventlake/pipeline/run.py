@@ -4,7 +4,8 @@ Only sequencing lives here; each stage is called through its public interface:
 
 1. ``run`` lands what waits on the bus (the lander's ``land``), then
 2. inside one write transaction of the configured warehouse
-   (:func:`eventlake.warehouse.open_warehouse`; DuckDB: lock, copy, change, atomic publish)
+   (:func:`eventlake.warehouse.open_warehouse`; DuckDB: lock, catch up the unpublished
+   generation file, change it, publish it by swapping a symlink)
    loads the lake's new commits into the raw layer (``tx.load_raw``), which says which
    event days got new rows (late events included), and
 3. builds the dbt models for exactly those days and runs their tests

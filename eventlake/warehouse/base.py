@@ -22,8 +22,9 @@ Contracts:
   published when it returns and a body that raises publishes nothing, where "nothing"
   means, per engine:
 
-  - DuckDB: the published file is untouched (the body changed a private copy that is
-    thrown away), so neither the raw load nor any model of the failed run is visible;
+  - DuckDB: the published file is untouched (the body changed the unpublished generation
+    file, which the next run catches up or replaces by a copy), so neither the raw load
+    nor any model of the failed run is visible;
   - PostgreSQL and Spark change their tables in place: the raw tables hold the failed
     run's rows and the models that dbt finished before the failure are rebuilt (a failing
     model or test stops every model downstream of it, which keeps its previous rows).
@@ -39,7 +40,7 @@ Contracts:
   in ``raw._source_commits``; ``LatestByKey``, the table rebuilt from a resource's current
   files, one row per primary key. A load that raises leaves, per engine:
 
-  - DuckDB: the working copy as it was (one DuckDB transaction), and the run publishes
+  - DuckDB: the working generation as it was (one DuckDB transaction), and the run publishes
     nothing if the error leaves the body;
   - PostgreSQL: nothing: a load is one PostgreSQL transaction (table changes, rows and
     bookkeeping), committed when it returns; loads that returned before it stay;
