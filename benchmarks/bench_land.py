@@ -15,7 +15,10 @@ the bus, decode the records into Arrow, partition by day, write zstd Parquet, fs
 records, bus commit). The baseline, in the same run, is ``pyarrow.parquet.write_table`` of
 exactly the rows that landed (already in memory as an Arrow table, same codec and
 row-group size, one file per day, no fsync). Also prints the decode alone (JSON parse or
-IPC read). Not a test; numbers are noisy on a shared machine.
+IPC read). Arrow allocates from the pool eventlake's processes use
+(``eventlake/arrow_memory.py``: the system allocator unless ``ARROW_DEFAULT_MEMORY_POOL``
+names another), for the lander and the baseline alike; the pool is printed. Not a test;
+numbers are noisy on a shared machine.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import pyarrow.dataset as ds
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from eventlake.arrow_memory import prefer_system_allocator
 from eventlake.bus import EVENTS, open_producer
 from eventlake.bus.records import EVENT_INPUT_SCHEMA, decode_arrow_record, encode_arrow_batch
 from eventlake.bus.request_records import (
@@ -166,6 +170,7 @@ def main() -> None:
     )
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     args = ap.parse_args()
+    prefer_system_allocator()
 
     work = Path(tempfile.mkdtemp(prefix="bench-land-", dir=args.dir))
     try:
@@ -288,6 +293,7 @@ def main() -> None:
         print(f"(same, uncompressed     : {ceiling_rate:12,.0f} events/s: a ceiling on one core)")
         print(f"({decode:<23}: {len(records) / parse_s:12,.0f} events/s)")
         print(f"ratio lander/baseline   : {land_rate / raw_rate:.2f}")
+        print(f"(Arrow memory pool      : {pa.default_memory_pool().backend_name})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from eventlake.arrow_memory import prefer_system_allocator
 from eventlake.errors import EventlakeError
 
 __all__ = ["main", "cli", "COMMANDS", "log_level_option", "pass_settings"]
@@ -192,6 +193,7 @@ log_level_option = click.option(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    prefer_system_allocator()  # arrow_memory.py: mimalloc's page churn, measured
     try:
         cli.main(args=argv, prog_name="eventlake", standalone_mode=False)
     except click.exceptions.Abort:

@@ -17,9 +17,8 @@ JSON path (``BusEncoder.encode``); a test checks both paths give the same events
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, Future
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eventlake.arrow_memory import system_memory_pool
 from eventlake.bus.records import encode_arrow_batch
 from eventlake.generate import catalog as C
 from eventlake.generate.activity import EventFrame
@@ -36,24 +36,6 @@ from eventlake.generate.text import hex_bytes, take_rows
 __all__ = ["ArrowEncoder", "system_memory_pool"]
 
 _TS = pa.timestamp("us", tz="UTC")
-
-
-@contextmanager
-def system_memory_pool() -> Iterator[None]:
-    """Arrow allocates from the system allocator (glibc) while the block runs.
-
-    The encoder allocates and frees tens of MB per record (string takes, compressed
-    bodies). Arrow's default pool here (mimalloc) hands freed pages back to the kernel
-    and faults them in again for the next record: measured on 1M generated events,
-    ~0.6 s of system time, a third of the whole run, against ~0.2 s with glibc, which
-    keeps them. Buffers remember the pool they came from, so switching is safe.
-    """
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
 
 
 def _strings(values: Sequence[str | None]) -> pa.Array:

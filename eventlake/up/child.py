@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from eventlake.arrow_memory import prefer_system_allocator
 from eventlake.errors import EventlakeError
 
 __all__ = ["CHILDREN", "main"]
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _watch_parent(os.getppid())
+    prefer_system_allocator()  # arrow_memory.py: mimalloc's page churn, measured
     try:
         _run(args)
     except EventlakeError as exc:
