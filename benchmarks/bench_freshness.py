@@ -24,7 +24,16 @@ first runs of a copied warehouse copy it once into the second generation file).
 The step-up search runs each rate for ``--step-seconds`` and calls the lag *bounded* when
 the clients reached 95% of the rate, every marker of the step was seen, and the markers of
 the step's second half are not fresher-than-bounded: their p95 is at most the first
-half's p95 + ``--growth`` seconds. The highest bounded rate is printed. Printed too: the
+half's p95 + ``--growth`` seconds. The highest bounded rate is printed. The lander's lag
+(bus records not yet in the lake, read from serve's ``/healthz`` every second and
+counted in events: the clients send ``BATCH_EVENTS`` per record) is judged apart: it is
+*bounded* when the clients reached 95% of the rate and the largest lag of the step's
+second half exceeds the first half's by at most ``--lag-growth`` (5%) of the events
+sent in a half: the lander landed at least 95% of what arrived meanwhile, so the lag
+does not grow with time. The search
+goes on while either stays bounded, and prints the highest rate of each: freshness
+bounded (the builds keep up) and lander lag bounded (collect and land keep up, on the
+same cores as the builds). Printed too: the
 machine's load average before and after (the machine may be shared), every setting that
 differs from the defaults, the builds' durations and how each prepared its generation
 (caught up or copied, from the build child's log), and the collector's 503s.
@@ -193,6 +202,37 @@ class Markers:
             ]
 
 
+@dataclass
+class LagSamples:
+    """The lander's lag over time, in events: (monotonic time, events) once a second."""
+
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def largest(self, since: float, until: float) -> float:
+        with self.lock:
+            values = [v for t, v in self.samples if since <= t < until]
+        return max(values) if values else float("nan")
+
+
+def sample_lag(port: int, lags: LagSamples, stop: threading.Event) -> None:
+    """Read ``lander.lag_records`` from serve's /healthz every second (records x
+    ``BATCH_EVENTS`` = events: the markers' one-event records are negligible)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while not stop.wait(1.0):
+        try:
+            conn.request("GET", "/healthz")
+            body = json.loads(conn.getresponse().read())
+        except (OSError, http.client.HTTPException, ValueError):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        records = (body.get("lander") or {}).get("lag_records")
+        if records is not None:
+            with lags.lock:
+                lags.samples.append((time.monotonic(), float(records) * BATCH_EVENTS))
+
+
 def send_markers(
     port: int, markers: Markers, interval: float, stop: threading.Event, prefix: str
 ) -> None:
@@ -276,10 +316,20 @@ class Phase:
     first_half: list[float] = field(default_factory=list)
     second_half: list[float] = field(default_factory=list)
     unseen: int = 0
+    lag_first: float = float("nan")
+    lag_second: float = float("nan")
+    lag_end: float = float("nan")
 
     @property
     def achieved(self) -> float:
         return self.sent / self.seconds
+
+    def lag_bounded(self, growth: float) -> bool:
+        """The lander kept up: its largest lag grew from the first half to the second by
+        at most ``growth`` of the events sent in a half."""
+        if self.achieved < 0.95 * self.rate or self.lag_second != self.lag_second:
+            return False
+        return self.lag_second - self.lag_first <= growth * self.rate * self.seconds / 2
 
     def bounded(self, growth: float) -> bool:
         if self.achieved < 0.95 * self.rate or self.unseen:
@@ -305,6 +355,7 @@ def run_phase(
     clients: int,
     tag: str,
     settle: float,
+    lags: LagSamples | None = None,
 ) -> Phase:
     """Send ``rate`` events/s for ``seconds`` from ``clients`` processes; then wait up to
     ``settle`` s for the phase's markers."""
@@ -338,11 +389,15 @@ def run_phase(
             break
         time.sleep(0.5)
     phase = Phase(rate, seconds)
+    mid = start + seconds / 2
+    if lags is not None:
+        phase.lag_first = lags.largest(start, mid)
+        phase.lag_second = lags.largest(mid, until)
+        phase.lag_end = lags.largest(until - 2.0, until)
     phase.sent = sum(r["sent"] for r in reports)
     phase.refused = sum(r["refused"] for r in reports)
     phase.errors = sum(r["errors"] for r in reports)
     phase.fresh = markers.freshness(start, until)
-    mid = start + seconds / 2
     phase.first_half = markers.freshness(start, mid)
     phase.second_half = markers.freshness(mid, until)
     with markers.lock:
@@ -352,7 +407,7 @@ def run_phase(
     return phase
 
 
-def _print_phase(label: str, ph: Phase, growth: float) -> None:
+def _print_phase(label: str, ph: Phase, growth: float, lag_growth: float) -> None:
     print(
         f"{label:<6} target {ph.rate:>8,.0f}/s  sent {ph.achieved:>8,.0f}/s  "
         f"503s {ph.refused:>4}  "
@@ -361,6 +416,12 @@ def _print_phase(label: str, ph: Phase, growth: float) -> None:
         f"max {max(ph.fresh, default=float('nan')):6.2f} s  "
         f"halves p95 {_p(ph.first_half, 95):6.2f} -> {_p(ph.second_half, 95):6.2f} s  "
         f"{'bounded' if ph.bounded(growth) else 'NOT bounded'}",
+        flush=True,
+    )
+    print(
+        f"{'':<6} lander lag (events): largest in the first half {ph.lag_first:,.0f}, "
+        f"second half {ph.lag_second:,.0f}, at the end {ph.lag_end:,.0f}  "
+        f"{'bounded' if ph.lag_bounded(lag_growth) else 'NOT bounded'}",
         flush=True,
     )
 
@@ -427,6 +488,13 @@ def main() -> None:
         default=5.0,
         help="bounded: second-half p95 <= first-half p95 + this (s)",
     )
+    ap.add_argument(
+        "--lag-growth",
+        type=float,
+        default=0.05,
+        help="lander lag bounded: the second half's largest lag exceeds the first half's "
+        "by at most this share of the events sent in a half",
+    )
     ap.add_argument("--clients", type=int, default=2, help="client processes")
     ap.add_argument("--marker-interval", type=float, default=0.5, help="seconds between markers")
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between API polls")
@@ -484,8 +552,11 @@ def main() -> None:
         poller = threading.Thread(
             target=poll_markers, args=(serve_port, markers, args.poll, stop, 0), daemon=True
         )
+        lags = LagSamples()
+        sampler = threading.Thread(target=sample_lag, args=(serve_port, lags, stop), daemon=True)
         sender.start()
         poller.start()
+        sampler.start()
         # warm-up: a little traffic until markers are seen after two builds published
         t0 = time.monotonic()
         run_phase(collect_port, markers, 1000, 20, 1, tag + "-warm", settle=600)
@@ -512,27 +583,36 @@ def main() -> None:
             args.clients,
             tag + "-main",
             settle=120,
+            lags=lags,
         )
-        _print_phase("main", main_phase, args.growth)
+        _print_phase("main", main_phase, args.growth, args.lag_growth)
         phases.append(("main", main_phase))
         best = args.rate if main_phase.bounded(args.growth) else None
+        best_lag = args.rate if main_phase.lag_bounded(args.lag_growth) else None
+        fresh_on, lag_on = best is not None, best_lag is not None
         steps = [float(s) for s in args.steps.split(",") if s.strip()]
-        if best is not None:
-            for rate in steps:
-                ph = run_phase(
-                    collect_port,
-                    markers,
-                    rate,
-                    args.step_seconds,
-                    args.clients,
-                    f"{tag}-s{int(rate)}",
-                    settle=60,
-                )
-                _print_phase("step", ph, args.growth)
-                phases.append(("step", ph))
-                if not ph.bounded(args.growth):
-                    break
+        for rate in steps:
+            if not (fresh_on or lag_on):
+                break
+            ph = run_phase(
+                collect_port,
+                markers,
+                rate,
+                args.step_seconds,
+                args.clients,
+                f"{tag}-s{int(rate)}",
+                # markers of an unbounded freshness are not waited for long
+                settle=60 if fresh_on else 5,
+                lags=lags,
+            )
+            _print_phase("step", ph, args.growth, args.lag_growth)
+            phases.append(("step", ph))
+            fresh_on = fresh_on and ph.bounded(args.growth)
+            lag_on = lag_on and ph.lag_bounded(args.lag_growth)
+            if fresh_on:
                 best = rate
+            if lag_on:
+                best_lag = rate
         print()
         print(f"load average after: {_load()}")
         summarise_log(log_path)
@@ -543,8 +623,16 @@ def main() -> None:
             f"({len(main_phase.fresh)} markers, polled every {args.poll:g} s)"
         )
         print(
-            "highest rate with bounded lag: "
+            "highest rate with bounded freshness: "
             + (f"{best:,.0f} events/s" if best is not None else "none (main phase unbounded)")
+        )
+        print(
+            "highest rate with bounded lander lag: "
+            + (
+                f"{best_lag:,.0f} events/s"
+                if best_lag is not None
+                else "none (main phase unbounded)"
+            )
         )
     finally:
         stop.set()
