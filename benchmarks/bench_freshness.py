@@ -23,20 +23,21 @@ first runs of a copied warehouse copy it once into the second generation file).
 
 The step-up search runs each rate for ``--step-seconds`` and calls the lag *bounded* when
 the clients reached 95% of the rate, every marker of the step was seen, and the markers of
-the step's second half are not fresher-than-bounded: their p95 is at most the first
-half's p95 + ``--growth`` seconds. The highest bounded rate is printed. The lander's lag
-(bus records not yet in the lake, read from serve's ``/healthz`` every second and
-counted in events: the clients send ``BATCH_EVENTS`` per record) is judged apart: it is
-*bounded* when the clients reached 95% of the rate and the largest lag of the step's
-second half exceeds the first half's by at most ``--lag-growth`` (5%) of the events
-sent in a half: the lander landed at least 95% of what arrived meanwhile, so the lag
-does not grow with time. The search
-goes on while either stays bounded, and prints the highest rate of each: freshness
-bounded (the builds keep up) and lander lag bounded (collect and land keep up, on the
-same cores as the builds). Printed too: the
-machine's load average before and after (the machine may be shared), every setting that
-differs from the defaults, the builds' durations and how each prepared its generation
-(caught up or copied, from the build child's log), and the collector's 503s.
+the step's second half are not fresher-than-bounded: their p95 is at most the first half's
+p95 + ``--growth`` seconds, and no marker waited more than a quarter of the step (else
+both halves wait for the same few builds and their p95s cannot show growth). The highest
+bounded rate is printed. The lander's lag (bus records not yet in the lake, read from
+serve's ``/healthz`` every second and counted in events: the clients send ``BATCH_EVENTS``
+per record) is judged apart: it is *bounded* when the clients reached 95% of the rate and
+the largest lag of the step's second half exceeds the first half's by at most
+``--lag-growth`` (5%) of the events sent in a half: the lander landed at least 95% of what
+arrived meanwhile, so the lag does not grow with time. The search goes on while either
+stays bounded, and prints the highest rate of each: freshness bounded (the builds keep up)
+and lander lag bounded (collect and land keep up, on the same cores as the builds).
+Printed too: the machine's load average before and after (the machine may be shared),
+every setting that differs from the defaults, the builds' durations and how each prepared
+its generation (caught up or copied, from the build child's log), and the collector's
+503s.
 Not a test: numbers are noisy on a shared machine.
 """
 
@@ -332,9 +333,15 @@ class Phase:
         return self.lag_second - self.lag_first <= growth * self.rate * self.seconds / 2
 
     def bounded(self, growth: float) -> bool:
+        """The builds kept up: every marker seen, the second half's p95 within ``growth``
+        seconds of the first half's, and no marker older than a quarter of the phase (a
+        phase shorter than that holds too few builds to tell growth from one long build:
+        both halves' markers would wait for the same build)."""
         if self.achieved < 0.95 * self.rate or self.unseen:
             return False
         if not self.first_half or not self.second_half:
+            return False
+        if max(self.first_half + self.second_half) > self.seconds / 4:
             return False
         return _p(self.second_half, 95) <= _p(self.first_half, 95) + growth
 
