@@ -6,19 +6,19 @@
 Fills a temporary local bus with realistic game events made by ``spec.prepare_events``,
 either as Arrow records (``--format arrow``, the default: what the generator appends; one
 IPC stream of up to ``--events-per-record`` events per record, grouped by the key's
-partition) or as one JSON
-record per event (``--format json``, ~700 bytes each), or as the collector's request records
-(``--format request``: 100 events per record as the client sent them, expanded by the
-lander with ``prepare_events``, so this also prices the work the collector's fast path
-moves here). Then times ``Lander.run()`` (read
-the bus, decode the records into Arrow, partition by day, write zstd Parquet, fsync, commit
-records, bus commit). The baseline, in the same run, is ``pyarrow.parquet.write_table`` of
-exactly the rows that landed (already in memory as an Arrow table, same codec and
-row-group size, one file per day, no fsync). Also prints the decode alone (JSON parse or
-IPC read). Arrow allocates from the pool eventlake's processes use
-(``eventlake/arrow_memory.py``: the system allocator unless ``ARROW_DEFAULT_MEMORY_POOL``
-names another), for the lander and the baseline alike; the pool is printed. Not a test;
-numbers are noisy on a shared machine.
+partition) or as one JSON record per event (``--format json``, ~700 bytes each), or as the
+collector's request records (``--format request``: 100 events per record as the client
+sent them, expanded by the lander into columns (``land/expand.py``; the rules of
+``prepare_events``), so this also prices the work the collector's fast path moves here).
+Then times ``Lander.run()`` (read the bus, decode the records into Arrow, partition by
+day, write zstd Parquet, fsync, commit records, bus commit). The baseline, in the same
+run, is ``pyarrow.parquet.write_table`` of exactly the rows that landed (already in memory
+as an Arrow table, same codec and row-group size, one file per day, no fsync). Also prints
+the decode alone (JSON parse, IPC read, or the columnar expansion of the request records).
+Arrow allocates from the pool eventlake's processes use (``eventlake/arrow_memory.py``:
+the system allocator unless ``ARROW_DEFAULT_MEMORY_POOL`` names another), for the lander
+and the baseline alike; the pool is printed. Not a test; numbers are noisy on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from eventlake.bus.records import EVENT_INPUT_SCHEMA, decode_arrow_record, encod
 from eventlake.bus.request_records import (
     RequestHeader,
     encode_request_record,
-    expand_request_record,
 )
 from eventlake.config import load_config
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land import Lander
 from eventlake.land.convert import split_by_day
+from eventlake.land.expand import RequestColumns
 from eventlake.spec import PreparedBatch, format_timestamp, prepare_events
 
 EVENTS_NAMES = ["Level Started", "Level Completed", "Level Failed", "Item Purchased"]
@@ -272,9 +272,12 @@ def main() -> None:
             pa.concat_tables([decode_arrow_record(v) for _, v, _ in arrow])
             decode = "IPC read alone"
         elif args.format == "request":
+            # the lander's route: every record's columns gathered, then built at once
+            columns = RequestColumns()
             for value, _ in requests:
-                expand_request_record(value)
-            decode = "expansion alone"
+                columns.add(value)
+            columns.flush()
+            decode = "columnar expansion"
         else:
             ndjson = b"\n".join(records) + b"\n"
             pj.read_json(

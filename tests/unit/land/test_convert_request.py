@@ -18,8 +18,9 @@ from eventlake.bus.request_records import (
     expand_request_record,
 )
 from eventlake.lake import EVENT_SCHEMA
+from eventlake.land import expand as expand_module
 from eventlake.land.convert import UNREADABLE, Run, convert_runs
-from eventlake.land.expand import expand_request_table
+from eventlake.land.expand import RequestColumns, expand_request_table
 from eventlake.spec import MAX_HEADER_CHARS
 
 
@@ -179,6 +180,91 @@ def test_property_columnar_expansion_equals_the_json_route(
     if forced is not None:
         assert set(table.column("type").to_pylist()) == {forced}
     assert all(len(ua or "") <= MAX_HEADER_CHARS for ua in table.column("user_agent").to_pylist())
+
+
+_context_texts = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["os", "locale", "é", "ipx", "tip"]),
+        st.one_of(st.text(max_size=4), st.integers(), st.dictionaries(st.just("k"), st.none())),
+        max_size=3,
+    ).map(lambda d: msgspec.json.encode(d)),
+    st.sampled_from(
+        [b"{}", b'{ "k": 1}', b'{\n"k":1}', b'{"k":"\\"ip\\""}', b'{"k":"ip"}', b'{"os":{"ip":1}}']
+    ),
+)
+
+
+def _contexts_record(contexts: list[bytes], ip: str, offset: int) -> bytes:
+    events = [
+        msgspec.Raw(
+            b'{"type":"track","event":"E","userId":"u","messageId":"m%d-%d","context":%s}'
+            % (offset, i, ctx)
+        )
+        for i, ctx in enumerate(contexts)
+    ]
+    header = RequestHeader(received_at="2026-11-20T10:00:06.000000Z", count=len(events), ip=ip)
+    return encode_request_record(header, events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(_context_texts, min_size=1, max_size=4),
+            st.sampled_from(["192.0.2.1", "2001:db8::1", 'we"ird\\ip', "é"]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_property_the_ip_splice_of_many_records_equals_the_json_route(records) -> None:
+    """Many records converted at once (the lander's way): each event's context gets its
+    record's ip exactly as ``prepare_events`` writes it, whichever route the splice takes
+    (the one-pass byte splice, or the string kernels for blanks and contexts naming "ip")."""
+    values = [_contexts_record(ctxs, ip, k) for k, (ctxs, ip) in enumerate(records)]
+    cols = RequestColumns()
+    assert all(cols.add(v) for v in values)
+    table = cols.table()
+    want = [r for v in values for r in expand_request_record(v).records]
+    expected = [msgspec.json.decode(r)["context"] for r in want]
+    assert table.column("context").to_pylist() == expected
+
+
+def test_the_common_ip_splice_takes_the_one_pass_route(monkeypatch) -> None:
+    """Contexts without blanks or an "ip" take ``_splice_ip``; its answer is the kernels'."""
+    taken: list[bool] = []
+    splice = expand_module._splice_ip
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        out = splice(*args)
+        taken.append(out is not None)
+        return out
+
+    values = [
+        _contexts_record([b'{"os":{"name":"iOS"}}', b"{}", b'{"locale":"\u00e9"}'], ip, k)
+        for k, ip in enumerate(["192.0.2.1", "198.51.100.9"])
+    ]
+    monkeypatch.setattr(expand_module, "_splice_ip", spy)
+    cols = RequestColumns()
+    for v in values:
+        cols.add(v)
+    fast = cols.table().column("context").to_pylist()
+    assert taken == [True]
+    monkeypatch.setattr(expand_module, "_splice_ip", lambda *args: None)
+    for v in values:
+        cols.add(v)
+    assert (
+        cols.table().column("context").to_pylist()
+        == fast
+        == [
+            '{"ip":"192.0.2.1","os":{"name":"iOS"}}',
+            '{"ip":"192.0.2.1"}',
+            '{"ip":"192.0.2.1","locale":"\\u00e9"}',
+            '{"ip":"198.51.100.9","os":{"name":"iOS"}}',
+            '{"ip":"198.51.100.9"}',
+            '{"ip":"198.51.100.9","locale":"\\u00e9"}',
+        ]
+    )
 
 
 def test_columnar_expansion_takes_the_common_case() -> None:
