@@ -48,6 +48,7 @@ import base64
 import datetime as dt
 import http.client
 import json
+import math
 import multiprocessing as mp
 import os
 import re
@@ -325,10 +326,15 @@ class Phase:
     def achieved(self) -> float:
         return self.sent / self.seconds
 
+    @property
+    def reached(self) -> bool:
+        """The clients sent at least 95% of the target rate."""
+        return self.achieved >= 0.95 * self.rate
+
     def lag_bounded(self, growth: float) -> bool:
         """The lander kept up: its largest lag grew from the first half to the second by
         at most ``growth`` of the events sent in a half."""
-        if self.achieved < 0.95 * self.rate or self.lag_second != self.lag_second:
+        if not self.reached or math.isnan(self.lag_second):
             return False
         return self.lag_second - self.lag_first <= growth * self.rate * self.seconds / 2
 
@@ -337,7 +343,7 @@ class Phase:
         seconds of the first half's, and no marker older than a quarter of the phase (a
         phase shorter than that holds too few builds to tell growth from one long build:
         both halves' markers would wait for the same build)."""
-        if self.achieved < 0.95 * self.rate or self.unseen:
+        if not self.reached or self.unseen:
             return False
         if not self.first_half or not self.second_half:
             return False

@@ -374,9 +374,8 @@ def _contexts(
     if all(ip is None for ip in ips) and not batch_ctx.any():
         return text
     ip_json = [None if ip is None else msgspec.json.encode(ip).decode() for ip in ips]
-    ip_all = [j for j in ip_json if j is not None]
-    if not batch_ctx.any() and len(ip_all) == len(ip_json):
-        fast = _splice_ip(text, ip_all, rec_of)
+    if not batch_ctx.any() and None not in ips:
+        fast = _splice_ip(text, [j for j in ip_json if j is not None], rec_of)
         if fast is not None:
             return fast
     prefix = pa.array([None if j is None else '{"ip":' + j for j in ip_json], pa.string())
@@ -408,7 +407,7 @@ def _contexts(
 
 
 _WS_BYTES = np.frombuffer(_JSON_WS.encode(), dtype=np.uint8)
-_NO_IP = b'"ip"'
+_IP_KEY = b'"ip"'  # in any context: the kernels' route, which looks per event
 
 
 def _splice_ip(
@@ -427,7 +426,7 @@ def _splice_ip(
     offs = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=text.offset * 4)
     offs = offs.astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8)[offs[0] : offs[-1]]
-    if data.tobytes().find(_NO_IP) >= 0:
+    if data.tobytes().find(_IP_KEY) >= 0:
         return None
     starts, ends = offs[:-1] - offs[0], offs[1:] - offs[0]
     second = data[starts + 1]  # a context object is at least "{}"
