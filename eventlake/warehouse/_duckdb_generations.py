@@ -80,6 +80,7 @@ __all__ = [
     "publish_generation",
     "published_file",
     "read_version",
+    "record_arrivals",
     "record_days",
     "record_whole",
 ]
@@ -100,8 +101,12 @@ _LOG_TABLES = (
     "CREATE TABLE IF NOT EXISTS raw._generation (version BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS raw._changes (version BIGINT NOT NULL, relation VARCHAR NOT "
     "NULL, day_column VARCHAR, day DATE)",
+    # a file logged before row-level entries existed gets the column (null: the whole day)
+    "ALTER TABLE raw._changes ADD COLUMN IF NOT EXISTS key_column VARCHAR",
     "CREATE TABLE IF NOT EXISTS raw._day_tables (relation VARCHAR PRIMARY KEY, "
     "day_column VARCHAR NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS raw._arrivals (version BIGINT NOT NULL, day DATE NOT NULL, "
+    "bus_partition INTEGER NOT NULL, first_offset BIGINT NOT NULL, last_offset BIGINT NOT NULL)",
 )
 
 
@@ -130,18 +135,39 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
-def record_days(conn: Any, relation: str, column: str, days: Iterable[Any]) -> None:
+def record_days(
+    conn: Any, relation: str, column: str, days: Iterable[Any], key_column: str | None = None
+) -> None:
     """Log that ``relation`` (``schema.table``) was rebuilt on ``days`` of ``column``, in
-    the current transaction; nothing when the file has no change log (a plain file)."""
+    the current transaction; nothing when the file has no change log (a plain file).
+
+    With ``key_column``, only the rows of those days whose ``key_column`` is the messageId
+    of a row that arrived in this version (:func:`record_arrivals`) changed: the catch-up
+    copies those rows, not the days."""
     if not _has_log(conn):
         return
     wanted = sorted(set(days))
     conn.execute("INSERT OR IGNORE INTO raw._day_tables VALUES (?, ?)", [relation, column])
     if wanted:
         conn.execute(
-            "INSERT INTO raw._changes SELECT g.version, ?, ?, d.day FROM raw._generation AS g, "
+            "INSERT INTO raw._changes (version, relation, day_column, day, key_column) "
+            "SELECT g.version, ?, ?, d.day, ? FROM raw._generation AS g, "
             "(SELECT unnest(?::DATE[]) AS day) AS d",
-            [relation, column, wanted],
+            [relation, column, key_column, wanted],
+        )
+
+
+def record_arrivals(conn: Any, days: Iterable[Any], ranges: Sequence[tuple[int, int, int]]) -> None:
+    """Log the rows that arrived in this version: the ``raw.events`` rows of ``days`` whose
+    ``(bus_partition, bus_offset)`` lies in one of ``ranges`` (``(partition, first, last)``,
+    what the models get as ``new_rows``). Their messageIds are what row-level entries of
+    the change log (``key_column``) stand for."""
+    if not _has_log(conn):
+        return
+    rows = [[d, int(p), int(lo), int(hi)] for d in sorted(set(days)) for p, lo, hi in ranges]
+    if rows:
+        conn.executemany(
+            "INSERT INTO raw._arrivals SELECT version, ?, ?, ?, ? FROM raw._generation", rows
         )
 
 
@@ -150,7 +176,7 @@ def record_whole(conn: Any, relation: str) -> None:
     if not _has_log(conn):
         return
     conn.execute(
-        "INSERT INTO raw._changes SELECT version, ?, NULL, NULL FROM raw._generation",
+        "INSERT INTO raw._changes (version, relation) SELECT version, ? FROM raw._generation",
         [relation],
     )
 
@@ -288,7 +314,10 @@ def prepare_generation(path: Path, threads: int, *, wait: float = READER_WAIT) -
             conn.execute("BEGIN")
             conn.execute("DELETE FROM raw._generation")
             conn.execute("INSERT INTO raw._generation VALUES (?)", [version])
-            conn.execute("DELETE FROM raw._changes WHERE version <= ?", [version - KEEP_VERSIONS])
+            for log_table in ("_changes", "_arrivals"):
+                conn.execute(
+                    f"DELETE FROM raw.{log_table} WHERE version <= ?", [version - KEEP_VERSIONS]
+                )
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -402,11 +431,24 @@ def _quote(text: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _ChangeSet:
-    """What the runs between two versions changed: day sets per day-managed relation."""
+    """What the runs between two versions changed: per day-managed relation, the days
+    changed whole and the days where only the rows of arrived messages changed (by key
+    column); the relations rewritten whole; the rows that arrived (``raw._arrivals``)."""
 
     days: dict[str, set[Any]]
+    rows: dict[str, dict[str, set[Any]]]
     whole: set[str]
     day_tables: dict[str, str]
+    arrivals: list[tuple[Any, int, int, int]]
+
+
+def _has_column(conn: Any, catalog: str, table: str, column: str) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'raw' "
+        "AND table_name = ? AND column_name = ?",
+        [catalog, table, column],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _changes(conn: Any, since: int, until: int) -> _ChangeSet:
@@ -414,22 +456,37 @@ def _changes(conn: Any, since: int, until: int) -> _ChangeSet:
     checked that the log still holds them: it keeps :data:`KEEP_VERSIONS`)."""
     src = f'"{_SRC}"'
     days: dict[str, set[Any]] = {}
+    rows: dict[str, dict[str, set[Any]]] = {}
     whole: set[str] = set()
-    for relation, day in conn.execute(
-        f"SELECT relation, day FROM {src}.raw._changes WHERE version > ? AND version <= ?",
+    # a file logged before row-level entries has no key column: every entry is a day
+    key = "key_column" if _has_column(conn, _SRC, "_changes", "key_column") else "NULL"
+    for relation, day, key_column in conn.execute(
+        f"SELECT relation, day, {key} FROM {src}.raw._changes WHERE version > ? AND version <= ?",
         [since, until],
     ).fetchall():
         if day is None:
             whole.add(str(relation))
-        else:
+        elif key_column is None:
             days.setdefault(str(relation), set()).add(day)
+        else:
+            rows.setdefault(str(relation), {}).setdefault(str(key_column), set()).add(day)
     day_tables = {
         str(r): str(c)
         for r, c in conn.execute(
             f"SELECT relation, day_column FROM {src}.raw._day_tables"
         ).fetchall()
     }
-    return _ChangeSet(days, whole, day_tables)
+    arrivals: list[tuple[Any, int, int, int]] = []
+    if _has_column(conn, _SRC, "_arrivals", "version"):
+        arrivals = [
+            (d, int(p), int(lo), int(hi))
+            for d, p, lo, hi in conn.execute(
+                f"SELECT DISTINCT day, bus_partition, first_offset, last_offset "
+                f"FROM {src}.raw._arrivals WHERE version > ? AND version <= ?",
+                [since, until],
+            ).fetchall()
+        ]
+    return _ChangeSet(days, rows, whole, day_tables, arrivals)
 
 
 def catch_up(conn: Any, published: Path) -> bool:
@@ -498,6 +555,7 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
         if key not in src_tables or src_tables[key].sql != table.sql:
             conn.execute(f"DROP TABLE {table.ident(here)}")
     conn.execute(f'USE "{here}"')
+    arrived = _Arrived(conn, changes.arrivals)
     for key, table in src_tables.items():
         src_ident, dst_ident = table.ident(_SRC), table.ident(here)
         fresh = key not in dst_tables or dst_tables[key].sql != table.sql
@@ -505,11 +563,22 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
             conn.execute(table.sql)
             conn.execute(f"INSERT INTO {dst_ident} SELECT * FROM {src_ident}")
         elif key in changes.day_tables and key not in changes.whole:
-            days = sorted(changes.days.get(key, ()))
+            column = changes.day_tables[key]
+            days = changes.days.get(key, set())
+            wheres = []
             if days:
                 # literal dates: DuckDB prunes row groups on them (zone maps), where a
                 # list parameter or a subquery would scan the whole day column
-                where = _in_days(changes.day_tables[key], days)
+                wheres.append(_in_days(column, sorted(days)))
+            for key_column, row_days in sorted(changes.rows.get(key, {}).items()):
+                if row_days - days:  # the rows of arrived messages on those days
+                    arrived.create()
+                    wheres.append(
+                        f"({_in_days(column, sorted(row_days - days))} AND "
+                        f'"{key_column}" IN (SELECT message_id FROM {_ARRIVED}))'
+                    )
+            if wheres:
+                where = " OR ".join(wheres)
                 conn.execute(f"DELETE FROM {dst_ident} WHERE {where}")
                 conn.execute(f"INSERT INTO {dst_ident} SELECT * FROM {src_ident} WHERE {where}")
         elif table.schema == "raw" and not table.name.startswith("_") and key not in changes.whole:
@@ -520,10 +589,50 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
         if fresh or (dst_tables[key].comment != table.comment):
             conn.execute(f"COMMENT ON TABLE {dst_ident} IS {_quote(table.comment)}")
     _sync_views(conn, here, src_views, dst_views)
+    arrived.drop()
     for key, table in src_tables.items():
         theirs, mine = _count(conn, table.ident(_SRC)), _count(conn, table.ident(here))
         if theirs != mine:
             raise _Mismatch(f"{key} with {mine:,} rows, the published file has {theirs:,}")
+
+
+#: The temporary table of the messageIds that arrived in the versions caught up.
+_ARRIVED = "__eventlake_arrived"
+
+
+class _Arrived:
+    """The messageIds of the rows that arrived in the versions being caught up, read once
+    from the published ``raw.events`` (pruned on the days' literals, then on the offsets),
+    when a row-level entry first needs them."""
+
+    def __init__(self, conn: Any, arrivals: Sequence[tuple[Any, int, int, int]]) -> None:
+        self.conn, self.arrivals, self.made = conn, arrivals, False
+
+    def create(self) -> None:
+        if self.made:
+            return
+        if not self.arrivals:
+            # a row-level entry without its arrivals: the log is not whole, so copy instead
+            raise _Mismatch("row-level changes logged without the rows that arrived")
+        by_day: dict[Any, list[str]] = {}
+        for day, part, lo, hi in self.arrivals:
+            by_day.setdefault(day, []).append(
+                f"(bus_partition = {part} AND bus_offset BETWEEN {lo} AND {hi})"
+            )
+        where = " OR ".join(
+            f"(event_date = DATE '{day.isoformat()}' AND ({' OR '.join(spans)}))"
+            for day, spans in sorted(by_day.items())
+        )
+        self.conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_ARRIVED} AS SELECT DISTINCT message_id "
+            f'FROM "{_SRC}".raw.events WHERE {where}'
+        )
+        self.made = True
+
+    def drop(self) -> None:
+        if self.made:
+            self.conn.execute(f"DROP TABLE IF EXISTS {_ARRIVED}")
+            self.made = False
 
 
 def _in_days(column: str, days: Sequence[Any]) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from eventlake.errors import WarehouseError
 from eventlake.lake import CommitRecord, Lake
-from eventlake.warehouse._duckdb_generations import record_days
+from eventlake.warehouse._duckdb_generations import record_arrivals, record_days
 from eventlake.warehouse.raw import (
     RAW_TABLES,
     LakeFileRow,
@@ -56,6 +56,7 @@ class DuckRawBackend:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._seq: int | None = None
+        self._appended: dict[str, set[dt.date]] = {}
 
     def ensure_schema(self) -> None:
         self.conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -172,6 +173,17 @@ class DuckRawBackend:
         ).fetchall()[0]
         return int(row[0]) if row else 0
 
+    def note_appended(
+        self, table: str, days: Iterable[dt.date], ranges: Sequence[tuple[int, int, int]]
+    ) -> None:
+        """``days`` of ``table`` were only extended, with the rows of ``ranges`` (bus
+        partition, first and last offset): the change log names those rows, not the days,
+        so the other generation's catch-up copies only them (``_duckdb_generations``)."""
+        wanted = set(days)
+        if table == "events" and wanted:
+            record_arrivals(self.conn, wanted, ranges)
+            self._appended.setdefault(table, set()).update(wanted)
+
     def mark_days(self, table: str, day_rows: Mapping[dt.date, int]) -> None:
         if not day_rows:
             return
@@ -184,8 +196,13 @@ class DuckRawBackend:
             "INSERT OR REPLACE INTO raw._day_loads VALUES (?, ?, ?, now(), ?)",
             [[table, day, rows, self._seq] for day, rows in sorted(day_rows.items())],
         )
-        # what the catch-up of the other generation copies (_duckdb_generations.py)
-        record_days(self.conn, f"raw.{table}", RAW_TABLES[table].day_column, day_rows)
+        # what the catch-up of the other generation copies (_duckdb_generations.py): the
+        # arrived rows of a day that was only extended (their messageIds), else the day
+        column, appended = RAW_TABLES[table].day_column, self._appended.get(table, set())
+        record_days(self.conn, f"raw.{table}", column, set(day_rows) - appended)
+        record_days(
+            self.conn, f"raw.{table}", column, set(day_rows) & appended, key_column="message_id"
+        )
 
     def close(self) -> None:
         self.conn.close()

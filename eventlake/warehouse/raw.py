@@ -270,9 +270,12 @@ class RawBackend(Protocol):
     # the working generation) may also say ``appends_atomically = True`` and implement
     # ``append_day(table, day, paths, lake) -> rows of the day``: a day that only got new
     # commits is then extended with their files instead of replaced from every file of the
-    # day (whose count grows all day long with a lander committing every second). Engines
-    # that write rows before their bookkeeping (PostgreSQL, Spark: a failed run's commits
-    # are loaded again) must replace, which stays idempotent.
+    # day (whose count grows all day long with a lander committing every second). It then
+    # also implements ``note_appended(table, days, ranges)``, told before ``mark_days``
+    # which days were only extended and the ``(bus_partition, first, last)`` offset
+    # ranges of the rows added to ``events`` (``new_row_ranges``; not called when those are
+    # unknown). Engines that write rows before their bookkeeping (PostgreSQL, Spark: a
+    # failed run's commits are loaded again) must replace, which stays idempotent.
 
     def close(self) -> None:
         """Release the connection."""
@@ -474,14 +477,20 @@ def load_raw(
                 else (backend.files_for_days(name, replaced))
             )
             counts = {}
+            appended = set()
             for day in sorted(days[name]):
                 if appends and day not in replaced:
                     # the day holds exactly the rows of the files loaded before: adding the
                     # new files' rows equals replacing it, without reading every file again
                     added = new_files.get((name, day), [])
                     counts[day] = backend.append_day(table, day, added, lake)  # type: ignore[attr-defined]
+                    appended.add(day)
                 else:
                     counts[day] = backend.replace_day(table, day, by_day.get(day, []), lake)
+            if name == "events" and appended and new_offsets is not None:
+                # the rows added are exactly those of the new ranges: a backend that logs
+                # its changes may name them instead of the days (DuckDB's generations)
+                backend.note_appended(name, appended, new_offsets)  # type: ignore[attr-defined]
             backend.mark_days(name, counts)
             day_rows[name] = counts
         backend.commit()

@@ -49,15 +49,21 @@
 {#-
   The days this run rebuilds, widened by `before`/`after`, as sorted ISO strings: every
   day of int_changed_days, or with `messages_only` the days whose messages changed (new
-  copies arrived there or on another day). none on a full rebuild or when not executing.
+  copies arrived there or on another day); with `rows_only` true only the days where just
+  the arriving messages' rows changed, false only the others. none on a full rebuild or
+  when not executing.
 -#}
-{% macro rebuilt_day_list(before=0, after=0, messages_only=false) -%}
+{% macro rebuilt_day_list(before=0, after=0, messages_only=false, rows_only=none) -%}
     {%- set changed = ref('int_changed_days') -%}
     {%- if var('changed_days', none) is none or not execute -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set conditions = ['1 = 1'] -%}
+    {%- if messages_only %}{% do conditions.append('messages_changed') %}{% endif -%}
+    {%- if rows_only is true %}{% do conditions.append('rows_only') %}{% endif -%}
+    {%- if rows_only is false %}{% do conditions.append('not rows_only') %}{% endif -%}
     {%- set rows = run_query(
-        'select day from ' ~ changed ~ (' where messages_changed' if messages_only else '')
+        'select day from ' ~ changed ~ ' where ' ~ (conditions | join(' and '))
     ) -%}
     {%- set out = [] -%}
     {%- for row in rows -%}
@@ -113,6 +119,61 @@
         eventlake.changed_days_filter(column, before, after), column, before, after) }}
 {%- endmacro %}
 
+{#-
+  Rows of a row-level fact (one row per messageId: fct_events and its filters) that this
+  run rebuilds: every row of the days rebuilt whole, and on the `rows_only` days of
+  int_changed_days only the rows whose `key_column` is an arriving messageId (their
+  stg_events rows were merged again; nothing else of the day can change). `1 = 1` on a
+  full rebuild. On Spark, whose insert overwrite replaces whole partitions, whole days.
+-#}
+{% macro changed_rows_filter(column, key_column) -%}
+    {%- if is_incremental() and var('changed_days', none) is not none -%}
+        {{ eventlake.rebuilt_rows(column, key_column) }}
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The condition itself (the run rebuilds some days: var changed_days set). -#}
+{% macro rebuilt_rows(column, key_column) -%}
+    {{ return(adapter.dispatch('rebuilt_rows', 'eventlake')(column, key_column)) }}
+{%- endmacro %}
+
+{% macro default__rebuilt_rows(column, key_column) -%}
+    {%- set rows = eventlake.rebuilt_day_list(rows_only=true) or [] -%}
+    ({{ eventlake.in_days(column, eventlake.rebuilt_day_list(rows_only=false) or []) }}
+    {%- if rows | length > 0 %}
+    or ({{ eventlake.in_days(column, rows) }}
+        and {{ key_column }} in ({{ eventlake.arrived_message_ids() }}))
+    {%- endif -%})
+{%- endmacro %}
+
+{% macro spark__rebuilt_rows(column, key_column) -%}
+    {{ eventlake.in_days(column, eventlake.rebuilt_day_list() or []) }}
+{%- endmacro %}
+
+{#- Pre-hook of a row-level fact: delete the rows changed_rows_filter names (on Spark: drop
+    the rebuilt days' partitions), logging the whole days and the row-level days apart
+    for DuckDB's generations (macros/generation_log.sql). -#}
+{% macro delete_changed_rows(column, key_column) -%}
+    {{ return(adapter.dispatch('delete_changed_rows', 'eventlake')(column, key_column)) }}
+{%- endmacro %}
+
+{% macro default__delete_changed_rows(column, key_column) -%}
+    {%- if is_incremental() and var('changed_days', none) is not none -%}
+        delete from {{ this }} where {{ eventlake.changed_rows_filter(column, key_column) }}
+        {{- eventlake.record_rebuilt_days(column, eventlake.rebuilt_day_list(rows_only=false) or []) }}
+        {{- eventlake.record_rebuilt_days(
+            column, eventlake.rebuilt_day_list(rows_only=true) or [], key_column) }}
+    {%- else -%}
+        {{ eventlake.delete_changed_days(column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__delete_changed_rows(column, key_column) -%}
+    {{ eventlake.drop_changed_days(column) }}
+{%- endmacro %}
+
 {#- Pre-hook of stg_events: delete the rows of the messageIds that got a copy on a given day
     (they lie on the days with messages_changed; on Spark: drop those days' partitions). -#}
 {% macro delete_arrived_messages() -%}
@@ -120,10 +181,20 @@
 {%- endmacro %}
 
 {% macro default__delete_arrived_messages() -%}
+    {%- if is_incremental() and var('changed_days', none) is not none
+        and var('new_rows', none) is not none -%}
+    {#- the rows of the arriving messageIds are all that changes: logged as rows -#}
+    {%- set days = eventlake.rebuilt_day_list(messages_only=true) or [] -%}
+        delete from {{ this }}
+        where {{ eventlake.in_days('event_date', days) }}
+          and message_id in ({{ eventlake.arrived_message_ids() }})
+        {{- eventlake.record_rebuilt_days('event_date', days, 'message_id') }}
+    {%- else -%}
     {{ eventlake.delete_where(
         eventlake.changed_days_filter('event_date', messages_only=true)
         ~ ' and message_id in (' ~ eventlake.arrived_message_ids() ~ ')',
         days_column='event_date', messages_only=true) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of an append-only model (int_identity_ids): empty it before a run that

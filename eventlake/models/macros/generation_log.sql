@@ -8,6 +8,10 @@
 
   - delete_where(..., days_column=...) (so delete_changed_days) logs the days it deletes,
     or the whole table on a full rebuild;
+  - delete_changed_rows (fct_events and its filters) and stg_events' merge log, for a day
+    where only the arriving messages' rows changed, the day with the key column holding
+    messageIds (`key_column`): the catch-up copies the rows of that day whose key is a
+    messageId that arrived in that run (raw._arrivals, logged by the raw load), not the day;
   - our incremental materialization logs the days of the rows it inserted
     (record_inserted_days), which may lie outside the deleted days (a metric's days never
     built before), and the whole table when it falls back to dbt-duckdb's (first build,
@@ -27,23 +31,25 @@
 {%- endmacro %}
 
 {#- Statements (each ending a previous one with `;`) logging that this model rebuilt `days`
-    of `column` (none: the whole table). Appended to a pre-hook's delete. -#}
-{% macro record_rebuilt_days(column, days) -%}
-    {{- return(adapter.dispatch('record_rebuilt_days', 'eventlake')(column, days)) -}}
+    of `column` (none: the whole table), or with `key_column` only the rows of those days
+    whose `key_column` is an arriving messageId. Appended to a pre-hook's delete. -#}
+{% macro record_rebuilt_days(column, days, key_column=none) -%}
+    {{- return(adapter.dispatch('record_rebuilt_days', 'eventlake')(column, days, key_column)) -}}
 {%- endmacro %}
 
-{% macro default__record_rebuilt_days(column, days) -%}{%- endmacro %}
+{% macro default__record_rebuilt_days(column, days, key_column=none) -%}{%- endmacro %}
 
-{% macro duckdb__record_rebuilt_days(column, days) -%}
+{% macro duckdb__record_rebuilt_days(column, days, key_column=none) -%}
     {%- if eventlake.generation_log() is not none -%}
         {%- set key = eventlake.relation_key(this) -%}
         ;
         insert or ignore into raw._day_tables values ('{{ key }}', '{{ column }}');
         {%- if days is none %}
-        insert into raw._changes select version, '{{ key }}', null, null from raw._generation
+        insert into raw._changes (version, relation) select version, '{{ key }}' from raw._generation
         {%- elif days | length > 0 %}
-        insert into raw._changes
-        select g.version, '{{ key }}', '{{ column }}', d.day
+        insert into raw._changes (version, relation, day_column, day, key_column)
+        select g.version, '{{ key }}', '{{ column }}', d.day,
+            {% if key_column is none %}null{% else %}'{{ key_column }}'{% endif %}
         from raw._generation as g,
             (select unnest([{% for day in days %}{{ eventlake.date_literal(day) }}{% if not loop.last %}, {% endif %}{% endfor %}]) as day) as d
         {%- endif -%}
@@ -54,8 +60,8 @@
 {% macro record_whole_table(relation) -%}
     {%- if eventlake.generation_log() is not none -%}
         {%- call statement('generation_log_whole') -%}
-            insert into raw._changes
-            select version, '{{ eventlake.relation_key(relation) }}', null, null from raw._generation
+            insert into raw._changes (version, relation)
+            select version, '{{ eventlake.relation_key(relation) }}' from raw._generation
         {%- endcall -%}
     {%- endif -%}
 {%- endmacro %}
@@ -77,12 +83,21 @@
     {{ return(found.rows[0][0]) }}
 {%- endmacro %}
 
-{#- Log the days of the rows inserted after rowid `since` (day-managed tables). -#}
+{#- Log the days of the rows inserted after rowid `since` (day-managed tables) that the
+    pre-hook did not log already (as days, or as the rows of arriving messages). -#}
 {% macro record_inserted_days(relation, column, since) -%}
+    {%- set key = eventlake.relation_key(relation) -%}
     {%- call statement('generation_log_inserted') -%}
-        insert into raw._changes
-        select distinct g.version, '{{ eventlake.relation_key(relation) }}', '{{ column }}', t."{{ column }}"
-        from {{ relation }} as t, raw._generation as g
-        where t.rowid > {{ since }} and t."{{ column }}" is not null
+        insert into raw._changes (version, relation, day_column, day)
+        select g.version, '{{ key }}', '{{ column }}', d.day
+        from (
+            select distinct t."{{ column }}" as day
+            from {{ relation }} as t
+            where t.rowid > {{ since }} and t."{{ column }}" is not null
+        ) as d, raw._generation as g
+        where not exists (
+            select 1 from raw._changes as c
+            where c.version = g.version and c.relation = '{{ key }}' and c.day = d.day
+        )
     {%- endcall -%}
 {%- endmacro %}

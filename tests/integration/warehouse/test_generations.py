@@ -6,7 +6,8 @@ replacing the symlink. These tests prove, on real DuckDB files and real processe
 
 - after runs of the real dbt project (new days, late events, a full refresh), a catch-up
   makes the other generation equal the published one table by table, having copied only
-  the logged days of the day-managed tables;
+  the logged days of the day-managed tables, and of a day that only got new messages only
+  their rows in the row-level tables (raw.events, stg_events, fct_events and its filters);
 - a reader holding the published generation open keeps its snapshot while later runs
   publish, and never blocks them (the generation it holds is replaced by a copy);
 - an idle :class:`DuckDBReader` lets go of a superseded generation, so the next run
@@ -125,17 +126,32 @@ def test_runs_of_the_dbt_project_are_caught_up_day_by_day(
             other = _caught_up(settings)  # what the next run starts from
             assert _contents(other) == _contents(generations.published_file(path))
 
-    # what the catch-up of the last step copied: the days the last run logged
+    # what the catch-up of the last step copied: what the last run logged. Day 3 only got
+    # new players' events, so the row-level tables name the rows of the messages that
+    # arrived (key_column), not the day; the per-day aggregates name the day.
     with duckdb.connect(str(generations.published_file(path)), read_only=True) as conn:
         version = conn.execute("SELECT version FROM raw._generation").fetchone()[0]
         logged = conn.execute(
-            "SELECT relation, day FROM raw._changes WHERE version = ? AND day IS NOT NULL",
+            "SELECT relation, day, key_column FROM raw._changes "
+            "WHERE version = ? AND day IS NOT NULL",
             [version],
+        ).fetchall()
+        arrivals = conn.execute(
+            "SELECT day, count(*) FROM raw._arrivals WHERE version = ? GROUP BY day", [version]
         ).fetchall()
         day_tables = dict(conn.execute("SELECT * FROM raw._day_tables").fetchall())
     assert {"raw.events", "staging.stg_events", "marts.fct_events"} <= set(day_tables)
-    assert ("raw.events", D3) in logged and ("marts.fct_events", D3) in logged
-    assert ("raw.events", D1) not in logged  # day 1 was untouched by the last step
+    assert [d for d, _ in arrivals] == [D3]
+    for relation, key in [
+        ("raw.events", "message_id"),
+        ("staging.stg_events", "message_id"),
+        ("marts.fct_events", "message_id"),
+        ("marts.fct_purchases", "purchase_id"),
+    ]:
+        assert (relation, D3, key) in logged, relation
+        assert (relation, D3, None) not in logged, relation
+    assert ("staging.int_user_days", D3, None) in logged
+    assert not any(r == "raw.events" and d == D1 for r, d, _ in logged)  # day 1 untouched
 
     # a full refresh rewrites every day: logged whole, still caught up exactly
     load_and_build(settings, full_refresh=True)

@@ -153,7 +153,13 @@ class LakeWriter:
                     {"received_date": day.isoformat()},
                 )
             )
-        meta = {"first_offset": first, "last_offset": self.offset - 1}
+        # as the lander's commit records say it: which bus records the commit covers
+        meta = {
+            "topic": "events",
+            "partition": 0,
+            "first_offset": first,
+            "last_offset": self.offset - 1,
+        }
         self.lake.commit("events", commit_id, files, meta)
         return commit_id
 

@@ -11,6 +11,11 @@
     component changed (new_users), read from the previous build's dim_users; and every
     day of a user whose first-seen day holds an older copy of an arriving messageId (if
     the new copy wins, their first event moves to a later day, unknown yet).
+  `rows_only`: the day is here only through the first rule and the run knows which rows
+  arrived (var new_rows): its stg_events rows changed only for the arriving messageIds,
+  and no user of the day changed identity, so the row-level facts (fct_events,
+  fct_purchases, fct_guild_joins) replace only those messages' rows there
+  (changed_rows_filter), not the day; per-day aggregates still rebuild it whole.
   changed_days null, or no previous build: every day (a full rebuild); an empty list: no
   day. Only the first rule reads history (a probe of raw.events' messageIds); the other
   two read per-user tables.
@@ -23,12 +28,12 @@
 
 {% if days is none or old_user_days is none or old_users is none %}
 
-select distinct event_date as day, true as messages_changed
+select distinct event_date as day, true as messages_changed, false as rows_only
 from {{ source('raw', 'events') }}
 
 {% elif days | length == 0 %}
 
-select cast(null as date) as day, true as messages_changed
+select cast(null as date) as day, true as messages_changed, false as rows_only
 from {{ source('raw', 'events') }}
 where 1 = 0
 
@@ -100,19 +105,26 @@ moved_later_days as (
 
 all_days as (
     {%- for d in days %}
-    select {{ eventlake.date_literal(d) }} as day, 1 as messages_changed
+    select {{ eventlake.date_literal(d) }} as day, 1 as messages_changed, 1 as by_rows
     union all
     {%- endfor %}
-    select day, 1 as messages_changed from copy_days
+    select day, 1 as messages_changed, 1 as by_rows from copy_days
     union all
-    select day, 0 as messages_changed from identity_days
+    select day, 0 as messages_changed, 0 as by_rows from identity_days
     union all
-    select day, 0 as messages_changed from moved_first_days
+    select day, 0 as messages_changed, 0 as by_rows from moved_first_days
     union all
-    select day, 0 as messages_changed from moved_later_days
+    select day, 0 as messages_changed, 0 as by_rows from moved_later_days
 )
 
-select day, max(messages_changed) = 1 as messages_changed
+select
+    day,
+    max(messages_changed) = 1 as messages_changed,
+    {%- if var('new_rows', none) is none %}
+    false as rows_only
+    {%- else %}
+    min(by_rows) = 1 as rows_only
+    {%- endif %}
 from all_days
 where day is not null
 group by day

@@ -1,6 +1,6 @@
 {{ config(
     materialized='incremental',
-    pre_hook="{{ eventlake.delete_changed_days('event_date') }}",
+    pre_hook="{{ eventlake.delete_changed_rows('event_date', 'message_id') }}",
     **eventlake.day_partitions('event_date')
 ) }}
 {#- One row per event (messageId), attributed to its stitched user: events sent before an
@@ -12,4 +12,4 @@ select
 from {{ ref('stg_events') }} as e
 inner join {{ ref('int_identity_map') }} as m
     on m.node = {{ eventlake.attribution_node('e.user_id', 'e.anonymous_id') }}
-where {{ eventlake.changed_days_filter('e.event_date') }}
+where {{ eventlake.changed_rows_filter('e.event_date', 'e.message_id') }}

@@ -1,6 +1,6 @@
 {{ config(
     materialized='incremental',
-    pre_hook="{{ eventlake.delete_changed_days('join_date') }}",
+    pre_hook="{{ eventlake.delete_changed_rows('join_date', 'guild_join_id') }}",
     **eventlake.day_partitions('join_date')
 ) }}
 {#- One row per Guild Joined event. -#}
@@ -17,4 +17,4 @@ select
     host_provider
 from {{ ref('fct_events') }}
 where event_type = 'track' and event_name = 'Guild Joined'
-  and {{ eventlake.changed_days_filter('event_date') }}
+  and {{ eventlake.changed_rows_filter('event_date', 'message_id') }}

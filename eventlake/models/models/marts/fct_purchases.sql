@@ -1,6 +1,6 @@
 {{ config(
     materialized='incremental',
-    pre_hook="{{ eventlake.delete_changed_days('purchase_date') }}",
+    pre_hook="{{ eventlake.delete_changed_rows('purchase_date', 'purchase_id') }}",
     **eventlake.day_partitions('purchase_date')
 ) }}
 {#- One row per Item Purchased event. revenue_original = price * quantity (quantity defaults
@@ -30,7 +30,7 @@ with purchases as (
         ) as quantity
     from {{ ref('fct_events') }}
     where event_type = 'track' and event_name = 'Item Purchased'
-      and {{ eventlake.changed_days_filter('event_date') }}
+      and {{ eventlake.changed_rows_filter('event_date', 'message_id') }}
 ),
 
 rates as (
