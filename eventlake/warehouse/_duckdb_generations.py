@@ -21,14 +21,23 @@ A run (:func:`prepare_generation`, then the body, then :func:`publish_generation
    (checkpointed: no WAL left).
 
 **The change log.** ``raw._generation`` holds the file's version (one row); every run that
-writes the file appends to ``raw._changes`` (version, relation, day column, day; a null
-day = the whole relation) what it rebuilt: the raw layer the days it replaced, the DuckDB
-materializations of the dbt project the days of a day-partitioned incremental model
-(``macros/generation_log.sql``), a batch-source load its table. ``raw._day_tables`` lists
-the relations managed by day. The catch-up then copies, per table:
+writes the file appends to ``raw._changes`` (version, relation, day column, day, key
+column; a null day = the whole relation) what it rebuilt: the raw layer the days it
+replaced, the DuckDB materializations of the dbt project the days of a day-partitioned
+incremental model (``macros/generation_log.sql``), a batch-source load its table.
+``raw._day_tables`` lists the relations managed by day. A day that only got new messages
+is logged at row level: the raw load logs which rows arrived (``raw._arrivals``: day, bus
+partition, offset range, as the models get them in ``new_rows``) and names the day with
+``key_column = message_id`` for ``raw.events``; ``stg_events``, ``fct_events``,
+``fct_purchases`` and ``fct_guild_joins``, which then replace only the arriving messages'
+rows of that day, name it with their messageId column. The catch-up then copies, per
+table:
 
 - a day-managed table (``raw.events``, ``stg_events``, ``fct_*``, ``int_user_days``...):
-  the logged days (delete, insert from the published file), or nothing if none was logged;
+  the logged days (delete, insert from the published file), and of a day logged at row
+  level only the rows whose key is a messageId that arrived in the versions caught up
+  (read once from the published ``raw.events``, pruned by day and offsets); nothing if
+  nothing was logged;
 - another table of schema ``raw`` (a batch source's): when logged, whole; else nothing;
 - every other table (dimensions, metrics, identity map, bookkeeping): whole (they are
   small: days x dimensions, or one row per user);
@@ -39,7 +48,8 @@ It is verified by counting every table's rows on both sides; any doubt (no versi
 version gap larger than the log keeps, a generation ahead of the published one after a
 failed or killed run, a file another process holds open, a count that differs) falls
 back to a plain copy of the published file, the old way. So the cost of a run is what it
-changes (twice: once built, once caught up), not the history.
+changes (twice: once built, once caught up), not the history, and for the row-level
+tables of a day that only got new messages, not the day either.
 
 **Readers** open the symlink's target read-only. A reader holding the unpublished
 generation open makes the catch-up wait (DuckDB refuses a writer while a reader holds the

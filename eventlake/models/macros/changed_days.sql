@@ -174,6 +174,54 @@
     {{ eventlake.drop_changed_days(column) }}
 {%- endmacro %}
 
+{#-
+  Whether fct_sessions changes only for the users with new events (int_session_changes):
+  every day the run rebuilds is `rows_only` and no arriving message has another copy (its
+  fct_events row was inserted, none replaced). Never on Spark (whole partitions) or when
+  not executing.
+-#}
+{% macro sessions_by_rows() -%}
+    {{ return(adapter.dispatch('sessions_by_rows', 'eventlake')()) }}
+{%- endmacro %}
+
+{% macro default__sessions_by_rows() -%}
+    {%- if not execute or var('changed_days', none) is none or var('new_rows', none) is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set rows = eventlake.rebuilt_day_list(rows_only=true) or [] -%}
+    {%- if rows | length == 0 or eventlake.rebuilt_day_list(rows_only=false) | length > 0 -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set copied = run_query(
+        'select count(*) from ' ~ ref('stg_events')
+        ~ ' where ' ~ eventlake.in_days('event_date', rows)
+        ~ ' and copies > 1 and message_id in (' ~ eventlake.arrived_message_ids() ~ ')') -%}
+    {{ return(copied.rows[0][0] | int == 0) }}
+{%- endmacro %}
+
+{% macro spark__sessions_by_rows() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{#- Pre-hook of fct_sessions: with sessions_by_rows, delete the sessions
+    int_session_changes replaces (logging their days); else the rebuilt days and their
+    neighbours (delete_changed_days). -#}
+{% macro delete_changed_sessions() -%}
+    {%- if is_incremental() and eventlake.sessions_by_rows() -%}
+        {%- set changes = ref('int_session_changes') -%}
+        {%- set days = [] -%}
+        {%- for row in run_query(
+            'select distinct session_date from ' ~ changes ~ ' where session_date is not null') -%}
+            {%- do days.append((row[0] | string)[:10]) -%}
+        {%- endfor -%}
+        delete from {{ this }}
+        where session_id in (select session_id from {{ changes }} where change = 'delete')
+        {{- eventlake.record_rebuilt_days('session_date', days | sort) }}
+    {%- else -%}
+        {{ eventlake.delete_changed_days('session_date', 1, 1) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook of stg_events: delete the rows of the messageIds that got a copy on a given day
     (they lie on the days with messages_changed; on Spark: drop those days' partitions). -#}
 {% macro delete_arrived_messages() -%}

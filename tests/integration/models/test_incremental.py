@@ -28,7 +28,7 @@ build_models = support.build_duckdb_in_place
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: What one run rebuilds, not results: these differ between runs by design.
-RUN_STATE = {"int_changed_days", "int_identity_changes"}
+RUN_STATE = {"int_changed_days", "int_identity_changes", "int_session_changes"}
 
 
 def _relations(db: Path) -> list[tuple[str, str]]:
@@ -82,6 +82,8 @@ def runs(
     shutil.copyfile(inc, by_rows)
     expanded: list[tuple[list[dt.date], list[dt.date]]] = []
     merged_nodes: list[int] = []  # nodes whose component a run recomputed
+    # by_rows steps: days rebuilt below the day, days rebuilt whole, session changes
+    below_the_day: list[tuple[int, int, int]] = []
     step = 1  # one commit per run, as the pipeline does after each landing
     for start in range(cut, len(ids), step):
         new = ids[start : start + step]
@@ -92,6 +94,17 @@ def runs(
         build_models(
             by_rows, settings, changed_days=days, new_offsets=game_lake.commit_offsets(new)
         )
+        con = duckdb.connect(str(by_rows), read_only=True)
+        try:
+            below_the_day.append(
+                con.execute(
+                    "select (select count(*) from staging.int_changed_days where rows_only), "
+                    "(select count(*) from staging.int_changed_days where not rows_only), "
+                    "(select count(*) from staging.int_session_changes)"
+                ).fetchall()[0]
+            )
+        finally:
+            con.close()
         con = duckdb.connect(str(inc), read_only=True)
         try:
             rebuilt = [
@@ -111,6 +124,7 @@ def runs(
         "by_rows": by_rows,
         "expanded": expanded,
         "merged_nodes": merged_nodes,
+        "below_the_day": below_the_day,
         "project": project,
     }
 
@@ -134,6 +148,16 @@ def test_runs_told_their_new_rows_equal_a_full_rebuild(runs: dict[str, Any]) -> 
             continue
         only, full, rows = _differences(runs["by_rows"], runs["full"], schema, table)
         assert (only, full) == (0, 0), f"{schema}.{table}: {rows} rows in the full build"
+
+
+def test_runs_told_their_new_rows_went_below_the_day(runs: dict[str, Any]) -> None:
+    """The steps above include runs whose days only got new messages (row-level facts
+    replaced only those rows, sessions changed only for their users) and runs that had to
+    rebuild whole days (identity merges, duplicates): both kinds equal the full rebuild."""
+    steps = runs["below_the_day"]
+    assert any(rows_only for rows_only, _, _ in steps)
+    assert any(whole for _, whole, _ in steps)
+    assert any(sessions for _, _, sessions in steps)
 
 
 def test_changed_days_expand_to_days_they_can_change(runs: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 {{ config(
     materialized='incremental',
-    pre_hook="{{ eventlake.delete_changed_days('session_date', 1, 1) }}",
+    pre_hook="{{ eventlake.delete_changed_sessions() }}",
     **eventlake.day_partitions('session_date')
 ) }}
 {#-
@@ -11,6 +11,25 @@
   midnights is the only case this window does not see whole.
 -#}
 {%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
+-- depends_on: {{ ref('int_session_changes') }}
+-- depends_on: {{ ref('stg_events') }}
+{% if is_incremental() and eventlake.sessions_by_rows() %}
+-- only the sessions of users with new events change: int_session_changes has them
+select
+    session_id,
+    user_key,
+    session_start_at,
+    session_end_at,
+    session_date,
+    {{ dbt.datediff('session_start_at', 'session_end_at', 'second') }} as duration_seconds,
+    event_count,
+    platform,
+    country,
+    host_provider
+from {{ ref('int_session_changes') }}
+where change = 'insert'
+order by session_date
+{%- else %}
 
 with events as (
     select user_key, message_id, event_at, event_date, platform, country, host_provider
@@ -81,3 +100,4 @@ inner join firsts as f
 where {{ eventlake.changed_days_filter('f.event_date', 1, 1) }}
 -- clustered by day: later runs' day filters skip the other days' row groups
 order by f.event_date
+{%- endif %}

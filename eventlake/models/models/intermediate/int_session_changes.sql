@@ -1,0 +1,240 @@
+{{ config(materialized='table') }}
+{#-
+  The sessions a run changes, below the day (docs/models.md, "Sessions below the day").
+
+  When every day the run rebuilds is `rows_only` and every arriving message is new (no
+  other copy: its fct_events row was only inserted), the sessions change only for the
+  users with new events (`sessions_by_rows`). For each such user:
+
+  - `appends`: all their new events come after the last event of their latest previous
+    session (or they had none). Their earlier sessions cannot change; the new events are
+    sessionized alone, the first one continuing the latest session when it follows it
+    within the timeout: that session is replaced (same first event, later end, more
+    events), and the others are new sessions.
+  - otherwise (an event older than their latest event arrived): their sessions are
+    recomputed from the start of the latest previous session that began at or before
+    their oldest new event (every session, if none did) over their events from there
+    (fct_events): no new event lies before it, so the gap that opened it stays.
+
+  Rows: `change = 'delete'` for each previous session to remove (session_id, its day),
+  `change = 'insert'` for each session to write, with fct_sessions' columns. fct_sessions
+  applies them (its pre-hook deletes, its select inserts). Empty when the run does not
+  qualify (fct_sessions then rebuilds whole days with their windows), on a full build and
+  on Spark (whose insert overwrite replaces whole partitions). Reads the previous
+  fct_sessions (previous_relation): fct_sessions runs after this model.
+-#}
+{%- set by_rows = eventlake.sessions_by_rows() -%}
+{%- set previous = eventlake.previous_relation('fct_sessions') -%}
+{%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
+-- depends_on: {{ ref('int_changed_days') }}
+-- depends_on: {{ ref('stg_events') }}
+-- depends_on: {{ ref('fct_events') }}
+
+{% if by_rows and previous is not none %}
+
+with new_events as (
+    select user_key, message_id, event_at, event_date, platform, country, host_provider
+    from {{ ref('fct_events') }}
+    where {{ eventlake.in_days('event_date', eventlake.rebuilt_day_list(rows_only=true)) }}
+      and message_id in ({{ eventlake.arrived_message_ids() }})
+),
+
+touched as (
+    select user_key, min(event_at) as first_new_at
+    from new_events
+    group by user_key
+),
+
+old_sessions as (
+    select
+        session_id, user_key, session_start_at, session_end_at, session_date, event_count,
+        platform, country, host_provider
+    from {{ previous }}
+    where user_key in (select user_key from touched)
+),
+
+latest as (
+    select *
+    from (
+        select
+            *,
+            row_number() over (
+                partition by user_key order by session_start_at desc, session_id desc
+            ) as rn
+        from old_sessions
+    ) as ranked
+    where rn = 1
+),
+
+modes as (
+    select
+        t.user_key,
+        t.first_new_at,
+        l.session_id as last_id,
+        l.session_start_at as last_start,
+        l.session_end_at as last_end,
+        l.session_date as last_date,
+        l.event_count as last_count,
+        l.platform as last_platform,
+        l.country as last_country,
+        l.host_provider as last_host_provider,
+        case when l.user_key is null or t.first_new_at > l.session_end_at then 1 else 0 end
+            as appends
+    from touched as t
+    left join latest as l on l.user_key = t.user_key
+),
+
+-- appending users: the new events alone, the first one after the latest session's end
+appended as (
+    select
+        e.*,
+        m.last_end,
+        lag(e.event_at) over (
+            partition by e.user_key order by e.event_at, e.message_id
+        ) as previous_at
+    from new_events as e
+    inner join modes as m on m.user_key = e.user_key
+    where m.appends = 1
+),
+
+-- users whose new events reach back before their latest event: from where it can change
+restart_from as (
+    select m.user_key, max(s.session_start_at) as restart_at
+    from modes as m
+    left join old_sessions as s
+        on s.user_key = m.user_key and s.session_start_at <= m.first_new_at
+    where m.appends = 0
+    group by m.user_key
+),
+
+restarted as (
+    select
+        e.user_key, e.message_id, e.event_at, e.event_date, e.platform, e.country,
+        e.host_provider,
+        case when 1 = 0 then e.event_at end as last_end,
+        lag(e.event_at) over (
+            partition by e.user_key order by e.event_at, e.message_id
+        ) as previous_at
+    from {{ ref('fct_events') }} as e
+    inner join restart_from as r on r.user_key = e.user_key
+    where r.restart_at is null or e.event_at >= r.restart_at
+),
+
+starts as (
+    select
+        *,
+        case
+            when coalesce(previous_at, last_end) is null then 1
+            when {{ dbt.datediff('coalesce(previous_at, last_end)', 'event_at', 'second') }}
+                > {{ timeout_seconds }}
+                then 1
+            else 0
+        end as is_start
+    from (
+        select
+            user_key, message_id, event_at, event_date, platform, country, host_provider,
+            last_end, previous_at
+        from appended
+        union all
+        select
+            user_key, message_id, event_at, event_date, platform, country, host_provider,
+            last_end, previous_at
+        from restarted
+    ) as events
+),
+
+numbered as (
+    select
+        *,
+        sum(is_start) over (
+            partition by user_key order by event_at, message_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from starts
+),
+
+sessions as (
+    select
+        user_key,
+        session_number,
+        min(event_at) as session_start_at,
+        max(event_at) as session_end_at,
+        count(*) as event_count
+    from numbered
+    group by user_key, session_number
+),
+
+firsts as (
+    select user_key, session_number, message_id, event_date, platform, country, host_provider
+    from numbered
+    where is_start = 1
+),
+
+-- the latest session of an appending user, continued by its first new events
+continued as (
+    select
+        m.last_id as session_id,
+        m.user_key,
+        m.last_start as session_start_at,
+        s.session_end_at,
+        m.last_date as session_date,
+        m.last_count + s.event_count as event_count,
+        m.last_platform as platform,
+        m.last_country as country,
+        m.last_host_provider as host_provider
+    from sessions as s
+    inner join modes as m on m.user_key = s.user_key
+    where s.session_number = 0
+)
+
+select
+    'insert' as change,
+    f.message_id as session_id,
+    s.user_key,
+    s.session_start_at,
+    s.session_end_at,
+    f.event_date as session_date,
+    s.event_count,
+    f.platform,
+    f.country,
+    f.host_provider
+from sessions as s
+inner join firsts as f
+    on f.user_key = s.user_key and f.session_number = s.session_number
+union all
+select
+    'insert' as change,
+    session_id, user_key, session_start_at, session_end_at, session_date, event_count,
+    platform, country, host_provider
+from continued
+union all
+select
+    'delete' as change,
+    session_id, user_key, session_start_at, session_end_at, session_date, event_count,
+    platform, country, host_provider
+from continued
+union all
+select
+    'delete' as change,
+    s.session_id, s.user_key, s.session_start_at, s.session_end_at, s.session_date,
+    s.event_count, s.platform, s.country, s.host_provider
+from old_sessions as s
+inner join restart_from as r on r.user_key = s.user_key
+where r.restart_at is null or s.session_start_at >= r.restart_at
+
+{% else %}
+
+select
+    cast(null as {{ dbt.type_string() }}) as change,
+    cast(null as {{ dbt.type_string() }}) as session_id,
+    cast(null as {{ dbt.type_string() }}) as user_key,
+    cast(null as {{ dbt.type_timestamp() }}) as session_start_at,
+    cast(null as {{ dbt.type_timestamp() }}) as session_end_at,
+    cast(null as date) as session_date,
+    cast(null as {{ dbt.type_bigint() }}) as event_count,
+    cast(null as {{ dbt.type_string() }}) as platform,
+    cast(null as {{ dbt.type_string() }}) as country,
+    cast(null as {{ dbt.type_string() }}) as host_provider
+where 1 = 0
+
+{% endif %}
