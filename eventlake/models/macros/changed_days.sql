@@ -176,8 +176,8 @@
 
 {#-
   Whether fct_sessions changes only for the users with new events (int_session_changes):
-  every day the run rebuilds is `rows_only` and no arriving message has another copy (its
-  fct_events row was inserted, none replaced). Never on Spark (whole partitions) or when
+  every day the run rebuilds is `rows_only` and every copy of each arriving message
+  arrived in this run (its fct_events row was inserted, none replaced). Never on Spark (whole partitions) or when
   not executing.
 -#}
 {% macro sessions_by_rows() -%}
@@ -192,10 +192,13 @@
     {%- if rows | length == 0 or eventlake.rebuilt_day_list(rows_only=false) | length > 0 -%}
         {{ return(false) }}
     {%- endif -%}
+    {#- a message with a copy that did not arrive now had a row before: it was replaced -#}
     {%- set copied = run_query(
-        'select count(*) from ' ~ ref('stg_events')
-        ~ ' where ' ~ eventlake.in_days('event_date', rows)
-        ~ ' and copies > 1 and message_id in (' ~ eventlake.arrived_message_ids() ~ ')') -%}
+        'select count(*) from ' ~ ref('stg_events') ~ ' as s inner join ('
+        ~ 'select message_id, count(*) as arrived from ' ~ source('raw', 'events')
+        ~ ' where ' ~ eventlake.arrived_rows_filter('event_date') ~ ' group by message_id'
+        ~ ') as a on a.message_id = s.message_id'
+        ~ ' where ' ~ eventlake.in_days('s.event_date', rows) ~ ' and s.copies > a.arrived') -%}
     {{ return(copied.rows[0][0] | int == 0) }}
 {%- endmacro %}
 

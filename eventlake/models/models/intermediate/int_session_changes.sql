@@ -53,17 +53,18 @@ old_sessions as (
     where user_key in (select user_key from touched)
 ),
 
+-- a user's sessions are disjoint in time: the latest start is one session, ending last
+latest_start as (
+    select user_key, max(session_start_at) as session_start_at
+    from old_sessions
+    group by user_key
+),
+
 latest as (
-    select *
-    from (
-        select
-            *,
-            row_number() over (
-                partition by user_key order by session_start_at desc, session_id desc
-            ) as rn
-        from old_sessions
-    ) as ranked
-    where rn = 1
+    select s.*
+    from old_sessions as s
+    inner join latest_start as l
+        on l.user_key = s.user_key and l.session_start_at = s.session_start_at
 ),
 
 modes as (
@@ -98,12 +99,19 @@ appended as (
 ),
 
 -- users whose new events reach back before their latest event: from where it can change
+restarting as (
+    select user_key, first_new_at from modes where appends = 0
+),
+
 restart_from as (
     select m.user_key, max(s.session_start_at) as restart_at
-    from modes as m
-    left join old_sessions as s
+    from restarting as m
+    left join (
+        select user_key, session_start_at
+        from old_sessions
+        where user_key in (select user_key from restarting)
+    ) as s
         on s.user_key = m.user_key and s.session_start_at <= m.first_new_at
-    where m.appends = 0
     group by m.user_key
 ),
 
