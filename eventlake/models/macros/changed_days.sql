@@ -127,6 +127,7 @@
   full rebuild. On Spark, whose insert overwrite replaces whole partitions, whole days.
 -#}
 {% macro changed_rows_filter(column, key_column) -%}
+    {%- set changed = ref('int_changed_days') -%}
     {%- if is_incremental() and var('changed_days', none) is not none -%}
         {{ eventlake.rebuilt_rows(column, key_column) }}
     {%- else -%}

@@ -26,6 +26,10 @@
 {%- set by_rows = eventlake.sessions_by_rows() -%}
 {%- set previous = eventlake.previous_relation('fct_sessions') -%}
 {%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
+{%- set rows_days = eventlake.rebuilt_day_list(rows_only=true) or [] if by_rows else [] -%}
+{#- the day before the first rebuilt day: older sessions are read only where needed -#}
+{%- set bound = (modules.datetime.date.fromisoformat(rows_days[0])
+    - modules.datetime.timedelta(days=1)).isoformat() if rows_days else none -%}
 -- depends_on: {{ ref('int_changed_days') }}
 -- depends_on: {{ ref('stg_events') }}
 -- depends_on: {{ ref('fct_events') }}
@@ -35,7 +39,7 @@
 with new_events as (
     select user_key, message_id, event_at, event_date, platform, country, host_provider
     from {{ ref('fct_events') }}
-    where {{ eventlake.in_days('event_date', eventlake.rebuilt_day_list(rows_only=true)) }}
+    where {{ eventlake.in_days('event_date', rows_days) }}
       and message_id in ({{ eventlake.arrived_message_ids() }})
 ),
 
@@ -45,12 +49,36 @@ touched as (
     group by user_key
 ),
 
-old_sessions as (
+-- Their previous sessions: those from the day before the first rebuilt day on (a live
+-- user's latest session, and the one to restart from, lie there), and every older one
+-- only for the users with no session there that starts before their first new event.
+recent_sessions as (
     select
         session_id, user_key, session_start_at, session_end_at, session_date, event_count,
         platform, country, host_provider
     from {{ previous }}
-    where user_key in (select user_key from touched)
+    where session_date >= {{ eventlake.date_literal(bound) }}
+      and user_key in (select user_key from touched)
+),
+
+reaching_back as (
+    select t.user_key
+    from touched as t
+    where not exists (
+        select 1 from recent_sessions as s
+        where s.user_key = t.user_key and s.session_start_at <= t.first_new_at
+    )
+),
+
+old_sessions as (
+    select * from recent_sessions
+    union all
+    select
+        session_id, user_key, session_start_at, session_end_at, session_date, event_count,
+        platform, country, host_provider
+    from {{ previous }}
+    where session_date < {{ eventlake.date_literal(bound) }}
+      and user_key in (select user_key from reaching_back)
 ),
 
 -- a user's sessions are disjoint in time: the latest start is one session, ending last
@@ -104,10 +132,13 @@ restarting as (
 ),
 
 restart_from as (
-    select m.user_key, max(s.session_start_at) as restart_at
+    select
+        m.user_key,
+        max(s.session_start_at) as restart_at,
+        max(s.session_date) as restart_date
     from restarting as m
     left join (
-        select user_key, session_start_at
+        select user_key, session_start_at, session_date
         from old_sessions
         where user_key in (select user_key from restarting)
     ) as s
@@ -115,17 +146,34 @@ restart_from as (
     group by m.user_key
 ),
 
-restarted as (
+-- their events from the restart point: of the recent days only when it lies there
+restart_events as (
     select
         e.user_key, e.message_id, e.event_at, e.event_date, e.platform, e.country,
-        e.host_provider,
-        case when 1 = 0 then e.event_at end as last_end,
-        lag(e.event_at) over (
-            partition by e.user_key order by e.event_at, e.message_id
-        ) as previous_at
+        e.host_provider
     from {{ ref('fct_events') }} as e
     inner join restart_from as r on r.user_key = e.user_key
-    where r.restart_at is null or e.event_at >= r.restart_at
+    where e.event_date >= {{ eventlake.date_literal(bound) }}
+      and r.restart_date >= {{ eventlake.date_literal(bound) }}
+      and e.event_at >= r.restart_at
+    union all
+    select
+        e.user_key, e.message_id, e.event_at, e.event_date, e.platform, e.country,
+        e.host_provider
+    from {{ ref('fct_events') }} as e
+    inner join restart_from as r on r.user_key = e.user_key
+    where (r.restart_date is null or r.restart_date < {{ eventlake.date_literal(bound) }})
+      and (r.restart_at is null or e.event_at >= r.restart_at)
+),
+
+restarted as (
+    select
+        *,
+        case when 1 = 0 then event_at end as last_end,
+        lag(event_at) over (
+            partition by user_key order by event_at, message_id
+        ) as previous_at
+    from restart_events
 ),
 
 starts as (
