@@ -25,7 +25,6 @@
 -#}
 {%- set by_rows = eventlake.sessions_by_rows() -%}
 {%- set previous = eventlake.previous_relation('fct_sessions') -%}
-{%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
 {%- set rows_days = eventlake.rebuilt_day_list(rows_only=true) or [] if by_rows else [] -%}
 {#- the day before the first rebuilt day: older sessions are read only where needed -#}
 {%- set bound = (modules.datetime.date.fromisoformat(rows_days[0])
@@ -176,55 +175,19 @@ restarted as (
     from restart_events
 ),
 
-starts as (
+gaps as (
     select
-        *,
-        case
-            when coalesce(previous_at, last_end) is null then 1
-            when {{ dbt.datediff('coalesce(previous_at, last_end)', 'event_at', 'second') }}
-                > {{ timeout_seconds }}
-                then 1
-            else 0
-        end as is_start
-    from (
-        select
-            user_key, message_id, event_at, event_date, platform, country, host_provider,
-            last_end, previous_at
-        from appended
-        union all
-        select
-            user_key, message_id, event_at, event_date, platform, country, host_provider,
-            last_end, previous_at
-        from restarted
-    ) as events
+        user_key, message_id, event_at, event_date, platform, country, host_provider,
+        last_end, previous_at
+    from appended
+    union all
+    select
+        user_key, message_id, event_at, event_date, platform, country, host_provider,
+        last_end, previous_at
+    from restarted
 ),
 
-numbered as (
-    select
-        *,
-        sum(is_start) over (
-            partition by user_key order by event_at, message_id
-            rows between unbounded preceding and current row
-        ) as session_number
-    from starts
-),
-
-sessions as (
-    select
-        user_key,
-        session_number,
-        min(event_at) as session_start_at,
-        max(event_at) as session_end_at,
-        count(*) as event_count
-    from numbered
-    group by user_key, session_number
-),
-
-firsts as (
-    select user_key, session_number, message_id, event_date, platform, country, host_provider
-    from numbered
-    where is_start = 1
-),
+{{ eventlake.session_ctes('gaps', 'coalesce(previous_at, last_end)') }},
 
 -- the latest session of an appending user, continued by its first new events
 continued as (

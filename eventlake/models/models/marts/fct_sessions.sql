@@ -10,7 +10,6 @@
   from the events of two more days on each side; a session spanning more than two
   midnights is the only case this window does not see whole.
 -#}
-{%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
 -- depends_on: {{ ref('int_session_changes') }}
 -- depends_on: {{ ref('stg_events') }}
 {% if is_incremental() and eventlake.sessions_by_rows() %}
@@ -44,44 +43,7 @@ gaps as (
     from events
 ),
 
-starts as (
-    select
-        *,
-        case
-            when previous_at is null then 1
-            when {{ dbt.datediff('previous_at', 'event_at', 'second') }} > {{ timeout_seconds }}
-                then 1
-            else 0
-        end as is_start
-    from gaps
-),
-
-numbered as (
-    select
-        *,
-        sum(is_start) over (
-            partition by user_key order by event_at, message_id
-            rows between unbounded preceding and current row
-        ) as session_number
-    from starts
-),
-
-sessions as (
-    select
-        user_key,
-        session_number,
-        min(event_at) as session_start_at,
-        max(event_at) as session_end_at,
-        count(*) as event_count
-    from numbered
-    group by user_key, session_number
-),
-
-firsts as (
-    select user_key, session_number, message_id, event_date, platform, country, host_provider
-    from numbered
-    where is_start = 1
-)
+{{ eventlake.session_ctes('gaps') }}
 
 select
     f.message_id as session_id,
