@@ -93,6 +93,54 @@ def test_postgres_incremental_run_equals_duckdb(
     so.assert_same_metrics(duckdb_expected, so.postgres_metrics(pg_db), "postgres (incremental)")
 
 
+def _sessions(rows: list[tuple[Any, ...]], so: SimpleNamespace) -> list[Any]:
+    return so.normalise(["session"], rows)[1]  # type: ignore[no-any-return]
+
+
+def test_postgres_runs_commit_by_commit_equal_duckdb(
+    tmp_path: Path,
+    pg_db: str,
+    duckdb_project: Any,
+    duckdb_expected: dict[str, Any],
+    so: SimpleNamespace,
+) -> None:
+    """One run per lake commit on PostgreSQL, as ``eventlake up`` does: new days of known
+    players and late new players only bring new messages (their days go below the day, and
+    the sessions change only for their users: int_session_changes), the re-sent batch
+    brings copies (whole days); the end equals DuckDB's full build, metrics and sessions."""
+    import duckdb
+
+    lake = tmp_path / "lake"
+    writer = so.lakedata.LakeWriter(so.open_lake(str(lake)))
+    settings = so.project_settings(tmp_path / "pg", lake, backend="postgres", url=pg_db)
+    routes = []
+    for events, quarantine in so.small_lake_commits():
+        writer.commit(events, quarantine or None)
+        load_and_build(settings)
+        with psycopg.connect(pg_db) as conn:
+            routes.append(
+                conn.execute(
+                    "SELECT (SELECT count(*) FROM staging.int_changed_days WHERE rows_only), "
+                    "(SELECT count(*) FROM staging.int_session_changes)"
+                ).fetchone()
+            )
+    assert any(sessions for _, sessions in routes[1:]), routes  # the sessions route ran
+    assert any(rows_only for rows_only, _ in routes[1:]), routes
+    so.assert_same_metrics(duckdb_expected, so.postgres_metrics(pg_db), "postgres (per commit)")
+    columns = (
+        "session_id, user_key, session_start_at, session_end_at, session_date, "
+        "duration_seconds, event_count, platform, country, host_provider"
+    )
+    with psycopg.connect(pg_db) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        got = conn.execute(f"SELECT {columns} FROM marts.fct_sessions").fetchall()
+    db = duckdb_project.resolve(duckdb_project.warehouse.path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        expected = con.execute(f"SELECT {columns} FROM marts.fct_sessions").fetchall()
+    assert expected and _sessions(got, so) == _sessions(expected, so)
+
+
 #: Requests whose SQL (eventlake.serve.metric_sql) must give the same answer on both engines:
 #: recounts from the user grains, window values, ratios, date spines, totals, the funnel.
 API_REQUESTS: list[tuple[str, list[tuple[str, str]]]] = [
