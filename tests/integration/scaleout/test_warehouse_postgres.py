@@ -113,17 +113,17 @@ def test_postgres_runs_commit_by_commit_equal_duckdb(
     lake = tmp_path / "lake"
     writer = so.lakedata.LakeWriter(so.open_lake(str(lake)))
     settings = so.project_settings(tmp_path / "pg", lake, backend="postgres", url=pg_db)
-    routes = []
+    routes: list[tuple[int, int]] = []  # per run: rows_only days, session changes
     for events, quarantine in so.small_lake_commits():
         writer.commit(events, quarantine or None)
         load_and_build(settings)
         with psycopg.connect(pg_db) as conn:
-            routes.append(
-                conn.execute(
-                    "SELECT (SELECT count(*) FROM staging.int_changed_days WHERE rows_only), "
-                    "(SELECT count(*) FROM staging.int_session_changes)"
-                ).fetchone()
-            )
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM staging.int_changed_days WHERE rows_only), "
+                "(SELECT count(*) FROM staging.int_session_changes)"
+            ).fetchone()
+        assert row is not None
+        routes.append((int(row[0]), int(row[1])))
     assert any(sessions for _, sessions in routes[1:]), routes  # the sessions route ran
     assert any(rows_only for rows_only, _ in routes[1:]), routes
     so.assert_same_metrics(duckdb_expected, so.postgres_metrics(pg_db), "postgres (per commit)")
