@@ -207,11 +207,22 @@
     {{ return(false) }}
 {%- endmacro %}
 
-{#- Pre-hook of fct_sessions: with sessions_by_rows, delete the sessions
+{#- Whether fct_sessions applies int_session_changes (an incremental run for which that
+    model found sessions to change: it does only when sessions_by_rows held), instead of
+    rebuilding whole days. -#}
+{% macro session_changes_apply() -%}
+    {%- if not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query('select count(*) from ' ~ ref('int_session_changes')) -%}
+    {{ return(found.rows[0][0] | int > 0) }}
+{%- endmacro %}
+
+{#- Pre-hook of fct_sessions: with session_changes_apply, delete the sessions
     int_session_changes replaces (logging their days); else the rebuilt days and their
     neighbours (delete_changed_days). -#}
 {% macro delete_changed_sessions() -%}
-    {%- if is_incremental() and eventlake.sessions_by_rows() -%}
+    {%- if eventlake.session_changes_apply() -%}
         {%- set changes = ref('int_session_changes') -%}
         {%- set days = [] -%}
         {%- for row in run_query(

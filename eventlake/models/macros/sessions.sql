@@ -2,13 +2,14 @@
   Sessionization shared by fct_sessions (whole days) and int_session_changes (the users
   with new events): one rule, written once.
 
-  `session_ctes(gaps, previous_at)` is the CTEs `starts`, `numbered`, `sessions` and
-  `firsts` over the CTE `gaps` (user_key, message_id, event_at, event_date, platform,
+  `session_ctes(gaps, previous_at)` is the CTEs `starts`, `numbered`, `sessions`, `firsts`
+  and `session_rows` over the CTE `gaps` (user_key, message_id, event_at, event_date, platform,
   country, host_provider, and the columns `previous_at` reads: the time of the user's
   event before each one). An event starts a session when it has no event before it or
   follows it by more than var('session_timeout_minutes') (30 by default); the events of a
   user ordered by (event_at, message_id) are numbered by session; `sessions` has each
-  session's first and last time and event count, `firsts` its first event.
+  session's first and last time and event count, `firsts` its first event, and
+  `session_rows` each session with fct_sessions' columns but the duration.
 -#}
 {% macro session_ctes(gaps, previous_at='previous_at') -%}
 {%- set timeout_seconds = var('session_timeout_minutes', 30) | int * 60 -%}
@@ -49,5 +50,21 @@ firsts as (
     select user_key, session_number, message_id, event_date, platform, country, host_provider
     from numbered
     where is_start = 1
+),
+
+session_rows as (
+    select
+        f.message_id as session_id,
+        s.user_key,
+        s.session_start_at,
+        s.session_end_at,
+        f.event_date as session_date,
+        s.event_count,
+        f.platform,
+        f.country,
+        f.host_provider
+    from sessions as s
+    inner join firsts as f
+        on f.user_key = s.user_key and f.session_number = s.session_number
 )
 {%- endmacro %}

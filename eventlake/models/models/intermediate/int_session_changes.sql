@@ -208,18 +208,9 @@ continued as (
 
 select
     'insert' as change,
-    f.message_id as session_id,
-    s.user_key,
-    s.session_start_at,
-    s.session_end_at,
-    f.event_date as session_date,
-    s.event_count,
-    f.platform,
-    f.country,
-    f.host_provider
-from sessions as s
-inner join firsts as f
-    on f.user_key = s.user_key and f.session_number = s.session_number
+    session_id, user_key, session_start_at, session_end_at, session_date, event_count,
+    platform, country, host_provider
+from session_rows
 union all
 select
     'insert' as change,

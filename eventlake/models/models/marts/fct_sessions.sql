@@ -11,8 +11,7 @@
   midnights is the only case this window does not see whole.
 -#}
 -- depends_on: {{ ref('int_session_changes') }}
--- depends_on: {{ ref('stg_events') }}
-{% if is_incremental() and eventlake.sessions_by_rows() %}
+{% if eventlake.session_changes_apply() %}
 -- only the sessions of users with new events change: int_session_changes has them
 select
     session_id,
@@ -46,20 +45,18 @@ gaps as (
 {{ eventlake.session_ctes('gaps') }}
 
 select
-    f.message_id as session_id,
-    s.user_key,
-    s.session_start_at,
-    s.session_end_at,
-    f.event_date as session_date,
-    {{ dbt.datediff('s.session_start_at', 's.session_end_at', 'second') }} as duration_seconds,
-    s.event_count,
-    f.platform,
-    f.country,
-    f.host_provider
-from sessions as s
-inner join firsts as f
-    on f.user_key = s.user_key and f.session_number = s.session_number
-where {{ eventlake.changed_days_filter('f.event_date', 1, 1) }}
+    session_id,
+    user_key,
+    session_start_at,
+    session_end_at,
+    session_date,
+    {{ dbt.datediff('session_start_at', 'session_end_at', 'second') }} as duration_seconds,
+    event_count,
+    platform,
+    country,
+    host_provider
+from session_rows
+where {{ eventlake.changed_days_filter('session_date', 1, 1) }}
 -- clustered by day: later runs' day filters skip the other days' row groups
-order by f.event_date
+order by session_date
 {%- endif %}
