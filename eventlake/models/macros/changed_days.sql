@@ -211,11 +211,49 @@
     model found sessions to change: it does only when sessions_by_rows held), instead of
     rebuilding whole days. -#}
 {% macro session_changes_apply() -%}
-    {%- if not is_incremental() -%}
+    {{ return(is_incremental() and eventlake.session_changes_found()) }}
+{%- endmacro %}
+
+{#- Whether int_session_changes has rows: the run qualified for sessions below the day
+    (sessions_by_rows held), so every arriving message is new and lies on a rows_only
+    day. false when not executing. -#}
+{% macro session_changes_found() -%}
+    {%- if not execute -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set found = run_query('select count(*) from ' ~ ref('int_session_changes')) -%}
     {{ return(found.rows[0][0] | int > 0) }}
+{%- endmacro %}
+
+{#- Whether int_user_days applies int_user_day_changes (an incremental run for which that
+    model found user-days to change), instead of rebuilding whole days. -#}
+{% macro user_day_changes_apply() -%}
+    {%- if not is_incremental() or not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query('select count(*) from ' ~ ref('int_user_day_changes')) -%}
+    {{ return(found.rows[0][0] | int > 0) }}
+{%- endmacro %}
+
+{#- Pre-hook of int_user_days: with user_day_changes_apply, delete the user-days
+    int_user_day_changes replaces (logging their days); else the rebuilt days and the
+    day after each (delete_changed_days). -#}
+{% macro delete_changed_user_days() -%}
+    {%- if eventlake.user_day_changes_apply() -%}
+        {%- set changes = ref('int_user_day_changes') -%}
+        {%- set days = [] -%}
+        {%- for row in run_query(
+            'select distinct activity_date from ' ~ changes ~ ' where activity_date is not null') -%}
+            {%- do days.append((row[0] | string)[:10]) -%}
+        {%- endfor -%}
+        delete from {{ this }}
+        where {{ eventlake.in_days('activity_date', days | sort) }}
+          and (user_key, activity_date) in (
+            select user_key, activity_date from {{ changes }} where change = 'delete')
+        {{- eventlake.record_rebuilt_days('activity_date', days | sort) }}
+    {%- else -%}
+        {{ eventlake.delete_changed_days('activity_date', 0, 1) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of fct_sessions: with session_changes_apply, delete the sessions

@@ -28,7 +28,12 @@ build_models = support.build_duckdb_in_place
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: What one run rebuilds, not results: these differ between runs by design.
-RUN_STATE = {"int_changed_days", "int_identity_changes", "int_session_changes"}
+RUN_STATE = {
+    "int_changed_days",
+    "int_identity_changes",
+    "int_session_changes",
+    "int_user_day_changes",
+}
 
 
 def _relations(db: Path) -> list[tuple[str, str]]:
@@ -82,8 +87,9 @@ def runs(
     shutil.copyfile(inc, by_rows)
     expanded: list[tuple[list[dt.date], list[dt.date]]] = []
     merged_nodes: list[int] = []  # nodes whose component a run recomputed
-    # by_rows steps: days rebuilt below the day, days rebuilt whole, session changes
-    below_the_day: list[tuple[int, int, int]] = []
+    # by_rows steps: days rebuilt below the day, days rebuilt whole, session changes,
+    # user-days extended and user-days new
+    below_the_day: list[tuple[int, int, int, int, int]] = []
     step = 1  # one commit per run, as the pipeline does after each landing
     for start in range(cut, len(ids), step):
         new = ids[start : start + step]
@@ -100,7 +106,10 @@ def runs(
                 con.execute(
                     "select (select count(*) from staging.int_changed_days where rows_only), "
                     "(select count(*) from staging.int_changed_days where not rows_only), "
-                    "(select count(*) from staging.int_session_changes)"
+                    "(select count(*) from staging.int_session_changes), "
+                    "(select count(*) from staging.int_user_day_changes where change = 'delete'), "
+                    "(select count(*) from staging.int_user_day_changes where change = 'insert') "
+                    "- (select count(*) from staging.int_user_day_changes where change = 'delete')"
                 ).fetchall()[0]
             )
         finally:
@@ -152,12 +161,17 @@ def test_runs_told_their_new_rows_equal_a_full_rebuild(runs: dict[str, Any]) -> 
 
 def test_runs_told_their_new_rows_went_below_the_day(runs: dict[str, Any]) -> None:
     """The steps above include runs whose days only got new messages (row-level facts
-    replaced only those rows, sessions changed only for their users) and runs that had to
-    rebuild whole days (identity merges, duplicates): both kinds equal the full rebuild."""
+    replaced only those rows, sessions and user-days changed only for their users) and
+    runs that had to rebuild whole days (identity merges, duplicates): both kinds equal
+    the full rebuild."""
     steps = runs["below_the_day"]
-    assert any(rows_only for rows_only, _, _ in steps)
-    assert any(whole for _, whole, _ in steps)
-    assert any(sessions for _, _, sessions in steps)
+    assert any(step[0] for step in steps)  # rows_only days
+    assert any(step[1] for step in steps)  # days rebuilt whole
+    assert any(step[2] for step in steps)  # sessions below the day
+    # whenever the sessions went below the day, so did the user-days (every case of
+    # their merge: test_user_days_below_the_day.py)
+    assert any(step[3] for step in steps)
+    assert all(step[3] + step[4] > 0 for step in steps if step[2]), steps
 
 
 def test_changed_days_expand_to_days_they_can_change(runs: dict[str, Any]) -> None:

@@ -106,26 +106,30 @@ def test_postgres_runs_commit_by_commit_equal_duckdb(
 ) -> None:
     """One run per lake commit on PostgreSQL, as ``eventlake up`` does: new days of known
     players and late new players only bring new messages (their days go below the day, and
-    the sessions change only for their users: int_session_changes), the re-sent batch
+    the sessions and user-days change only for their users: int_session_changes,
+    int_user_day_changes), the re-sent batch
     brings copies (whole days); the end equals DuckDB's full build, metrics and sessions."""
     import duckdb
 
     lake = tmp_path / "lake"
     writer = so.lakedata.LakeWriter(so.open_lake(str(lake)))
     settings = so.project_settings(tmp_path / "pg", lake, backend="postgres", url=pg_db)
-    routes: list[tuple[int, int]] = []  # per run: rows_only days, session changes
+    # per run: rows_only days, session changes, user-day changes
+    routes: list[tuple[int, int, int]] = []
     for events, quarantine in so.small_lake_commits():
         writer.commit(events, quarantine or None)
         load_and_build(settings)
         with psycopg.connect(pg_db) as conn:
             row = conn.execute(
                 "SELECT (SELECT count(*) FROM staging.int_changed_days WHERE rows_only), "
-                "(SELECT count(*) FROM staging.int_session_changes)"
+                "(SELECT count(*) FROM staging.int_session_changes), "
+                "(SELECT count(*) FROM staging.int_user_day_changes)"
             ).fetchone()
         assert row is not None
-        routes.append((int(row[0]), int(row[1])))
-    assert any(sessions for _, sessions in routes[1:]), routes  # the sessions route ran
-    assert any(rows_only for rows_only, _ in routes[1:]), routes
+        routes.append((int(row[0]), int(row[1]), int(row[2])))
+    assert any(sessions for _, sessions, _ in routes[1:]), routes  # the sessions route ran
+    assert any(user_days for _, _, user_days in routes[1:]), routes  # and the user-days'
+    assert any(rows_only for rows_only, _, _ in routes[1:]), routes
     so.assert_same_metrics(duckdb_expected, so.postgres_metrics(pg_db), "postgres (per commit)")
     columns = (
         "session_id, user_key, session_start_at, session_end_at, session_date, "

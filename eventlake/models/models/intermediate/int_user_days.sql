@@ -1,13 +1,36 @@
 {{ config(
     materialized='incremental',
-    pre_hook="{{ eventlake.delete_changed_days('activity_date', 0, 1) }}",
+    pre_hook="{{ eventlake.delete_changed_user_days() }}",
     **eventlake.day_partitions('activity_date')
 ) }}
 {#- One row per user and day they were active: the day's attributes (platform, country,
     host provider of their first event that day), first and last event times and counts. Every metric with dimensions
     reads this, so each user-day falls in exactly one dimension combination and the
     measures add up across dimension values. A changed day also rebuilds the next day,
-    whose session starts it can change (a session crossing midnight). -#}
+    whose session starts it can change (a session crossing midnight). When only the
+    arriving messages' rows changed and each was new, int_user_day_changes has the
+    user-days they change, merged with their previous rows: those are written instead
+    (docs/models.md, "User-days below the day"). -#}
+-- depends_on: {{ ref('int_user_day_changes') }}
+{% if eventlake.user_day_changes_apply() %}
+select
+    user_key,
+    activity_date,
+    platform,
+    country,
+    host_provider,
+    first_event_at,
+    last_event_at,
+    events,
+    sessions,
+    levels_completed,
+    guild_joins,
+    purchases,
+    revenue
+from {{ ref('int_user_day_changes') }}
+where change = 'insert'
+order by activity_date
+{%- else %}
 
 with events as (
     select
@@ -86,3 +109,4 @@ left join purchases as p on p.user_key = c.user_key and p.purchase_date = c.even
 left join sessions as s on s.user_key = c.user_key and s.session_date = c.event_date
 -- clustered by day: later runs' day filters skip the other days' row groups
 order by c.event_date
+{%- endif %}
