@@ -36,8 +36,11 @@ table:
 - a day-managed table (``raw.events``, ``stg_events``, ``fct_*``, ``int_user_days``...):
   the logged days (delete, insert from the published file), and of a day logged at row
   level only the rows whose key is a messageId that arrived in the versions caught up
-  (read once from the published ``raw.events``, pruned by day and offsets); nothing if
-  nothing was logged;
+  (read once from the published ``raw.events``, pruned by day and offsets); for
+  ``raw.events`` itself, whose rows are only ever added, each once, just those arrived
+  rows, inserted by day and offsets; and where the log says none of those messages had a
+  row before (``appended``: every copy of each arrived in that run), only inserted, with
+  no delete to look for; nothing if nothing was logged;
 - another table of schema ``raw`` (a batch source's): when logged, whole; else nothing;
 - every other table (dimensions, metrics, identity map, bookkeeping): whole (they are
   small: days x dimensions, or one row per user);
@@ -113,6 +116,8 @@ _LOG_TABLES = (
     "NULL, day_column VARCHAR, day DATE)",
     # a file logged before row-level entries existed gets the column (null: the whole day)
     "ALTER TABLE raw._changes ADD COLUMN IF NOT EXISTS key_column VARCHAR",
+    # a row-level entry whose messages had no row before: the catch-up only inserts them
+    "ALTER TABLE raw._changes ADD COLUMN IF NOT EXISTS appended BOOLEAN",
     "CREATE TABLE IF NOT EXISTS raw._day_tables (relation VARCHAR PRIMARY KEY, "
     "day_column VARCHAR NOT NULL)",
     "CREATE TABLE IF NOT EXISTS raw._arrivals (version BIGINT NOT NULL, day DATE NOT NULL, "
@@ -443,10 +448,13 @@ def _quote(text: str | None) -> str:
 class _ChangeSet:
     """What the runs between two versions changed: per day-managed relation, the days
     changed whole and the days where only the rows of arrived messages changed (by key
-    column); the relations rewritten whole; the rows that arrived (``raw._arrivals``)."""
+    column), and of those the days where some of them had rows before; the relations
+    rewritten whole; the rows that arrived (``raw._arrivals``)."""
 
     days: dict[str, set[Any]]
     rows: dict[str, dict[str, set[Any]]]
+    #: per relation, the row-level days with an entry not ``appended`` (rows replaced)
+    replaced: dict[str, set[Any]]
     whole: set[str]
     day_tables: dict[str, str]
     arrivals: list[tuple[Any, int, int, int]]
@@ -467,11 +475,15 @@ def _changes(conn: Any, since: int, until: int) -> _ChangeSet:
     src = f'"{_SRC}"'
     days: dict[str, set[Any]] = {}
     rows: dict[str, dict[str, set[Any]]] = {}
+    replaced: dict[str, set[Any]] = {}
     whole: set[str] = set()
-    # a file logged before row-level entries has no key column: every entry is a day
+    # a file logged before row-level entries has no key column: every entry is a day; one
+    # logged before `appended` existed replaced its rows
     key = "key_column" if _has_column(conn, _SRC, "_changes", "key_column") else "NULL"
-    for relation, day, key_column in conn.execute(
-        f"SELECT relation, day, {key} FROM {src}.raw._changes WHERE version > ? AND version <= ?",
+    appended = "appended" if _has_column(conn, _SRC, "_changes", "appended") else "NULL"
+    for relation, day, key_column, only_added in conn.execute(
+        f"SELECT relation, day, {key}, coalesce({appended}, false) FROM {src}.raw._changes "
+        "WHERE version > ? AND version <= ?",
         [since, until],
     ).fetchall():
         if day is None:
@@ -480,6 +492,8 @@ def _changes(conn: Any, since: int, until: int) -> _ChangeSet:
             days.setdefault(str(relation), set()).add(day)
         else:
             rows.setdefault(str(relation), {}).setdefault(str(key_column), set()).add(day)
+            if not only_added:
+                replaced.setdefault(str(relation), set()).add(day)
     day_tables = {
         str(r): str(c)
         for r, c in conn.execute(
@@ -496,7 +510,7 @@ def _changes(conn: Any, since: int, until: int) -> _ChangeSet:
                 [since, until],
             ).fetchall()
         ]
-    return _ChangeSet(days, rows, whole, day_tables, arrivals)
+    return _ChangeSet(days, rows, replaced, whole, day_tables, arrivals)
 
 
 def catch_up(conn: Any, published: Path) -> bool:
@@ -580,16 +594,29 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
                 # literal dates: DuckDB prunes row groups on them (zone maps), where a
                 # list parameter or a subquery would scan the whole day column
                 wheres.append(_in_days(column, sorted(days)))
+            added = []  # rows that are not here yet: inserted, nothing to delete
             for key_column, row_days in sorted(changes.rows.get(key, {}).items()):
-                if row_days - days:  # the rows of arrived messages on those days
-                    arrived.create()
-                    wheres.append(
-                        f"({_in_days(column, sorted(row_days - days))} AND "
-                        f'"{key_column}" IN (SELECT message_id FROM {_ARRIVED}))'
-                    )
+                if not row_days - days:
+                    continue
+                if key == "raw.events":
+                    # raw rows are only ever added, each once: the arrived rows themselves,
+                    # by their offsets (pruned)
+                    added.append(_arrivals_where(changes.arrivals, row_days - days))
+                    continue
+                arrived.create()  # the rows of arrived messages on those days
+                replaced = (row_days - days) & changes.replaced.get(key, set())
+                for part, part_days in ((wheres, replaced), (added, row_days - days - replaced)):
+                    if part_days:
+                        part.append(
+                            f"({_in_days(column, sorted(part_days))} AND "
+                            f'"{key_column}" IN (SELECT message_id FROM {_ARRIVED}))'
+                        )
             if wheres:
                 where = " OR ".join(wheres)
                 conn.execute(f"DELETE FROM {dst_ident} WHERE {where}")
+                conn.execute(f"INSERT INTO {dst_ident} SELECT * FROM {src_ident} WHERE {where}")
+            if added:
+                where = " OR ".join(added)
                 conn.execute(f"INSERT INTO {dst_ident} SELECT * FROM {src_ident} WHERE {where}")
         elif table.schema == "raw" and not table.name.startswith("_") and key not in changes.whole:
             pass  # a batch source's table: its loads log it when they change it
@@ -624,15 +651,7 @@ class _Arrived:
         if not self.arrivals:
             # a row-level entry without its arrivals: the log is not whole, so copy instead
             raise _Mismatch("row-level changes logged without the rows that arrived")
-        by_day: dict[Any, list[str]] = {}
-        for day, part, lo, hi in self.arrivals:
-            by_day.setdefault(day, []).append(
-                f"(bus_partition = {part} AND bus_offset BETWEEN {lo} AND {hi})"
-            )
-        where = " OR ".join(
-            f"(event_date = DATE '{day.isoformat()}' AND ({' OR '.join(spans)}))"
-            for day, spans in sorted(by_day.items())
-        )
+        where = _arrivals_where(self.arrivals)
         self.conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {_ARRIVED} AS SELECT DISTINCT message_id "
             f'FROM "{_SRC}".raw.events WHERE {where}'
@@ -643,6 +662,26 @@ class _Arrived:
         if self.made:
             self.conn.execute(f"DROP TABLE IF EXISTS {_ARRIVED}")
             self.made = False
+
+
+def _arrivals_where(
+    arrivals: Sequence[tuple[Any, int, int, int]], days: set[Any] | None = None
+) -> str:
+    """The ``raw.events`` rows that arrived (of ``days`` only, if given): literal days and
+    offset ranges, which DuckDB prunes row groups on. Raises _Mismatch when there are
+    none: a row-level entry without its arrivals means the log is not whole."""
+    by_day: dict[Any, list[str]] = {}
+    for day, part, lo, hi in arrivals:
+        if days is None or day in days:
+            by_day.setdefault(day, []).append(
+                f"(bus_partition = {part} AND bus_offset BETWEEN {lo} AND {hi})"
+            )
+    if not by_day or (days is not None and set(by_day) != set(days)):
+        raise _Mismatch("row-level changes logged without the rows that arrived")
+    return " OR ".join(
+        f"(event_date = DATE '{day.isoformat()}' AND ({' OR '.join(spans)}))"
+        for day, spans in sorted(by_day.items())
+    )
 
 
 def _in_days(column: str, days: Sequence[Any]) -> str:

@@ -165,7 +165,8 @@
         delete from {{ this }} where {{ eventlake.changed_rows_filter(column, key_column) }}
         {{- eventlake.record_rebuilt_days(column, eventlake.rebuilt_day_list(rows_only=false) or []) }}
         {{- eventlake.record_rebuilt_days(
-            column, eventlake.rebuilt_day_list(rows_only=true) or [], key_column) }}
+            column, eventlake.rebuilt_day_list(rows_only=true) or [], key_column,
+            eventlake.messages_new()) }}
     {%- else -%}
         {{ eventlake.delete_changed_days(column) }}
     {%- endif -%}
@@ -193,14 +194,19 @@
     {%- if rows | length == 0 or eventlake.rebuilt_day_list(rows_only=false) | length > 0 -%}
         {{ return(false) }}
     {%- endif -%}
-    {#- a message with a copy that did not arrive now had a row before: it was replaced -#}
-    {%- set copied = run_query(
-        'select count(*) from ' ~ ref('stg_events') ~ ' as s inner join ('
-        ~ 'select message_id, count(*) as arrived from ' ~ source('raw', 'events')
-        ~ ' where ' ~ eventlake.arrived_rows_filter('event_date') ~ ' group by message_id'
-        ~ ') as a on a.message_id = s.message_id'
-        ~ ' where ' ~ eventlake.in_days('s.event_date', rows) ~ ' and s.copies > a.arrived') -%}
-    {{ return(copied.rows[0][0] | int == 0) }}
+    {{ return(eventlake.messages_new()) }}
+{%- endmacro %}
+
+{#- int_changed_days.messages_new: every copy of each arriving message arrived in this run
+    (a message with a copy that did not had a row before, which this run replaces). false
+    on a full rebuild, without new_rows, or when not executing. -#}
+{% macro messages_new() -%}
+    {%- if not execute or var('changed_days', none) is none or var('new_rows', none) is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        'select count(*), count(*) filter (where messages_new) from ' ~ ref('int_changed_days')) -%}
+    {{ return(found.rows[0][0] | int > 0 and found.rows[0][0] == found.rows[0][1]) }}
 {%- endmacro %}
 
 {% macro spark__sessions_by_rows() -%}
@@ -289,7 +295,8 @@
         delete from {{ this }}
         where {{ eventlake.in_days('event_date', days) }}
           and message_id in ({{ eventlake.arrived_message_ids() }})
-        {{- eventlake.record_rebuilt_days('event_date', days, 'message_id') }}
+        {{- eventlake.record_rebuilt_days('event_date', days, 'message_id',
+            eventlake.messages_new()) }}
     {%- else -%}
     {{ eventlake.delete_where(
         eventlake.changed_days_filter('event_date', messages_only=true)

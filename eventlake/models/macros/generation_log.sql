@@ -12,6 +12,8 @@
     where only the arriving messages' rows changed, the day with the key column holding
     messageIds (`key_column`): the catch-up copies the rows of that day whose key is a
     messageId that arrived in that run (raw._arrivals, logged by the raw load), not the day;
+    `appended` when none of those messages had a row before (the catch-up then only
+    inserts them, with no delete to look for);
   - our incremental materialization logs the days of the rows it inserted
     (record_inserted_days), which may lie outside the deleted days (a metric's days never
     built before), and the whole table when it falls back to dbt-duckdb's (first build,
@@ -32,14 +34,17 @@
 
 {#- Statements (each ending a previous one with `;`) logging that this model rebuilt `days`
     of `column` (none: the whole table), or with `key_column` only the rows of those days
-    whose `key_column` is an arriving messageId. Appended to a pre-hook's delete. -#}
-{% macro record_rebuilt_days(column, days, key_column=none) -%}
-    {{- return(adapter.dispatch('record_rebuilt_days', 'eventlake')(column, days, key_column)) -}}
+    whose `key_column` is an arriving messageId; `appended`: none of those messages had a
+    row before (int_changed_days.messages_new), so the catch-up only inserts them.
+    Appended to a pre-hook's delete. -#}
+{% macro record_rebuilt_days(column, days, key_column=none, appended=false) -%}
+    {{- return(adapter.dispatch('record_rebuilt_days', 'eventlake')(
+        column, days, key_column, appended)) -}}
 {%- endmacro %}
 
-{% macro default__record_rebuilt_days(column, days, key_column=none) -%}{%- endmacro %}
+{% macro default__record_rebuilt_days(column, days, key_column=none, appended=false) -%}{%- endmacro %}
 
-{% macro duckdb__record_rebuilt_days(column, days, key_column=none) -%}
+{% macro duckdb__record_rebuilt_days(column, days, key_column=none, appended=false) -%}
     {%- if eventlake.generation_log() is not none -%}
         {%- set key = eventlake.relation_key(this) -%}
         ;
@@ -47,9 +52,10 @@
         {%- if days is none %}
         insert into raw._changes (version, relation) select version, '{{ key }}' from raw._generation
         {%- elif days | length > 0 %}
-        insert into raw._changes (version, relation, day_column, day, key_column)
+        insert into raw._changes (version, relation, day_column, day, key_column, appended)
         select g.version, '{{ key }}', '{{ column }}', d.day,
-            {% if key_column is none %}null{% else %}'{{ key_column }}'{% endif %}
+            {% if key_column is none %}null{% else %}'{{ key_column }}'{% endif %},
+            {{ 'true' if key_column is not none and appended else 'false' }}
         from raw._generation as g,
             (select unnest([{% for day in days %}{{ eventlake.date_literal(day) }}{% if not loop.last %}, {% endif %}{% endfor %}]) as day) as d
         {%- endif -%}

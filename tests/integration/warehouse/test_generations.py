@@ -110,10 +110,14 @@ def test_runs_of_the_dbt_project_are_caught_up_day_by_day(
         lakedata.game_events(D1, 4, first_user=0),
         lakedata.game_events(D2, 4, first_user=100),
         lakedata.game_events(D3, 3, first_user=200, purchase_price=3.5),
-        # late events for day 1 (new players) and more players on day 3
+        # late events for day 1 (new players), day 3's batch sent again (copies of
+        # messages that have rows) and more players on day 3
         lakedata.game_events(D1, 2, tag="late-", received=D3, first_user=300),
+        lakedata.game_events(D3, 3, first_user=200, purchase_price=3.5),
         lakedata.game_events(D3, 2, tag="more-", first_user=400),
     ]
+    # per run: stg_events' row-level entries, (day, appended)
+    row_entries: list[set[tuple[dt.date, bool]]] = []
     caplog.set_level(logging.INFO, logger="eventlake.warehouse")
     for i, events in enumerate(steps):
         writer.commit(events)
@@ -125,6 +129,20 @@ def test_runs_of_the_dbt_project_are_caught_up_day_by_day(
         if i >= 1:  # from the second run there is another generation to catch up
             other = _caught_up(settings)  # what the next run starts from
             assert _contents(other) == _contents(generations.published_file(path))
+        with duckdb.connect(str(generations.published_file(path)), read_only=True) as conn:
+            row_entries.append(
+                set(
+                    conn.execute(
+                        "SELECT day, appended FROM raw._changes WHERE version = "
+                        "(SELECT version FROM raw._generation) "
+                        "AND relation = 'staging.stg_events' AND key_column IS NOT NULL"
+                    ).fetchall()
+                )
+            )
+    # new messages only: their rows were only added (the catch-up inserts them); the
+    # re-sent batch replaced rows (the catch-up deletes them first); both caught up above
+    assert row_entries[-1] == {(D3, True)}, row_entries
+    assert row_entries[-2] == {(D3, False)}, row_entries
 
     # what the catch-up of the last step copied: what the last run logged. Day 3 only got
     # new players' events, so the row-level tables name the rows of the messages that

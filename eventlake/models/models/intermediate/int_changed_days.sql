@@ -16,6 +16,9 @@
   and no user of the day changed identity, so the row-level facts (fct_events,
   fct_purchases, fct_guild_joins) replace only those messages' rows there
   (changed_rows_filter), not the day; per-day aggregates still rebuild it whole.
+  `messages_new` (the same on every row): the run knows its new rows and every copy of
+  each arriving message is among them, so no message had a row before: the row-level
+  facts only insert, which `sessions_by_rows` and DuckDB's generation log rely on.
   changed_days null, or no previous build: every day (a full rebuild); an empty list: no
   day. Only the first rule reads history (a probe of raw.events' messageIds); the other
   two read per-user tables.
@@ -28,12 +31,14 @@
 
 {% if days is none or old_user_days is none or old_users is none %}
 
-select distinct event_date as day, true as messages_changed, false as rows_only
+select distinct event_date as day, true as messages_changed, false as rows_only,
+    false as messages_new
 from {{ source('raw', 'events') }}
 
 {% elif days | length == 0 %}
 
-select cast(null as date) as day, true as messages_changed, false as rows_only
+select cast(null as date) as day, true as messages_changed, false as rows_only,
+    false as messages_new
 from {{ source('raw', 'events') }}
 where 1 = 0
 
@@ -47,9 +52,18 @@ with given_rows as (
 ),
 
 copies as (
-    select event_date, user_id, anonymous_id
+    select message_id, event_date, user_id, anonymous_id
     from {{ source('raw', 'events') }}
     where message_id in (select message_id from given_rows)
+),
+
+-- arriving messages with a copy that did not arrive in this run: they had a row before
+replaced as (
+    select count(*) as messages
+    from (select message_id, count(*) as n from copies group by message_id) as c
+    inner join (select message_id, count(*) as n from given_rows group by message_id) as a
+        on a.message_id = c.message_id
+    where c.n > a.n
 ),
 
 copy_days as (
@@ -121,9 +135,11 @@ select
     day,
     max(messages_changed) = 1 as messages_changed,
     {%- if var('new_rows', none) is none %}
-    false as rows_only
+    false as rows_only,
+    false as messages_new
     {%- else %}
-    min(by_rows) = 1 as rows_only
+    min(by_rows) = 1 as rows_only,
+    (select messages = 0 from replaced) as messages_new
     {%- endif %}
 from all_days
 where day is not null

@@ -31,7 +31,8 @@
 
 {% if by_rows %}
 
-with new_events as (
+-- read once (a semi-join of the day's rows with the arriving messageIds), used thrice
+with new_events as materialized (
     select
         user_key,
         event_date,
@@ -110,7 +111,7 @@ old as (
     inner join changed as c on c.user_key = o.user_key and c.activity_date = o.activity_date
 ),
 
-merged as (
+merged as materialized (
     select
         c.user_key,
         c.activity_date,
