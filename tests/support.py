@@ -53,6 +53,23 @@ def students() -> ModuleType:
     )
 
 
+def project_settings(project: Path, lake: Path, **warehouse: Any) -> Any:
+    """Settings of a throwaway project on ``lake`` with the default tracking plan, one
+    warehouse thread (``warehouse`` adds warehouse settings: backend, url...)."""
+    import eventlake
+    from eventlake.config import Settings
+
+    plan = Path(eventlake.__file__).parent / "templates" / "tracking-plan.yaml"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "tracking-plan.yaml").write_text(plan.read_text(encoding="utf-8"))
+    return Settings(
+        base_dir=project,
+        lake={"path": str(lake)},
+        warehouse={"threads": 1, **warehouse},
+        models={"user_models_dir": None},
+    )
+
+
 def new_postgres_database(url: str, prefix: str = "db") -> str:
     """A new empty database in the cluster of ``url`` (the ``postgres_url`` fixture's);
     returns its URL."""

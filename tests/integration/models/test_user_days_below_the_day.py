@@ -29,7 +29,6 @@ import duckdb
 import eventlake_tests_support as support
 import pytest
 
-import eventlake
 from eventlake.config import Settings
 from eventlake.lake import open_lake
 from eventlake.pipeline import load_and_build
@@ -49,15 +48,8 @@ RUN_STATE = {
 
 
 def _settings(project: Path, lake: Path) -> Settings:
-    plan = Path(eventlake.__file__).parent / "templates" / "tracking-plan.yaml"
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "tracking-plan.yaml").write_text(plan.read_text(encoding="utf-8"))
-    return Settings(
-        base_dir=project,
-        lake={"path": str(lake)},
-        warehouse={"threads": 1},
-        models={"user_models_dir": None},
-    )
+    settings: Settings = support.project_settings(project, lake)
+    return settings
 
 
 def _event(
@@ -72,30 +64,18 @@ def _event(
 ) -> dict[str, object]:
     """A track event of game_events' player ``user``, timed as game_events times them."""
     ts = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
-    return {
-        "message_id": message_id,
-        "type": "track",
-        "event": event,
-        "name": None,
-        "user_id": f"user-{user}",
-        "anonymous_id": f"anon-{user}",
-        "group_id": None,
-        "previous_id": None,
-        "timestamp": ts,
-        "original_timestamp": ts,
-        "sent_at": ts,
-        "received_at": ts + dt.timedelta(seconds=1),
-        "properties": json.dumps(properties or {}),
-        "traits": None,
-        "context": json.dumps({"os": {"name": platform}, "location": {"country": "FR"}}),
-        "integrations": None,
-        "source": "test",
-        "host": "example.net",
-        "user_agent": "pytest",
-        "ip": "127.0.0.1",
-        "bus_partition": 0,
-        "bus_offset": None,
-    }
+    track = lakedata.game_events(day, 1, first_user=user)[1]  # the player's first track
+    return dict(
+        track,
+        message_id=message_id,
+        event=event,
+        timestamp=ts,
+        original_timestamp=ts,
+        sent_at=ts,
+        received_at=ts + dt.timedelta(seconds=1),
+        properties=json.dumps(properties or {}),
+        context=json.dumps({"os": {"name": platform}, "location": {"country": "FR"}}),
+    )
 
 
 def _first_time(user: int) -> int:

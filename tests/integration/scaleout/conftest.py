@@ -94,15 +94,8 @@ def small_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def project_settings(project: Path, lake: Path, **warehouse: Any) -> Settings:
     """Settings of a throwaway project on ``lake`` with the default tracking plan."""
-    plan = Path(eventlake.__file__).parent / "templates" / "tracking-plan.yaml"
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "tracking-plan.yaml").write_text(plan.read_text(encoding="utf-8"))
-    return Settings(
-        base_dir=project,
-        lake={"path": str(lake)},
-        warehouse={"threads": 1, **warehouse},
-        models={"user_models_dir": None},
-    )
+    settings: Settings = support.project_settings(project, lake, **warehouse)
+    return settings
 
 
 def _norm(value: Any) -> Any:

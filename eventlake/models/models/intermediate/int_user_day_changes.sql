@@ -41,10 +41,7 @@ with new_events as materialized (
         platform,
         country,
         host_provider,
-        case when event_type = 'track' and event_name = 'Level Completed' then 1 else 0 end
-            as is_level_completed,
-        case when event_type = 'track' and event_name = 'Guild Joined' then 1 else 0 end
-            as is_guild_join
+        {{ eventlake.user_day_event_flags() }}
     from {{ ref('fct_events') }}
     where {{ eventlake.in_days('event_date', rows_days) }}
       and message_id in ({{ eventlake.arrived_message_ids() }})
@@ -72,9 +69,7 @@ new_firsts as (
             platform,
             country,
             host_provider,
-            row_number() over (
-                partition by user_key, event_date order by event_at, message_id
-            ) as rn
+            {{ eventlake.user_day_rank() }} as rn
         from new_events
     ) as ranked
     where rn = 1
@@ -159,9 +154,7 @@ tied_firsts as (
             e.platform,
             e.country,
             e.host_provider,
-            row_number() over (
-                partition by e.user_key, e.event_date order by e.event_at, e.message_id
-            ) as rn
+            {{ eventlake.user_day_rank('e.') }} as rn
         from {{ ref('fct_events') }} as e
         inner join merged as m
             on m.user_key = e.user_key and m.activity_date = e.event_date

@@ -41,10 +41,7 @@ with events as (
         platform,
         country,
         host_provider,
-        case when event_type = 'track' and event_name = 'Level Completed' then 1 else 0 end
-            as is_level_completed,
-        case when event_type = 'track' and event_name = 'Guild Joined' then 1 else 0 end
-            as is_guild_join
+        {{ eventlake.user_day_event_flags() }}
     from {{ ref('fct_events') }}
     where {{ eventlake.changed_days_filter('event_date', 0, 1) }}
 ),
@@ -54,9 +51,7 @@ firsts as (
     from (
         select
             user_key, event_date, platform, country, host_provider,
-            row_number() over (
-                partition by user_key, event_date order by event_at, message_id
-            ) as rn
+            {{ eventlake.user_day_rank() }} as rn
         from events
     ) as ranked
     where rn = 1

@@ -1,0 +1,21 @@
+{#-
+  The per-event rules of int_user_days, written once for int_user_days (whole days) and
+  int_user_day_changes (the new rows merged into the previous user-days).
+-#}
+
+{#- The counters of a user-day, per event of fct_events: 1 when the event counts. -#}
+{% macro user_day_event_flags() -%}
+    case when event_type = 'track' and event_name = 'Level Completed' then 1 else 0 end
+            as is_level_completed,
+        case when event_type = 'track' and event_name = 'Guild Joined' then 1 else 0 end
+            as is_guild_join
+{%- endmacro %}
+
+{#- The rank of an event among its user's events of the day; 1 is the first event, whose
+    platform, country and host provider are the day's (`prefix` qualifies the columns). -#}
+{% macro user_day_rank(prefix='') -%}
+    row_number() over (
+                partition by {{ prefix }}user_key, {{ prefix }}event_date
+                order by {{ prefix }}event_at, {{ prefix }}message_id
+            )
+{%- endmacro %}
