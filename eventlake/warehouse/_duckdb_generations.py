@@ -648,10 +648,7 @@ class _Arrived:
     def create(self) -> None:
         if self.made:
             return
-        if not self.arrivals:
-            # a row-level entry without its arrivals: the log is not whole, so copy instead
-            raise _Mismatch("row-level changes logged without the rows that arrived")
-        where = _arrivals_where(self.arrivals)
+        where = _arrivals_where(self.arrivals)  # raises _Mismatch without any arrival
         self.conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {_ARRIVED} AS SELECT DISTINCT message_id "
             f'FROM "{_SRC}".raw.events WHERE {where}'

@@ -213,69 +213,61 @@
     {{ return(false) }}
 {%- endmacro %}
 
-{#- Whether fct_sessions applies int_session_changes (an incremental run for which that
-    model found sessions to change: it does only when sessions_by_rows held), instead of
-    rebuilding whole days. -#}
-{% macro session_changes_apply() -%}
-    {{ return(is_incremental() and eventlake.session_changes_found()) }}
-{%- endmacro %}
-
-{#- Whether int_session_changes has rows: the run qualified for sessions below the day
-    (sessions_by_rows held), so every arriving message is new and lies on a rows_only
-    day. false when not executing. -#}
-{% macro session_changes_found() -%}
+{#- Whether the changes model `name` (int_session_changes, int_user_day_changes) has rows:
+    the run qualified for changes below the day (sessions_by_rows held: every arriving
+    message is new and lies on a rows_only day). false when not executing. -#}
+{% macro changes_found(name) -%}
     {%- if not execute -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set found = run_query('select count(*) from ' ~ ref('int_session_changes')) -%}
+    {%- set found = run_query('select count(*) from ' ~ ref(name)) -%}
     {{ return(found.rows[0][0] | int > 0) }}
 {%- endmacro %}
 
-{#- Whether int_user_days applies int_user_day_changes (an incremental run for which that
-    model found user-days to change), instead of rebuilding whole days. -#}
+{#- Whether fct_sessions applies int_session_changes instead of rebuilding whole days. -#}
+{% macro session_changes_apply() -%}
+    {{ return(is_incremental() and eventlake.changes_found('int_session_changes')) }}
+{%- endmacro %}
+
+{#- Whether int_user_days applies int_user_day_changes instead of rebuilding whole days. -#}
 {% macro user_day_changes_apply() -%}
-    {%- if not is_incremental() or not execute -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set found = run_query('select count(*) from ' ~ ref('int_user_day_changes')) -%}
-    {{ return(found.rows[0][0] | int > 0) }}
+    {{ return(is_incremental() and eventlake.changes_found('int_user_day_changes')) }}
+{%- endmacro %}
+
+{#- Pre-hook that applies the changes model `name`: delete the rows whose `key` (a list of
+    columns) is listed with change = 'delete', on the days of its rows (`day_column`), and
+    log those days for DuckDB's generations. -#}
+{% macro delete_listed_changes(name, key, day_column) -%}
+    {%- set changes = ref(name) -%}
+    {%- set days = [] -%}
+    {%- for row in run_query(
+        'select distinct ' ~ day_column ~ ' from ' ~ changes
+        ~ ' where ' ~ day_column ~ ' is not null') -%}
+        {%- do days.append((row[0] | string)[:10]) -%}
+    {%- endfor -%}
+        delete from {{ this }}
+        where {{ eventlake.in_days(day_column, days | sort) }}
+          and ({{ key | join(', ') }}) in (
+            select {{ key | join(', ') }} from {{ changes }} where change = 'delete')
+        {{- eventlake.record_rebuilt_days(day_column, days | sort) }}
 {%- endmacro %}
 
 {#- Pre-hook of int_user_days: with user_day_changes_apply, delete the user-days
-    int_user_day_changes replaces (logging their days); else the rebuilt days and the
-    day after each (delete_changed_days). -#}
+    int_user_day_changes replaces; else the rebuilt days and the day after each. -#}
 {% macro delete_changed_user_days() -%}
     {%- if eventlake.user_day_changes_apply() -%}
-        {%- set changes = ref('int_user_day_changes') -%}
-        {%- set days = [] -%}
-        {%- for row in run_query(
-            'select distinct activity_date from ' ~ changes ~ ' where activity_date is not null') -%}
-            {%- do days.append((row[0] | string)[:10]) -%}
-        {%- endfor -%}
-        delete from {{ this }}
-        where {{ eventlake.in_days('activity_date', days | sort) }}
-          and (user_key, activity_date) in (
-            select user_key, activity_date from {{ changes }} where change = 'delete')
-        {{- eventlake.record_rebuilt_days('activity_date', days | sort) }}
+        {{ eventlake.delete_listed_changes(
+            'int_user_day_changes', ['user_key', 'activity_date'], 'activity_date') }}
     {%- else -%}
         {{ eventlake.delete_changed_days('activity_date', 0, 1) }}
     {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of fct_sessions: with session_changes_apply, delete the sessions
-    int_session_changes replaces (logging their days); else the rebuilt days and their
-    neighbours (delete_changed_days). -#}
+    int_session_changes replaces; else the rebuilt days and their neighbours. -#}
 {% macro delete_changed_sessions() -%}
     {%- if eventlake.session_changes_apply() -%}
-        {%- set changes = ref('int_session_changes') -%}
-        {%- set days = [] -%}
-        {%- for row in run_query(
-            'select distinct session_date from ' ~ changes ~ ' where session_date is not null') -%}
-            {%- do days.append((row[0] | string)[:10]) -%}
-        {%- endfor -%}
-        delete from {{ this }}
-        where session_id in (select session_id from {{ changes }} where change = 'delete')
-        {{- eventlake.record_rebuilt_days('session_date', days | sort) }}
+        {{ eventlake.delete_listed_changes('int_session_changes', ['session_id'], 'session_date') }}
     {%- else -%}
         {{ eventlake.delete_changed_days('session_date', 1, 1) }}
     {%- endif -%}

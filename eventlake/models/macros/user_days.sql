@@ -3,9 +3,17 @@
   int_user_day_changes (the new rows merged into the previous user-days).
 -#}
 
-{#- The counters of a user-day, per event of fct_events: 1 when the event counts. -#}
-{% macro user_day_event_flags() -%}
-    case when event_type = 'track' and event_name = 'Level Completed' then 1 else 0 end
+{#- The columns of fct_events a user-day is made of, with its counters per event (1 when
+    the event counts). -#}
+{% macro user_day_event_columns() -%}
+    user_key,
+        event_date,
+        event_at,
+        message_id,
+        platform,
+        country,
+        host_provider,
+        case when event_type = 'track' and event_name = 'Level Completed' then 1 else 0 end
             as is_level_completed,
         case when event_type = 'track' and event_name = 'Guild Joined' then 1 else 0 end
             as is_guild_join

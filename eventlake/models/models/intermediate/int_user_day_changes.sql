@@ -22,7 +22,7 @@
   model.
 -#}
 {%- set previous = eventlake.previous_relation('int_user_days') -%}
-{%- set by_rows = previous is not none and eventlake.session_changes_found() -%}
+{%- set by_rows = previous is not none and eventlake.changes_found('int_session_changes') -%}
 {%- set rows_days = eventlake.rebuilt_day_list(rows_only=true) or [] if by_rows else [] -%}
 -- depends_on: {{ ref('int_changed_days') }}
 -- depends_on: {{ ref('int_session_changes') }}
@@ -34,14 +34,7 @@
 -- read once (a semi-join of the day's rows with the arriving messageIds), used thrice
 with new_events as materialized (
     select
-        user_key,
-        event_date,
-        event_at,
-        message_id,
-        platform,
-        country,
-        host_provider,
-        {{ eventlake.user_day_event_flags() }}
+        {{ eventlake.user_day_event_columns() }}
     from {{ ref('fct_events') }}
     where {{ eventlake.in_days('event_date', rows_days) }}
       and message_id in ({{ eventlake.arrived_message_ids() }})

@@ -34,14 +34,7 @@ order by activity_date
 
 with events as (
     select
-        user_key,
-        event_date,
-        event_at,
-        message_id,
-        platform,
-        country,
-        host_provider,
-        {{ eventlake.user_day_event_flags() }}
+        {{ eventlake.user_day_event_columns() }}
     from {{ ref('fct_events') }}
     where {{ eventlake.changed_days_filter('event_date', 0, 1) }}
 ),

@@ -11,22 +11,12 @@
   midnights is the only case this window does not see whole.
 -#}
 -- depends_on: {{ ref('int_session_changes') }}
-{% if eventlake.session_changes_apply() %}
+{% set by_changes = eventlake.session_changes_apply() %}
+{%- if by_changes %}
 -- only the sessions of users with new events change: int_session_changes has them
-select
-    session_id,
-    user_key,
-    session_start_at,
-    session_end_at,
-    session_date,
-    {{ dbt.datediff('session_start_at', 'session_end_at', 'second') }} as duration_seconds,
-    event_count,
-    platform,
-    country,
-    host_provider
-from {{ ref('int_session_changes') }}
-where change = 'insert'
-order by session_date
+with session_rows as (
+    select * from {{ ref('int_session_changes') }} where change = 'insert'
+)
 {%- else %}
 
 with events as (
@@ -43,6 +33,7 @@ gaps as (
 ),
 
 {{ eventlake.session_ctes('gaps') }}
+{%- endif %}
 
 select
     session_id,
@@ -56,7 +47,8 @@ select
     country,
     host_provider
 from session_rows
+{%- if not by_changes %}
 where {{ eventlake.changed_days_filter('session_date', 1, 1) }}
+{%- endif %}
 -- clustered by day: later runs' day filters skip the other days' row groups
 order by session_date
-{%- endif %}
