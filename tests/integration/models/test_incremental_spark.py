@@ -33,7 +33,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import eventlake
 from eventlake.config import Settings
 from eventlake.lake import EVENT_SCHEMA, EVENTS_DIR, Lake, PendingFile, open_lake
 from eventlake.pipeline.run import build, run
@@ -93,15 +92,15 @@ def _commit_rows(lake: Lake, commit_id: str, rows: list[dict[str, Any]]) -> None
 
 
 def _spark_settings(project: Path, lake_root: Path, spark_dir: Path) -> Settings:
-    plan = Path(eventlake.__file__).parent / "templates" / "tracking-plan.yaml"
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "tracking-plan.yaml").write_text(plan.read_text(encoding="utf-8"))
-    return Settings(
-        base_dir=project,
-        lake={"path": str(lake_root)},
-        warehouse={"backend": "spark", "spark_master": "local[2]", "spark_dir": str(spark_dir)},
-        models={"user_models_dir": None},
+    settings: Settings = support.project_settings(
+        project,
+        lake_root,
+        threads=2,  # the default
+        backend="spark",
+        spark_master="local[2]",
+        spark_dir=str(spark_dir),
     )
+    return settings
 
 
 def _value(value: Any) -> Any:
