@@ -28,9 +28,9 @@ incremental model (``macros/generation_log.sql``), a batch-source load its table
 ``raw._day_tables`` lists the relations managed by day. A day that only got new messages
 is logged at row level: the raw load logs which rows arrived (``raw._arrivals``: day, bus
 partition, offset range, as the models get them in ``new_rows``) and names the day with
-``key_column = message_id`` for ``raw.events``; ``stg_events``, ``fct_events``,
-``fct_purchases`` and ``fct_guild_joins``, which then replace only the arriving messages'
-rows of that day, name it with their messageId column. The catch-up then copies, per
+``key_column = message_id`` for ``raw.events``; ``stg_events``, ``fct_purchases``,
+``fct_guild_joins`` and ``conversion_funnel``, which then replace only the arriving
+messages' rows of that day, name it with their messageId column. The catch-up then copies, per
 table:
 
 - a day-managed table (``raw.events``, ``stg_events``, ``fct_*``, ``int_user_days``...):

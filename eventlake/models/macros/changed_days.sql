@@ -120,7 +120,7 @@
 {%- endmacro %}
 
 {#-
-  Rows of a row-level fact (one row per messageId: fct_events and its filters) that this
+  Rows of a row-level fact (one row per messageId: the facts over fct_events) that this
   run rebuilds: every row of the days rebuilt whole, and on the `rows_only` days of
   int_changed_days only the rows whose `key_column` is an arriving messageId (their
   stg_events rows were merged again; nothing else of the day can change). `1 = 1` on a
@@ -179,7 +179,7 @@
 {#-
   Whether fct_sessions changes only for the users with new events (int_session_changes):
   every day the run rebuilds is `rows_only` and every copy of each arriving message
-  arrived in this run (its fct_events row was inserted, none replaced). Never on Spark (whole partitions) or when
+  arrived in this run (its stg_events row was inserted, none replaced). Never on Spark (whole partitions) or when
   not executing.
 -#}
 {% macro sessions_by_rows() -%}

@@ -8,7 +8,7 @@
 
   - delete_where(..., days_column=...) (so delete_changed_days) logs the days it deletes,
     or the whole table on a full rebuild;
-  - delete_changed_rows (fct_events and its filters) and stg_events' merge log, for a day
+  - delete_changed_rows (the row-level facts over fct_events) and stg_events' merge log, for a day
     where only the arriving messages' rows changed, the day with the key column holding
     messageIds (`key_column`): the catch-up copies the rows of that day whose key is a
     messageId that arrived in that run (raw._arrivals, logged by the raw load), not the day;

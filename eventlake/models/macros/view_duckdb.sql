@@ -1,12 +1,13 @@
 {#-
   DuckDB views, as dbt's own view materialization, except that an incremental run (var
-  changed_days set, no --full-refresh) keeps our staging views (models/staging/) whose SQL
+  changed_days set, no --full-refresh) keeps our staging views (models/staging/), and the
+  views whose config says `meta={'keep_unchanged_view': true}` (fct_events), whose SQL
   did not change instead of re-creating them: a view re-created on every run cost a DDL
   transaction and a commit each (0.1-0.5 s per view on a busy 2-core machine) and changes
   nothing. The view's comment records the md5 of the SQL it was created from; any other
-  comment (an older build, persist_docs) means "re-create". Those views read stg_events,
-  an incremental table that an incremental run never re-creates, so a kept view still
-  binds to the same columns. PostgreSQL and Spark use dbt's view materialization as is.
+  comment (an older build, persist_docs) means "re-create". Those views read only
+  incremental tables that an incremental run never re-creates (stg_events,
+  int_identity_map), so a kept view still binds to the same columns. PostgreSQL and Spark use dbt's view materialization as is.
 -#}
 {%- materialization view, adapter='duckdb' -%}
 
@@ -15,7 +16,8 @@
   {%- set fingerprint = 'eventlake:' ~ local_md5(sql) -%}
   {%- set reusable = existing_relation is not none and existing_relation.is_view
         and var('changed_days', none) is not none and not should_full_refresh()
-        and model['original_file_path'].replace('\\', '/').startswith('models/staging/') -%}
+        and (model['original_file_path'].replace('\\', '/').startswith('models/staging/')
+             or (config.get('meta') or {}).get('keep_unchanged_view', false)) -%}
   {%- if reusable -%}
     {%- set found = run_query(
         "select comment from duckdb_views() where database_name = '" ~ this.database

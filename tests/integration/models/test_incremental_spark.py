@@ -249,7 +249,7 @@ def test_a_day_left_empty_is_dropped(spark_runs: dict[str, Any]) -> None:
     assert LONE_DAY in spark_runs["rebuilt"][-1]
     for table, column in [
         ("staging.stg_events", "event_date"),
-        ("marts.fct_events", "event_date"),
+        ("marts.fct_events", "event_date"),  # a view of stg_events
         ("staging.int_user_days", "activity_date"),
         ("metrics.events_daily", "event_date"),
         ("metrics.daily_active_users", "activity_date"),
@@ -267,7 +267,6 @@ def test_day_models_are_parquet_tables_partitioned_by_day(spark_runs: dict[str, 
     expected = {
         "staging.stg_events": "event_date",
         "staging.int_user_days": "activity_date",
-        "marts.fct_events": "event_date",
         "marts.fct_sessions": "session_date",
         "marts.fct_purchases": "purchase_date",
         "marts.fct_guild_joins": "join_date",
@@ -280,6 +279,11 @@ def test_day_models_are_parquet_tables_partitioned_by_day(spark_runs: dict[str, 
         assert detail.get("Provider") == "parquet", table
         partitions = _rows(spark, f"show partitions {table}")
         assert partitions and all(str(p[0]).startswith(f"{column}=") for p in partitions), table
+    # fct_events is a view of stg_events joined with the identity map: nothing stored
+    assert _rows(spark, "describe table extended marts.fct_events") and any(
+        str(r[0]).strip() == "Type" and str(r[1]).strip().upper() == "VIEW"
+        for r in _rows(spark, "describe table extended marts.fct_events")
+    )
     # the identity map has no day: a plain table, rebuilt whole by each run
     assert not _rows(spark, "describe table extended staging.int_identity_map")[0][0].startswith(
         "#"

@@ -7,7 +7,8 @@ replacing the symlink. These tests prove, on real DuckDB files and real processe
 - after runs of the real dbt project (new days, late events, a full refresh), a catch-up
   makes the other generation equal the published one table by table, having copied only
   the logged days of the day-managed tables, and of a day that only got new messages only
-  their rows in the row-level tables (raw.events, stg_events, fct_events and its filters);
+  their rows in the row-level tables (raw.events, stg_events and the facts over the
+  fct_events view);
 - a reader holding the published generation open keeps its snapshot while later runs
   publish, and never blocks them (the generation it holds is replaced by a copy);
 - an idle :class:`DuckDBReader` lets go of a superseded generation, so the next run
@@ -158,12 +159,14 @@ def test_runs_of_the_dbt_project_are_caught_up_day_by_day(
             "SELECT day, count(*) FROM raw._arrivals WHERE version = ? GROUP BY day", [version]
         ).fetchall()
         day_tables = dict(conn.execute("SELECT * FROM raw._day_tables").fetchall())
-    assert {"raw.events", "staging.stg_events", "marts.fct_events"} <= set(day_tables)
+    assert {"raw.events", "staging.stg_events", "marts.fct_purchases"} <= set(day_tables)
+    # fct_events is a view of stg_events: nothing of it is stored, logged or caught up
+    assert "marts.fct_events" not in day_tables
+    assert not any(r == "marts.fct_events" for r, _, _ in logged)
     assert [d for d, _ in arrivals] == [D3]
     for relation, key in [
         ("raw.events", "message_id"),
         ("staging.stg_events", "message_id"),
-        ("marts.fct_events", "message_id"),
         ("marts.fct_purchases", "purchase_id"),
     ]:
         assert (relation, D3, key) in logged, relation
@@ -174,6 +177,69 @@ def test_runs_of_the_dbt_project_are_caught_up_day_by_day(
     # a full refresh rewrites every day: logged whole, still caught up exactly
     load_and_build(settings, full_refresh=True)
     assert _contents(_caught_up(settings)) == _contents(generations.published_file(path))
+
+
+def _store_fct_events(path: Path) -> None:
+    """Make ``marts.fct_events`` a table managed by day again, as a warehouse built before it
+    became a view holds it."""
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE marts.fct_events_stored AS SELECT * FROM marts.fct_events")
+        conn.execute("DROP VIEW marts.fct_events")
+        conn.execute("ALTER TABLE marts.fct_events_stored RENAME TO fct_events")
+        conn.execute(
+            "INSERT OR IGNORE INTO raw._day_tables VALUES ('marts.fct_events', 'event_date')"
+        )
+
+
+@pytest.mark.slow
+def test_a_stored_fct_events_becomes_the_view_in_both_generations(
+    settings: Settings, lake: Lake
+) -> None:
+    """Upgrading: a warehouse whose generations hold ``fct_events`` as a table gets the view
+    on the next run, the other generation's catch-up drops the table and creates the view,
+    and the view holds every event of ``stg_events`` with its user."""
+    writer = lakedata.LakeWriter(lake)
+    path = settings.resolve(settings.warehouse.path)
+    for day, first in ((D1, 0), (D2, 100)):
+        writer.commit(lakedata.game_events(day, 4, first_user=first))
+        load_and_build(settings)
+    for generation in generations.generation_paths(path):
+        _store_fct_events(generation)
+        with duckdb.connect(str(generation), read_only=True) as conn:
+            assert conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'fct_events'"
+            ).fetchone() == (1,)
+    for events in (
+        lakedata.game_events(D3, 3, first_user=200, purchase_price=3.5),
+        lakedata.game_events(D3, 2, tag="more-", first_user=400),
+    ):
+        writer.commit(events)
+        load_and_build(settings)
+        published = generations.published_file(path)
+        assert published is not None
+        with duckdb.connect(str(published), read_only=True) as conn:
+            assert conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'fct_events'"
+            ).fetchone() == (0,)
+            assert conn.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE view_name = 'fct_events'"
+            ).fetchone() == (1,)
+            # every deduplicated event, once, with the user_key of its identity node
+            missing = conn.execute(
+                "SELECT count(*) FROM staging.stg_events AS s "
+                "INNER JOIN staging.int_identity_map AS m ON m.node = CASE WHEN s.user_id IS "
+                "NOT NULL THEN 'u:' || s.user_id ELSE 'a:' || s.anonymous_id END "
+                "LEFT JOIN marts.fct_events AS f ON f.message_id = s.message_id "
+                "AND f.user_key = m.user_key WHERE f.message_id IS NULL"
+            ).fetchone()
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM marts.fct_events), "
+                "(SELECT count(DISTINCT message_id) FROM marts.fct_events), "
+                "(SELECT count(*) FROM staging.stg_events)"
+            ).fetchone()
+        assert missing == (0,)
+        assert counts[0] == counts[1] == counts[2] > 0, counts
+        assert _contents(_caught_up(settings)) == _contents(published)
 
 
 def _raw_run(settings: Settings, lake: Lake, writer: Any, day: dt.date, n: int) -> None:

@@ -13,8 +13,8 @@
     the new copy wins, their first event moves to a later day, unknown yet).
   `rows_only`: the day is here only through the first rule and the run knows which rows
   arrived (var new_rows): its stg_events rows changed only for the arriving messageIds,
-  and no user of the day changed identity, so the row-level facts (fct_events,
-  fct_purchases, fct_guild_joins) replace only those messages' rows there
+  and no user of the day changed identity, so the row-level facts (fct_purchases,
+  fct_guild_joins, conversion_funnel; fct_events is a view of stg_events) replace only those messages' rows there
   (changed_rows_filter), not the day; per-day aggregates still rebuild it whole.
   `messages_new` (the same on every row): the run knows its new rows and every copy of
   each arriving message is among them, so no message had a row before: the row-level

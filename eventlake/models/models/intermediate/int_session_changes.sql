@@ -3,7 +3,7 @@
   The sessions a run changes, below the day (docs/models.md, "Sessions below the day").
 
   When every day the run rebuilds is `rows_only` and every arriving message is new (no
-  other copy: its fct_events row was only inserted), the sessions change only for the
+  other copy: its stg_events row was only inserted), the sessions change only for the
   users with new events (`sessions_by_rows`). For each such user:
 
   - `appends`: all their new events come after the last event of their latest previous

@@ -3,7 +3,7 @@
   The user-days a run changes, below the day (docs/models.md, "User-days below the day").
 
   When fct_sessions applies int_session_changes (every day the run rebuilds is
-  `rows_only` and every arriving message is new: its fct_events row was only inserted),
+  `rows_only` and every arriving message is new: its stg_events row was only inserted),
   a user-day changes only by the new events of that user and day, and by the sessions
   int_session_changes replaces. Its new row is the previous one plus their contribution:
   counts and sums add, the first and last times are the earlier and the later, and the
