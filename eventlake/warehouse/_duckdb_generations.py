@@ -40,7 +40,10 @@ table:
   ``raw.events`` itself, whose rows are only ever added, each once, just those arrived
   rows, inserted by day and offsets; and where the log says none of those messages had a
   row before (``appended``: every copy of each arrived in that run), only inserted, with
-  no delete to look for; nothing if nothing was logged;
+  no delete to look for, and in a table with a ``received_at`` column (``stg_events``:
+  each message's winning copy, one of those arrived rows) bounded by the arrived rows'
+  earliest ``received_at``, so DuckDB reads the day's last row groups only; nothing if
+  nothing was logged;
 - another table of schema ``raw`` (a batch source's): when logged, whole; else nothing;
 - every other table (dimensions, metrics, identity map, bookkeeping): whole (they are
   small: days x dimensions, or one row per user);
@@ -460,11 +463,11 @@ class _ChangeSet:
     arrivals: list[tuple[Any, int, int, int]]
 
 
-def _has_column(conn: Any, catalog: str, table: str, column: str) -> bool:
+def _has_column(conn: Any, catalog: str, table: str, column: str, schema: str = "raw") -> bool:
     row = conn.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'raw' "
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
         "AND table_name = ? AND column_name = ?",
-        [catalog, table, column],
+        [catalog, schema, table, column],
     ).fetchone()
     return bool(row and row[0])
 
@@ -605,11 +608,22 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
                     continue
                 arrived.create()  # the rows of arrived messages on those days
                 replaced = (row_days - days) & changes.replaced.get(key, set())
-                for part, part_days in ((wheres, replaced), (added, row_days - days - replaced)):
+                # rows only added, of a table holding each message's winning copy with its
+                # arrival time (stg_events): bounded by that time too, so only the last row
+                # groups of the day are read
+                bound = (
+                    arrived.time_bound()
+                    if _has_column(conn, _SRC, table.name, "received_at", table.schema)
+                    else ""
+                )
+                for part, part_days, extra in (
+                    (wheres, replaced, ""),
+                    (added, row_days - days - replaced, bound),
+                ):
                     if part_days:
                         part.append(
                             f"({_in_days(column, sorted(part_days))} AND "
-                            f'"{key_column}" IN (SELECT message_id FROM {_ARRIVED}))'
+                            f'"{key_column}" IN (SELECT message_id FROM {_ARRIVED}){extra})'
                         )
             if wheres:
                 where = " OR ".join(wheres)
@@ -644,6 +658,22 @@ class _Arrived:
 
     def __init__(self, conn: Any, arrivals: Sequence[tuple[Any, int, int, int]]) -> None:
         self.conn, self.arrivals, self.made = conn, arrivals, False
+        self._bound: str | None = None
+
+    def time_bound(self) -> str:
+        """`` AND "received_at" >= <the earliest received_at of the arrived rows>``, or ""
+        when a row has none: for the rows, in a table of winning copies, of messages whose
+        every copy arrived in these versions (``appended``), which DuckDB prunes on (the
+        models' ``arrival_time_bound``, docs/models.md)."""
+        if self._bound is None:
+            earliest, kind, whole = self.conn.execute(
+                "SELECT CAST(min(received_at) AS VARCHAR), typeof(min(received_at)), "
+                "count(*) > 0 AND count(*) = count(received_at) "
+                f'FROM "{_SRC}".raw.events WHERE {_arrivals_where(self.arrivals)}'
+            ).fetchone()
+            bound = f' AND "received_at" >= CAST({_quote(earliest)} AS {kind})'
+            self._bound = bound if whole else ""
+        return self._bound
 
     def create(self) -> None:
         if self.made:

@@ -126,30 +126,33 @@
   stg_events rows were merged again; nothing else of the day can change). `1 = 1` on a
   full rebuild. On Spark, whose insert overwrite replaces whole partitions, whole days.
 -#}
-{% macro changed_rows_filter(column, key_column) -%}
+{% macro changed_rows_filter(column, key_column, arrival_column=none) -%}
     {%- set changed = ref('int_changed_days') -%}
     {%- if is_incremental() and var('changed_days', none) is not none -%}
-        {{ eventlake.rebuilt_rows(column, key_column) }}
+        {{ eventlake.rebuilt_rows(column, key_column, arrival_column) }}
     {%- else -%}
         1 = 1
     {%- endif -%}
 {%- endmacro %}
 
-{#- The condition itself (the run rebuilds some days: var changed_days set). -#}
-{% macro rebuilt_rows(column, key_column) -%}
-    {{ return(adapter.dispatch('rebuilt_rows', 'eventlake')(column, key_column)) }}
+{#- The condition itself (the run rebuilds some days: var changed_days set). With
+    `arrival_column` (the rows' `received_at`: stg_events and fct_events), the arriving rows
+    are also bounded by arrival_time_bound, for the engine to prune on. -#}
+{% macro rebuilt_rows(column, key_column, arrival_column=none) -%}
+    {{ return(adapter.dispatch('rebuilt_rows', 'eventlake')(column, key_column, arrival_column)) }}
 {%- endmacro %}
 
-{% macro default__rebuilt_rows(column, key_column) -%}
+{% macro default__rebuilt_rows(column, key_column, arrival_column=none) -%}
     {%- set rows = eventlake.rebuilt_day_list(rows_only=true) or [] -%}
     ({{ eventlake.in_days(column, eventlake.rebuilt_day_list(rows_only=false) or []) }}
     {%- if rows | length > 0 %}
     or ({{ eventlake.in_days(column, rows) }}
-        and {{ key_column }} in ({{ eventlake.arrived_message_ids() }}))
+        and {{ key_column }} in ({{ eventlake.arrived_message_ids() }})
+        {{- eventlake.arrival_time_bound(arrival_column) if arrival_column }})
     {%- endif -%})
 {%- endmacro %}
 
-{% macro spark__rebuilt_rows(column, key_column) -%}
+{% macro spark__rebuilt_rows(column, key_column, arrival_column=none) -%}
     {{ eventlake.in_days(column, eventlake.rebuilt_day_list() or []) }}
 {%- endmacro %}
 
@@ -287,6 +290,7 @@
         delete from {{ this }}
         where {{ eventlake.in_days('event_date', days) }}
           and message_id in ({{ eventlake.arrived_message_ids() }})
+          {{- eventlake.arrival_time_bound('received_at') }}
         {{- eventlake.record_rebuilt_days('event_date', days, 'message_id',
             eventlake.messages_new()) }}
     {%- else -%}
@@ -346,6 +350,37 @@
             1 = 0
         {%- endfor %}
         )
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  ` and <column> >= <the earliest received_at of the rows this run brought>`, or nothing:
+  a condition that every row of an arriving message meets in a table holding each
+  message's winning copy (stg_events, fct_events: `column` is their received_at), added
+  beside `message_id in (arrived_message_ids())` so that the engine skips the day's older
+  rows instead of probing every messageId of the day (DuckDB's zone maps: today's rows
+  are appended run by run, so all but the last row groups end before that time). It
+  holds only when every copy of each arriving message arrived in this run
+  (messages_new): the winner is then one of those rows. Nothing otherwise, when a row
+  brought has no received_at, and on other engines (no zone maps to prune on).
+-#}
+{% macro arrival_time_bound(column) -%}
+    {{ return(adapter.dispatch('arrival_time_bound', 'eventlake')(column)) }}
+{%- endmacro %}
+
+{% macro default__arrival_time_bound(column) -%}
+{%- endmacro %}
+
+{% macro duckdb__arrival_time_bound(column) -%}
+    {%- if execute and var('changed_days', none) is not none and var('new_rows', none) is not none
+        and eventlake.messages_new() -%}
+        {%- set found = run_query(
+            'select cast(min(received_at) as varchar), typeof(min(received_at)), '
+            ~ 'count(*) > 0 and count(*) = count(received_at) from ' ~ source('raw', 'events')
+            ~ ' where ' ~ eventlake.arrived_rows_filter('event_date')) -%}
+        {%- if found.rows[0][2] %}
+        and {{ column }} >= cast('{{ found.rows[0][0] }}' as {{ found.rows[0][1] }})
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

@@ -18,12 +18,15 @@
     (int_changed_days widened by `before`/`after`) and null days; empty on a full build.
     With `rows_key` (a row-level fact's messageId column, whose model rebuilds with
     changed_rows_filter), on the days where only the arriving messages' rows changed, only
-    those rows: the others were checked when the run that wrote them was published. -#}
-{% macro rebuilt_rows_filter(day_column, before=0, after=0, rows_key=none) -%}
+    those rows: the others were checked when the run that wrote them was published.
+    `rows_time` (the rows' received_at, on tables of winning copies: stg_events,
+    fct_events) bounds those rows by their arrival time too (arrival_time_bound), so the
+    engine prunes the day's older rows. -#}
+{% macro rebuilt_rows_filter(day_column, before=0, after=0, rows_key=none, rows_time=none) -%}
     {%- if day_column is not none -%}
         {%- set days = eventlake.rebuilt_day_list(before, after) -%}
         {%- if days is not none and rows_key is not none and before == 0 and after == 0 -%}
-        where {{ eventlake.rebuilt_rows(day_column, rows_key) }} or {{ day_column }} is null
+        where {{ eventlake.rebuilt_rows(day_column, rows_key, rows_time) }} or {{ day_column }} is null
         {%- elif days is not none -%}
         where {{ eventlake.in_days(day_column, days) }} or {{ day_column }} is null
         {%- endif -%}
@@ -67,12 +70,12 @@
   the days it rebuilt and counts each of them over the *whole* table: a duplicate created by
   this run involves a rebuilt row.
 -#}
-{% test unique_key(model, column_name, day_column=none, before=0, after=0, rows_key=none) %}
+{% test unique_key(model, column_name, day_column=none, before=0, after=0, rows_key=none, rows_time=none) %}
     {%- set restrict = day_column is not none and var('changed_days', none) is not none %}
     with checked as (
         select {{ column_name }} as key_value
         from {{ model }}
-        {{ eventlake.rebuilt_rows_filter(day_column, before, after, rows_key) }}
+        {{ eventlake.rebuilt_rows_filter(day_column, before, after, rows_key, rows_time) }}
     ),
 
     nulls as (
@@ -108,7 +111,7 @@
     value is a `field` of `to`.
   Returns one row per failing check and value: check_name, column_name, value, rows.
 -#}
-{% test row_checks(model, day_column=none, before=0, after=0, not_null=[], accepted_values={}, planned_values={}, references=[], rows_key=none) %}
+{% test row_checks(model, day_column=none, before=0, after=0, not_null=[], accepted_values={}, planned_values={}, references=[], rows_key=none, rows_time=none) %}
     {%- set text = dbt.type_string() %}
     {%- set plan = var('tracking_plan', {}) or {} %}
     {%- set required = [] %}
@@ -158,7 +161,7 @@
     with checked as (
         select {{ columns | join(', ') if columns else '1 as no_column' }}
         from {{ model }}
-        {{ eventlake.rebuilt_rows_filter(day_column, before, after, rows_key) }}
+        {{ eventlake.rebuilt_rows_filter(day_column, before, after, rows_key, rows_time) }}
     )
 
     {% if branches -%}

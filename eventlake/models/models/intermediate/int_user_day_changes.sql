@@ -38,6 +38,7 @@ with new_events as materialized (
     from {{ ref('fct_events') }}
     where {{ eventlake.in_days('event_date', rows_days) }}
       and message_id in ({{ eventlake.arrived_message_ids() }})
+      {{- eventlake.arrival_time_bound('received_at') }}
 ),
 
 new_counts as (

@@ -17,4 +17,4 @@ select
     host_provider
 from {{ ref('fct_events') }}
 where event_type = 'track' and event_name = 'Guild Joined'
-  and {{ eventlake.changed_rows_filter('event_date', 'message_id') }}
+  and {{ eventlake.changed_rows_filter('event_date', 'message_id', 'received_at') }}

@@ -30,7 +30,7 @@ with purchases as (
         ) as quantity
     from {{ ref('fct_events') }}
     where event_type = 'track' and event_name = 'Item Purchased'
-      and {{ eventlake.changed_rows_filter('event_date', 'message_id') }}
+      and {{ eventlake.changed_rows_filter('event_date', 'message_id', 'received_at') }}
 ),
 
 rates as (

@@ -26,6 +26,6 @@ select
 from {{ ref('fct_events') }}
 where event_type = 'track'
   and event_name in ('Session Started', 'Level Completed', 'Item Purchased')
-  and {{ eventlake.changed_rows_filter('event_date', 'message_id') }}
+  and {{ eventlake.changed_rows_filter('event_date', 'message_id', 'received_at') }}
 -- clustered by day: a request's date range skips the other days' row groups
 order by event_date
