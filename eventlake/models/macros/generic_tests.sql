@@ -14,22 +14,35 @@
   it was published (a failing run is never published). A full build checks every row.
 -#}
 
-{#- `where` clause of the rows a day-restricted test reads: the days this run rebuilt
-    (int_changed_days widened by `before`/`after`) and null days; empty on a full build.
-    With `rows_key` (a row-level fact's messageId column, whose model rebuilds with
-    changed_rows_filter), on the days where only the arriving messages' rows changed, only
-    those rows: the others were checked when the run that wrote them was published.
-    `rows_time` (the rows' received_at, on tables of winning copies: stg_events,
-    fct_events) bounds those rows by their arrival time too (arrival_time_bound), so the
-    engine prunes the day's older rows. -#}
-{% macro rebuilt_rows_filter(day_column, before=0, after=0, rows_key=none, rows_time=none) -%}
+{#- The rows a day-restricted test reads (a select of `columns` from `model`): the days
+    this run rebuilt (int_changed_days widened by `before`/`after`) and null days; every
+    row on a full build. With `rows_key` (a row-level fact's messageId column, whose model
+    rebuilds with changed_rows_filter), on the days where only the arriving messages' rows
+    changed, only those rows: the others were checked when the run that wrote them was
+    published. `rows_time` (the rows' received_at, on tables of winning copies:
+    stg_events, fct_events) bounds those rows by their arrival time too
+    (arrival_time_bound). The null days are a second select, not an `or`: a condition
+    on another column inside an `or` is not pushed into DuckDB's scan, so the day's older
+    row groups would be read (0.09 s instead of 0.04 s for a run's rows of a 6M-row day);
+    a null day is skipped by the zone maps wherever a row group has none. -#}
+{% macro checked_rows(model, columns, day_column, before=0, after=0, rows_key=none, rows_time=none) -%}
+    {%- set days = none -%}
     {%- if day_column is not none -%}
         {%- set days = eventlake.rebuilt_day_list(before, after) -%}
-        {%- if days is not none and rows_key is not none and before == 0 and after == 0 -%}
-        where {{ eventlake.rebuilt_rows(day_column, rows_key, rows_time) }} or {{ day_column }} is null
-        {%- elif days is not none -%}
-        where {{ eventlake.in_days(day_column, days) }} or {{ day_column }} is null
-        {%- endif -%}
+    {%- endif -%}
+        select {{ columns }}
+        from {{ model }}
+    {%- if days is not none and day_column is not none %}
+        where
+        {%- if rows_key is not none and before == 0 and after == 0 %}
+            {{ eventlake.rebuilt_rows(day_column, rows_key, rows_time) }}
+        {%- else %}
+            {{ eventlake.in_days(day_column, days) }}
+        {%- endif %}
+        union all
+        select {{ columns }}
+        from {{ model }}
+        where {{ day_column }} is null
     {%- endif -%}
 {%- endmacro %}
 
@@ -47,9 +60,7 @@
     {%- set others = [] %}
     {%- for column in not_null if column not in columns %}{% do others.append(column) %}{% endfor %}
     with checked as (
-        select {{ (columns + others) | join(', ') }}
-        from {{ model }}
-        {{ eventlake.rebuilt_rows_filter(day_column, before, after) }}
+        {{ eventlake.checked_rows(model, (columns + others) | join(', '), day_column, before, after) }}
     )
 
     select {{ columns | join(', ') }}, count(*) as n
@@ -73,9 +84,8 @@
 {% test unique_key(model, column_name, day_column=none, before=0, after=0, rows_key=none, rows_time=none) %}
     {%- set restrict = day_column is not none and var('changed_days', none) is not none %}
     with checked as (
-        select {{ column_name }} as key_value
-        from {{ model }}
-        {{ eventlake.rebuilt_rows_filter(day_column, before, after, rows_key, rows_time) }}
+        {{ eventlake.checked_rows(
+            model, column_name ~ ' as key_value', day_column, before, after, rows_key, rows_time) }}
     ),
 
     nulls as (
@@ -159,9 +169,9 @@
         {%- do columns.append(column) %}
     {%- endfor %}
     with checked as (
-        select {{ columns | join(', ') if columns else '1 as no_column' }}
-        from {{ model }}
-        {{ eventlake.rebuilt_rows_filter(day_column, before, after, rows_key, rows_time) }}
+        {{ eventlake.checked_rows(
+            model, columns | join(', ') if columns else '1 as no_column',
+            day_column, before, after, rows_key, rows_time) }}
     )
 
     {% if branches -%}
