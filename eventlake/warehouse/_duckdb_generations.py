@@ -608,18 +608,17 @@ def _sync(conn: Any, here: str, changes: _ChangeSet) -> None:
                     continue
                 arrived.create()  # the rows of arrived messages on those days
                 replaced = (row_days - days) & changes.replaced.get(key, set())
+                only_added = row_days - days - replaced
                 # rows only added, of a table holding each message's winning copy with its
                 # arrival time (stg_events): bounded by that time too, so only the last row
                 # groups of the day are read
                 bound = (
                     arrived.time_bound()
-                    if _has_column(conn, _SRC, table.name, "received_at", table.schema)
+                    if only_added
+                    and _has_column(conn, _SRC, table.name, "received_at", table.schema)
                     else ""
                 )
-                for part, part_days, extra in (
-                    (wheres, replaced, ""),
-                    (added, row_days - days - replaced, bound),
-                ):
+                for part, part_days, extra in ((wheres, replaced, ""), (added, only_added, bound)):
                     if part_days:
                         part.append(
                             f"({_in_days(column, sorted(part_days))} AND "
@@ -666,10 +665,10 @@ class _Arrived:
         every copy arrived in these versions (``appended``), which DuckDB prunes on (the
         models' ``arrival_time_bound``, docs/models.md)."""
         if self._bound is None:
+            self.create()  # its rows carry their earliest arrival: no second read
             earliest, kind, whole = self.conn.execute(
-                "SELECT CAST(min(received_at) AS VARCHAR), typeof(min(received_at)), "
-                "count(*) > 0 AND count(*) = count(received_at) "
-                f'FROM "{_SRC}".raw.events WHERE {_arrivals_where(self.arrivals)}'
+                "SELECT CAST(min(first_at) AS VARCHAR), typeof(min(first_at)), "
+                f"count(*) > 0 AND sum(untimed) = 0 FROM {_ARRIVED}"
             ).fetchone()
             bound = f' AND "received_at" >= CAST({_quote(earliest)} AS {kind})'
             self._bound = bound if whole else ""
@@ -680,8 +679,9 @@ class _Arrived:
             return
         where = _arrivals_where(self.arrivals)  # raises _Mismatch without any arrival
         self.conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_ARRIVED} AS SELECT DISTINCT message_id "
-            f'FROM "{_SRC}".raw.events WHERE {where}'
+            f"CREATE OR REPLACE TEMP TABLE {_ARRIVED} AS SELECT message_id, "
+            "min(received_at) AS first_at, count(*) - count(received_at) AS untimed "
+            f'FROM "{_SRC}".raw.events WHERE {where} GROUP BY message_id'
         )
         self.made = True
 

@@ -372,13 +372,13 @@
 {%- endmacro %}
 
 {% macro duckdb__arrival_time_bound(column) -%}
-    {%- if execute and var('changed_days', none) is not none and var('new_rows', none) is not none
-        and eventlake.messages_new() -%}
+    {%- if execute and var('changed_days', none) is not none
+        and var('new_rows', none) is not none -%}
+        {#- messages_new and the earliest arrival, as int_changed_days counted them -#}
         {%- set found = run_query(
-            'select cast(min(received_at) as varchar), typeof(min(received_at)), '
-            ~ 'count(*) > 0 and count(*) = count(received_at) from ' ~ source('raw', 'events')
-            ~ ' where ' ~ eventlake.arrived_rows_filter('event_date')) -%}
-        {%- if found.rows[0][2] %}
+            'select cast(max(arrived_since) as varchar), typeof(max(arrived_since)), '
+            ~ 'count(*) > 0 and bool_and(messages_new) from ' ~ ref('int_changed_days')) -%}
+        {%- if found.rows[0][2] and found.rows[0][0] is not none %}
         and {{ column }} >= cast('{{ found.rows[0][0] }}' as {{ found.rows[0][1] }})
         {%- endif -%}
     {%- endif -%}

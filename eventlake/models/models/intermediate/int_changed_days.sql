@@ -32,13 +32,15 @@
 {% if days is none or old_user_days is none or old_users is none %}
 
 select distinct event_date as day, true as messages_changed, false as rows_only,
-    false as messages_new
+    false as messages_new,
+    (select min(received_at) from {{ source('raw', 'events') }} where 1 = 0) as arrived_since
 from {{ source('raw', 'events') }}
 
 {% elif days | length == 0 %}
 
 select cast(null as date) as day, true as messages_changed, false as rows_only,
-    false as messages_new
+    false as messages_new,
+    (select min(received_at) from {{ source('raw', 'events') }} where 1 = 0) as arrived_since
 from {{ source('raw', 'events') }}
 where 1 = 0
 
@@ -46,7 +48,7 @@ where 1 = 0
 
 with given_rows as (
     -- the rows this run brought (var new_rows), else every row of the given days
-    select message_id, event_date, user_id, anonymous_id
+    select message_id, event_date, user_id, anonymous_id, received_at
     from {{ source('raw', 'events') }}
     where {{ eventlake.arrived_rows_filter('event_date') }}
 ),
@@ -136,10 +138,14 @@ select
     max(messages_changed) = 1 as messages_changed,
     {%- if var('new_rows', none) is none %}
     false as rows_only,
-    false as messages_new
+    false as messages_new,
+    (select min(received_at) from {{ source('raw', 'events') }} where 1 = 0) as arrived_since
     {%- else %}
     min(by_rows) = 1 as rows_only,
-    (select messages = 0 from replaced) as messages_new
+    (select messages = 0 from replaced) as messages_new,
+    -- the earliest arrival among the rows brought (null if one has none): arrival_time_bound
+    (select case when count(*) = count(received_at) then min(received_at) end
+        from given_rows) as arrived_since
     {%- endif %}
 from all_days
 where day is not null
