@@ -45,6 +45,7 @@ from eventlake.bus.request_records import (
     RequestRecordError,
     split_request_record,
 )
+from eventlake.land import scan
 from eventlake.spec import (
     EVENT_TYPES,
     Envelope,
@@ -53,7 +54,7 @@ from eventlake.spec import (
     parse_timestamp,
 )
 
-__all__ = ["Fallback", "RequestColumns", "Segment", "expand_request_table"]
+__all__ = ["Fallback", "RequestColumns", "Segment", "expand_request_table", "warm_up"]
 
 _EVENTS = msgspec.json.Decoder(list[Envelope])
 _TYPES = frozenset(EVENT_TYPES)
@@ -112,73 +113,80 @@ class _Record:
     count: int
     offset: int
     value: bytes | memoryview
+    events: memoryview  # the record's JSON array of events, undecoded
 
 
 class RequestColumns:
-    """Accumulates the events of many request records, then builds their rows at once.
+    """Accumulates many request records, then builds their rows at once.
 
     Building Arrow arrays has a fixed cost per call that a 100-event record cannot
-    amortise, so the lander adds every consecutive request record and converts once.
+    amortise, so the lander adds every consecutive request record and converts once: by
+    the compiled scan (``scan.py``) when it vouches for every event, else by decoding
+    (``scan=False`` forces that route: tests compare the two).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, scan: bool = True) -> None:
         self._records: list[_Record] = []
-        self._envs: list[Envelope] = []
+        self._scan = scan
 
     def __len__(self) -> int:
         return len(self._records)
 
     def add(self, value: bytes | memoryview, offset: int = 0) -> bool:
         """Add a record's events (each row gets ``offset``); False (nothing added) when the
-        record must take the general route.
+        record must take the general route. Its events are read at :meth:`flush`, where a
+        record whose events cannot be read comes back as a :class:`Fallback`.
 
         Raises:
             RequestRecordError: the value is not a readable request record.
         """
         header, array = split_request_record(value)
         try:
-            envs = _EVENTS.decode(array)
             received = parse_timestamp(header.received_at)
             batch_sent = parse_timestamp(header.sent_at) if header.sent_at is not None else None
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        except ValueError as exc:
             raise RequestRecordError(f"unreadable request record: {exc}") from exc
-        if len(envs) != header.count:
-            raise RequestRecordError(
-                f"request record holds {len(envs)} events, its header says {header.count}"
-            )
-        if not envs or not _time_ok(batch_sent):
+        if header.count <= 0 or not _time_ok(batch_sent):
             return False
         sent_us = _us(batch_sent) if batch_sent is not None else _NO_SENT
-        self._records.append(_Record(header, _us(received), sent_us, len(envs), offset, value))
-        self._envs += envs
+        self._records.append(
+            _Record(header, _us(received), sent_us, header.count, offset, value, array)
+        )
         return True
 
     def flush(self) -> list[Segment | Fallback]:
         """The added records as segments of rows and fallbacks, in order; starts afresh."""
-        records, envs = self._records, self._envs
-        self._records, self._envs = [], []
+        records = self._records
+        self._records = []
         if not records:
             return []
-        try:
-            return [_build(records, envs)]
-        except _Fallback:
-            pass
+        if self._scan:
+            try:
+                return [_build_scanned(records)]
+            except _Fallback:
+                pass
+        decoded = [_decode(rec) for rec in records]
+        if all(envs is not None for envs in decoded):
+            try:
+                return [_build(records, [e for envs in decoded if envs for e in envs])]
+            except _Fallback:
+                pass
         # Some record needs the general route: find which, one record at a time (rare).
         out: list[Segment | Fallback] = []
-        start = 0
         good: list[tuple[_Record, list[Envelope]]] = []
-        for rec in records:
-            mine = envs[start : start + rec.count]
-            start += rec.count
-            try:
-                _build([rec], mine)
-            except _Fallback:
-                if good:
-                    out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
-                    good = []
-                out.append(Fallback(rec.value, rec.offset))
-                continue
-            good.append((rec, mine))
+        for rec, mine in zip(records, decoded, strict=True):
+            if mine is not None:
+                try:
+                    _build([rec], mine)
+                except _Fallback:
+                    pass
+                else:
+                    good.append((rec, mine))
+                    continue
+            if good:
+                out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
+                good = []
+            out.append(Fallback(rec.value, rec.offset))
         if good:
             out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
         return out
@@ -190,6 +198,31 @@ class RequestColumns:
             raise RequestRecordError("a record needs the general route")
         tables = [p.table for p in parts if isinstance(p, Segment)]
         return pa.concat_tables(tables) if tables else EVENT_INPUT_SCHEMA.empty_table()
+
+
+def _decode(rec: _Record) -> list[Envelope] | None:
+    """A record's events as structs; None when they cannot be read (the general route
+    then says why)."""
+    try:
+        envs = _EVENTS.decode(rec.events)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return envs if len(envs) == rec.count else None
+
+
+_WARM_UP = (
+    b'[{"type":"track","event":"E","userId":"u","messageId":"m",'
+    b'"timestamp":"2026-01-01T00:00:00.5+01:00","context":{"a":[1,"b"]},"properties":{}}]'
+)
+
+
+def warm_up() -> None:
+    """Load (or, the first time on a machine, compile) the scan's machine code now, so a
+    long-running lander does not pay for it in its first batch."""
+    header = RequestHeader(received_at="2026-01-01T00:00:00Z", count=1, ip="192.0.2.1")
+    head = msgspec.json.encode(header)
+    record = _Record(header, 0, _NO_SENT, 1, 0, head, memoryview(_WARM_UP))
+    _build_scanned([record])
 
 
 def expand_request_table(value: bytes | memoryview) -> pa.Table | None:
@@ -219,9 +252,8 @@ def _strings(values: list[object]) -> pa.Array:
         raise _Fallback from exc
 
 
-def _ids(values: list[object]) -> pa.Array:
+def _no_empty(arr: pa.Array) -> pa.Array:
     """An id column as ``prepare_events`` keeps it: '' is no id."""
-    arr = _strings(values)
     if arr.null_count == len(arr):
         return arr
     return pc.if_else(pc.equal(arr, ""), _NULL_STR, arr)
@@ -266,6 +298,28 @@ def _timestamps(values: list[object]) -> tuple[pa.Array, npt.NDArray[np.int64]]:
     return arr, arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
 
 
+@dataclass(slots=True)
+class _Columns:
+    """An event's own fields as columns, before the rules of ``prepare_events``: ids as
+    the client wrote them, times as (array, UTC microseconds with 0 for null)."""
+
+    type: pa.Array
+    message_id: pa.Array
+    user_id: pa.Array
+    anonymous_id: pa.Array
+    group_id: pa.Array
+    previous_id: pa.Array
+    event: pa.Array
+    name: pa.Array
+    timestamp: tuple[pa.Array, npt.NDArray[np.int64]]
+    original_timestamp: tuple[pa.Array, npt.NDArray[np.int64]]
+    sent_at: tuple[pa.Array, npt.NDArray[np.int64]]
+    properties: pa.Array
+    traits: pa.Array
+    integrations: pa.Array
+    context: pa.Array
+
+
 def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
     """The rows of ``records`` (whose events are ``envs``, in order) as one segment.
 
@@ -273,27 +327,59 @@ def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
         _Fallback: some event breaks a rule the columnar route does not apply itself.
     """
     n = len(envs)
-    counts = np.fromiter((r.count for r in records), dtype=np.int64, count=len(records))
-    rec_of = np.repeat(np.arange(len(records)), counts)
-    take = pa.array(rec_of, pa.int64())
+    layout = _Layout(records)
     cols = [list(map(get, envs)) for get in _GETTERS]
+    columns = _Columns(
+        type=_strings(cols[_F["type"]]),
+        message_id=_strings(cols[_F["messageId"]]),
+        user_id=_strings(cols[_F["userId"]]),
+        anonymous_id=_strings(cols[_F["anonymousId"]]),
+        group_id=_strings(cols[_F["groupId"]]),
+        previous_id=_strings(cols[_F["previousId"]]),
+        event=_strings(cols[_F["event"]]),
+        name=_strings(cols[_F["name"]]),
+        timestamp=_timestamps(cols[_F["timestamp"]]),
+        original_timestamp=_timestamps(cols[_F["originalTimestamp"]]),
+        sent_at=_timestamps(cols[_F["sentAt"]]),
+        properties=_objects(cols[_F["properties"]], n),
+        traits=_objects(cols[_F["traits"]], n),
+        integrations=_objects(cols[_F["integrations"]], n),
+        context=_contexts(records, envs, cols[_F["context"]], layout.rec_of, layout.take, n),
+    )
+    return _finish(records, layout, columns)
 
-    def per_record(values: list[object]) -> pa.Array:
-        arr = pa.array(values, pa.string())
-        return arr.take(take)
 
+class _Layout:
+    """Which record each row comes from."""
+
+    def __init__(self, records: list[_Record]) -> None:
+        self.counts = np.fromiter((r.count for r in records), dtype=np.int64, count=len(records))
+        self.rec_of = np.repeat(np.arange(len(records)), self.counts)
+        self.take = pa.array(self.rec_of, pa.int64())
+
+    def per_record(self, values: list[str | None]) -> pa.Array:
+        return pa.array(values, pa.string()).take(self.take)
+
+
+def _finish(records: list[_Record], layout: _Layout, c: _Columns) -> Segment:
+    """The rules of ``prepare_events`` over the columns, and the rows of the lake.
+
+    Raises:
+        _Fallback: some event breaks a rule the columnar route does not apply itself.
+    """
+    counts, per_record = layout.counts, layout.per_record
     # the call type: a single-event endpoint forces it, else the event says it
-    own_type = _strings(cols[_F["type"]])
+    own_type = c.type
     forced = [r.header.type for r in records]
-    etype = own_type if not any(forced) else pc.coalesce(per_record(forced), own_type)  # type: ignore[arg-type]
+    etype = own_type if not any(forced) else pc.coalesce(per_record(forced), own_type)
     if not pc.all(pc.is_in(etype, value_set=_TYPES_ARRAY)).as_py() or etype.null_count:
         raise _Fallback
-    mid = _strings(cols[_F["messageId"]])
+    mid = c.message_id
     if mid.null_count or not pc.all(pc.not_equal(mid, "")).as_py():
         raise _Fallback
-    uid, aid = _ids(cols[_F["userId"]]), _ids(cols[_F["anonymousId"]])
-    gid, pid = _ids(cols[_F["groupId"]]), _ids(cols[_F["previousId"]])
-    event = _strings(cols[_F["event"]])
+    uid, aid = _no_empty(c.user_id), _no_empty(c.anonymous_id)
+    gid, pid = _no_empty(c.group_id), _no_empty(c.previous_id)
+    event = c.event
     bad = pc.and_(pc.is_null(uid), pc.is_null(aid))
     no_event = pc.or_(pc.is_null(event), pc.equal(event, ""))
     bad = pc.or_(bad, pc.and_(pc.equal(etype, "track"), pc.fill_null(no_event, True)))
@@ -302,21 +388,16 @@ def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
     if pc.any(bad).as_py():
         raise _Fallback
 
-    ts, ts_us = _timestamps(cols[_F["timestamp"]])
-    own_orig, own_orig_us = _timestamps(cols[_F["originalTimestamp"]])
+    ts, ts_us = c.timestamp
+    own_orig, own_orig_us = c.original_timestamp
     # originalTimestamp, else timestamp (prepare_events: `originalTimestamp or timestamp`)
     orig = pc.coalesce(own_orig, ts)
     orig_us = np.where(np.asarray(own_orig.is_null(), dtype=bool), ts_us, own_orig_us)
-    sent, sent_own_us = _timestamps(cols[_F["sentAt"]])
+    sent, sent_own_us = c.sent_at
     for arr, us in ((ts, ts_us), (own_orig, own_orig_us), (sent, sent_own_us)):
         valid = ~np.asarray(arr.is_null(), dtype=bool)
         if np.any(valid & ((us < _LO_US) | (us >= _HI_US))):
             raise _Fallback
-
-    properties = _objects(cols[_F["properties"]], n)
-    traits = _objects(cols[_F["traits"]], n)
-    integrations = _objects(cols[_F["integrations"]], n)
-    contexts = _contexts(records, envs, cols[_F["context"]], rec_of, take, n)
 
     # correct_clock_skew: receivedAt - (sentAt - originalTimestamp) when both are known,
     # else the client's time, else receivedAt; sentAt is the event's, else the batch's
@@ -333,7 +414,7 @@ def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
         "message_id": mid,
         "type": etype,
         "event": event,
-        "name": _strings(cols[_F["name"]]),
+        "name": c.name,
         "user_id": uid,
         "anonymous_id": aid,
         "group_id": gid,
@@ -342,10 +423,10 @@ def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
         "original_timestamp": orig,
         "sent_at": pa.array(sent_us, pa.int64(), mask=sent_null).cast(_TS),
         "received_at": pa.array(recv_us, pa.int64()).cast(_TS),
-        "properties": properties,
-        "traits": traits,
-        "context": contexts,
-        "integrations": integrations,
+        "properties": c.properties,
+        "traits": c.traits,
+        "context": c.context,
+        "integrations": c.integrations,
         "source": per_record([r.header.source for r in records]),
         "host": per_record([clip_header(r.header.host) for r in records]),
         "user_agent": per_record([clip_header(r.header.user_agent) for r in records]),
@@ -356,6 +437,127 @@ def _build(records: list[_Record], envs: list[Envelope]) -> Segment:
     )
     offsets = np.repeat(np.fromiter((r.offset for r in records), np.int64), counts)
     return Segment(table, offsets)
+
+
+# -- the scanned route ----------------------------------------------------------------------
+
+_STRING_FIELDS = (
+    "type",
+    "messageId",
+    "userId",
+    "anonymousId",
+    "groupId",
+    "previousId",
+    "event",
+    "name",
+)
+_OBJECT_FIELDS = ("properties", "traits", "integrations", "context")
+
+
+def _build_scanned(records: list[_Record]) -> Segment:
+    """:func:`_build` from the compiled scan's spans instead of decoded structs.
+
+    Raises:
+        _Fallback: the scan does not vouch for some event, or some event breaks a rule.
+    """
+    if any(r.header.context for r in records):
+        raise _Fallback  # a batch-level context is merged per event by the decoding route
+    try:
+        found = scan.scan_events([r.events for r in records], [r.count for r in records])
+    except ValueError as exc:
+        raise _Fallback from exc
+    if not found.ok:
+        raise _Fallback
+    for name in _STRING_FIELDS:
+        k = found.kind(name)
+        if np.any((k == scan.OTHER) | (k == scan.OBJECT)):
+            raise _Fallback  # an escape, a number, an object: decoding decides
+    for name in _OBJECT_FIELDS:
+        k = found.kind(name)
+        if np.any((k == scan.OTHER) | (k == scan.STRING)):
+            raise _Fallback  # an array or a scalar where an object belongs
+    layout = _Layout(records)
+    heads = [
+        None if r.header.ip is None else b'{"ip":' + msgspec.json.encode(r.header.ip)
+        for r in records
+    ]
+    fields = [(name, scan.STRING) for name in _STRING_FIELDS]
+    fields += [(name, scan.OBJECT) for name in _OBJECT_FIELDS]
+    try:
+        got = scan.gather(found, fields, heads)
+    except ValueError as exc:  # a column too large for 32-bit offsets
+        raise _Fallback from exc
+    text = {
+        name: _utf8(got.offsets[k], got.data(k), got.valid[k]) for k, (name, _) in enumerate(fields)
+    }
+
+    def times(name: str) -> tuple[pa.Array, npt.NDArray[np.int64]]:
+        us = found.time(name)
+        null = found.kind(name) != scan.STRING
+        return pa.array(us, pa.int64(), mask=null).cast(_TS), us
+
+    columns = _Columns(
+        type=text["type"],
+        message_id=text["messageId"],
+        user_id=text["userId"],
+        anonymous_id=text["anonymousId"],
+        group_id=text["groupId"],
+        previous_id=text["previousId"],
+        event=text["event"],
+        name=text["name"],
+        timestamp=times("timestamp"),
+        original_timestamp=times("originalTimestamp"),
+        sent_at=times("sentAt"),
+        properties=text["properties"],
+        traits=text["traits"],
+        integrations=text["integrations"],
+        context=_own_ip_contexts(records, found, layout, heads, text["context"]),
+    )
+    return _finish(records, layout, columns)
+
+
+def _utf8(
+    offsets: npt.NDArray[np.int32], data: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]
+) -> pa.Array:
+    """A string array from gathered buffers (UTF-8 checked; not UTF-8 -> fallback)."""
+    n = len(valid)
+    nulls = n - int(np.count_nonzero(valid))
+    bitmap = None if nulls == 0 else pa.array(valid, pa.bool_()).buffers()[1]
+    binary = pa.Array.from_buffers(
+        pa.binary(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls
+    )
+    try:
+        return binary.cast(pa.string())
+    except pa.ArrowInvalid as exc:
+        raise _Fallback from exc
+
+
+def _own_ip_contexts(
+    records: list[_Record],
+    found: scan.ScanResult,
+    layout: _Layout,
+    heads: list[bytes | None],
+    spliced: pa.Array,
+) -> pa.Array:
+    """The gathered contexts, with those that name ``ip`` themselves (where the request
+    has an address) replaced by ``context_text`` (Python, per such event: it may hold a
+    null ip to fill)."""
+    own = found.context_ip & np.array([h is not None for h in heads], dtype=bool)[layout.rec_of]
+    if not own.any():
+        return spliced
+    values: list[str | None] = [None] * len(spliced)
+    for i in np.flatnonzero(own).tolist():
+        ip = records[int(layout.rec_of[i])].header.ip
+        raw = msgspec.Raw(found.text("context", i))
+        prefix = '{"ip":' + msgspec.json.encode(ip).decode()
+        try:
+            values[i] = context_text(raw, ip, prefix, None)
+        except Exception as exc:  # a rule of prepare_events says no: let it say why
+            raise _Fallback from exc
+    return pc.if_else(pa.array(own), pa.array(values, pa.string()), spliced)
+
+
+# -- the decoded route ----------------------------------------------------------------------
 
 
 def _contexts(
@@ -374,10 +576,6 @@ def _contexts(
     if all(ip is None for ip in ips) and not batch_ctx.any():
         return text
     ip_json = [None if ip is None else msgspec.json.encode(ip).decode() for ip in ips]
-    if not batch_ctx.any() and None not in ips:
-        fast = _splice_ip(text, [j for j in ip_json if j is not None], rec_of)
-        if fast is not None:
-            return fast
     prefix = pa.array([None if j is None else '{"ip":' + j for j in ip_json], pa.string())
     alone = pa.array([None if j is None else '{"ip":' + j + "}" for j in ip_json], pa.string())
     prefix, alone = prefix.take(take), alone.take(take)
@@ -404,58 +602,3 @@ def _contexts(
         except Exception as exc:  # a rule of prepare_events says no: let it say why
             raise _Fallback from exc
     return pa.array(values, pa.string())
-
-
-_WS_BYTES = np.frombuffer(_JSON_WS.encode(), dtype=np.uint8)
-_IP_KEY = b'"ip"'  # in any context: the kernels' route, which looks per event
-
-
-def _splice_ip(
-    text: pa.Array, ip_json: list[str], rec_of: npt.NDArray[np.int64]
-) -> pa.Array | None:
-    """The common case of :func:`_contexts` in one pass over the bytes: every event has a
-    context object, every record an ``ip``, and no context names ``"ip"`` anywhere or
-    starts with blanks (``None`` otherwise: the string kernels handle it). Each event's
-    text becomes ``{"ip":<ip>,`` (no comma for ``{}``) and the rest of its bytes after
-    ``{``: the heads are scattered into the output by index, the tails by a mask, with no
-    Python per event (the kernels' route copies every context five times)."""
-    n = len(text)
-    if n == 0 or text.null_count:
-        return None
-    _, offsets_buf, data_buf = text.buffers()
-    offs = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=text.offset * 4)
-    offs = offs.astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8)[offs[0] : offs[-1]]
-    if data.tobytes().find(_IP_KEY) >= 0:
-        return None
-    starts, ends = offs[:-1] - offs[0], offs[1:] - offs[0]
-    second = data[starts + 1]  # a context object is at least "{}"
-    if np.isin(second, _WS_BYTES).any():
-        return None
-    # heads: '{"ip":X,' per record, '{"ip":X' for an empty object (pool index + records)
-    pool = [('{"ip":' + j + ",").encode() for j in ip_json]
-    pool += [('{"ip":' + j).encode() for j in ip_json]
-    which = rec_of + np.where(second == ord("}"), len(ip_json), 0)
-    heads = np.frombuffer(b"".join(map(pool.__getitem__, which.tolist())), dtype=np.uint8)
-    head_len = np.fromiter(map(len, pool), dtype=np.int64, count=len(pool))[which]
-    new_offs = np.empty(n + 1, dtype=np.int64)
-    new_offs[0] = 0
-    np.cumsum(ends - starts - 1 + head_len, out=new_offs[1:])
-    total = int(new_offs[-1])
-    if total >= 2**31:
-        return None
-    # output position of every head byte: its event's start + its rank within the head
-    head_starts = np.cumsum(head_len) - head_len
-    head_pos = np.repeat(new_offs[:-1] - head_starts, head_len) + np.arange(len(heads))
-    out = np.empty(total, dtype=np.uint8)
-    out[head_pos] = heads
-    is_tail = np.ones(total, dtype=bool)
-    is_tail[head_pos] = False
-    keep = np.ones(len(data), dtype=bool)
-    keep[starts] = False  # each event's "{" (the head brings its own)
-    out[is_tail] = data[keep]
-    return pa.Array.from_buffers(
-        pa.string(),
-        n,
-        [None, pa.py_buffer(new_offs.astype(np.int32)), pa.py_buffer(out)],
-    )

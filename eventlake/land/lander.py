@@ -46,6 +46,7 @@ from eventlake.config import LandConfig, Settings
 from eventlake.errors import CommitConflictError, LakeError, LandError
 from eventlake.lake import QUARANTINE_DIR, Lake, PendingFile, open_lake
 from eventlake.land.convert import Converted, Run, convert_runs, split_by_day
+from eventlake.land.expand import warm_up
 from eventlake.land.offsets import LakeOffsets
 
 __all__ = ["BatchSummary", "LandResult", "Lander", "LANDER_STREAM", "commit_id_for"]
@@ -155,7 +156,9 @@ class Lander:
         self.topics = tuple(topics)
         self.hook = hook
         self._offsets = LakeOffsets(self.lake, LANDER_STREAM)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="land-convert")
+        # Two partitions convert at once: the request records' scan runs without the GIL.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="land-convert")
+        warm_up()
         self._writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="land-commit")
         self._recovered_at = 0.0
         self._recover()
@@ -207,7 +210,9 @@ class Lander:
         on_batch: Callable[[BatchSummary], None] | None = None,
         max_batches: int | None = None,
     ) -> LandResult:
-        """Land batches: with ``follow`` until ``should_stop``; without, everything that was
+        """Land batches: with ``follow`` until ``should_stop``, then one last batch of what
+        this member's partitions hold at that moment (a service stops its intake first, so
+        that batch holds what the intake acknowledged last); without, everything that was
         on the bus when the run started (see the module doc), then return."""
         result = LandResult()
         started = time.monotonic()
@@ -224,6 +229,13 @@ class Lander:
                     break
             elif drain is not None:
                 self._wait_for_others(drain)
+        else:
+            if follow and (max_batches is None or result.batches < max_batches):
+                runs = self._collect(False, lambda: False, None)
+                if runs:
+                    summary = self.land_runs(runs, result)
+                    if on_batch is not None:
+                        on_batch(summary)
         result.seconds = time.monotonic() - started
         return result
 

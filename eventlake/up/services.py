@@ -95,7 +95,10 @@ def run_collect(settings: Settings, fd: int, state_file: Path | None) -> None:
 
 
 def run_land(settings: Settings, stop: threading.Event) -> None:
-    """Land the bus into the lake until ``stop`` (the batch in progress is finished)."""
+    """Land the bus into the lake until ``stop``: the batch in progress is finished, then
+    one more batch of what the bus holds then (``Lander.run``). The intake stops first
+    (stop groups), so that last batch holds the events the collector acknowledged while
+    it drained, whether or not the lander had started following when the stop came."""
     from eventlake.land import Lander
 
     lander = Lander.from_settings(settings)

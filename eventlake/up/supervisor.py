@@ -15,7 +15,8 @@ journal, in a terminal the terminal.
 - **Stop** (SIGINT, SIGTERM): children get SIGTERM in stop groups, the next group once the
   previous one has exited: intake first (the collector stops accepting and drains,
   sources, the demo's trickle), then the lander and the model runs (the lander finishes
-  its batch; a build in progress finishes), then serve. Whatever still runs when
+  its batch, then lands one more of what its partitions hold; a build in progress
+  finishes), then serve. Whatever still runs when
   ``up.stop_timeout`` is over is killed with SIGKILL: a killed build publishes nothing,
   a killed lander re-reads its batch next time. A second Ctrl-C kills everything at once.
   The supervisor then exits 0.

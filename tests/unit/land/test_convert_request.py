@@ -230,41 +230,46 @@ def test_property_the_ip_splice_of_many_records_equals_the_json_route(records) -
     assert table.column("context").to_pylist() == expected
 
 
-def test_the_common_ip_splice_takes_the_one_pass_route(monkeypatch) -> None:
-    """Contexts without blanks or an "ip" take ``_splice_ip``; its answer is the kernels'."""
-    taken: list[bool] = []
-    splice = expand_module._splice_ip
+def _decoding_forbidden(*args):  # type: ignore[no-untyped-def]
+    raise AssertionError("the decoding route ran")
 
-    def spy(*args):  # type: ignore[no-untyped-def]
-        out = splice(*args)
-        taken.append(out is not None)
-        return out
 
+def test_the_common_case_takes_the_scan_and_splices_the_ip(monkeypatch) -> None:
+    """Contexts with or without blanks, empty or absent: the compiled scan and gather give
+    every row (the decoding route is never called), and the decoding route agrees."""
     values = [
-        _contexts_record([b'{"os":{"name":"iOS"}}', b"{}", b'{"locale":"\u00e9"}'], ip, k)
-        for k, ip in enumerate(["192.0.2.1", "198.51.100.9"])
+        _contexts_record(
+            [
+                b'{"os":{"name":"iOS"}}',
+                b"{}",
+                b'{"locale":"\u00e9"}',
+                b'{ \n "k" : [1, {"ip": 2}] }',
+            ],
+            ip,
+            k,
+        )
+        for k, ip in enumerate(["192.0.2.1", 'we"ird'])
     ]
-    monkeypatch.setattr(expand_module, "_splice_ip", spy)
+    monkeypatch.setattr(expand_module, "_build", _decoding_forbidden)
     cols = RequestColumns()
     for v in values:
-        cols.add(v)
-    fast = cols.table().column("context").to_pylist()
-    assert taken == [True]
-    monkeypatch.setattr(expand_module, "_splice_ip", lambda *args: None)
+        assert cols.add(v)
+    scanned = cols.table()
+    assert scanned.column("context").to_pylist() == [
+        '{"ip":"192.0.2.1","os":{"name":"iOS"}}',
+        '{"ip":"192.0.2.1"}',
+        '{"ip":"192.0.2.1","locale":"\\u00e9"}',
+        '{"ip":"192.0.2.1","k" : [1, {"ip": 2}] }',
+        '{"ip":"we\\"ird","os":{"name":"iOS"}}',
+        '{"ip":"we\\"ird"}',
+        '{"ip":"we\\"ird","locale":"\\u00e9"}',
+        '{"ip":"we\\"ird","k" : [1, {"ip": 2}] }',
+    ]
+    monkeypatch.undo()
+    decoding = RequestColumns(scan=False)
     for v in values:
-        cols.add(v)
-    assert (
-        cols.table().column("context").to_pylist()
-        == fast
-        == [
-            '{"ip":"192.0.2.1","os":{"name":"iOS"}}',
-            '{"ip":"192.0.2.1"}',
-            '{"ip":"192.0.2.1","locale":"\\u00e9"}',
-            '{"ip":"198.51.100.9","os":{"name":"iOS"}}',
-            '{"ip":"198.51.100.9"}',
-            '{"ip":"198.51.100.9","locale":"\\u00e9"}',
-        ]
-    )
+        decoding.add(v)
+    assert decoding.table().equals(scanned)
 
 
 def test_columnar_expansion_takes_the_common_case() -> None:
