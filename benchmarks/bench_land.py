@@ -49,6 +49,7 @@ from eventlake.bus.request_records import (
     encode_request_record,
 )
 from eventlake.config import load_config
+from eventlake.gc_tuning import tune_gc
 from eventlake.lake import EVENT_SCHEMA
 from eventlake.land import Lander
 from eventlake.land.convert import split_by_day
@@ -233,6 +234,7 @@ def main() -> None:
             )
 
         lander = Lander.from_settings(settings)
+        tune_gc()  # as every lander process does (eventlake land, eventlake up)
         t0 = time.perf_counter()
         result = lander.run()
         land_s = time.perf_counter() - t0

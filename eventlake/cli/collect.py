@@ -60,8 +60,9 @@ def collect(
     import uvicorn
 
     from eventlake.bus import open_bus
-    from eventlake.collect.app import CONFIG_ENV, create_app, tune_gc
+    from eventlake.collect.app import CONFIG_ENV, create_app
     from eventlake.collect.server import uvicorn_options
+    from eventlake.gc_tuning import tune_gc
 
     settings = pass_settings(ctx)
     host = host or settings.collect.host

@@ -35,6 +35,7 @@ def land(ctx: click.Context, follow: bool, as_json: bool, quiet: bool) -> None:
     """
     from rich.console import Console
 
+    from eventlake.gc_tuning import tune_gc
     from eventlake.land import Lander
 
     settings = pass_settings(ctx)
@@ -46,6 +47,7 @@ def land(ctx: click.Context, follow: bool, as_json: bool, quiet: bool) -> None:
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     lander = Lander.from_settings(settings)
+    tune_gc()
     try:
         if follow and not quiet:
             err.print(f"landing {lander.bus.describe()} -> {lander.lake.uri} (Ctrl-C stops)")

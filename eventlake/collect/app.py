@@ -19,7 +19,6 @@ import asyncio
 import dataclasses
 import datetime as _dt
 import functools
-import gc
 import ipaddress
 import logging
 import os
@@ -43,6 +42,7 @@ from eventlake.collect.committer import GroupCommitter, OverloadedError
 from eventlake.collect.handler import RequestHandler, RequestMeta
 from eventlake.collect.server import head_bytes, headers_too_large
 from eventlake.errors import AppendTooLargeError, BusError, BusFullError, ConfigError
+from eventlake.gc_tuning import tune_gc
 from eventlake.health import HealthReport, HealthSource
 from eventlake.tracking_plan import CompiledPlan, plan_from_settings
 
@@ -55,7 +55,6 @@ __all__ = [
     "ClientAddress",
     "app_from_environment",
     "create_app",
-    "tune_gc",
 ]
 
 log = logging.getLogger("eventlake.collect")
@@ -364,18 +363,6 @@ def create_app(
 
 #: Environment variable naming the config file of ``uvicorn --factory`` workers.
 CONFIG_ENV = "EVENTLAKE_CONFIG"
-
-
-def tune_gc() -> None:
-    """Garbage-collector settings for a collector process (call once, after start-up).
-
-    A request allocates a few hundred short-lived objects and makes no reference cycles, so
-    the default gen-0 threshold (700 allocations) runs a collection every request or two for
-    nothing; 50,000 keeps them rare. ``gc.freeze()`` moves everything loaded at start-up
-    (modules, the app, the tracking plan) out of the collector's way for good.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def app_from_environment() -> Any:

@@ -106,6 +106,10 @@ class Run:
     def arrow_mask(self) -> npt.NDArray[np.bool_] | None:
         """Which records are binary: Arrow IPC streams (first byte 0xFF) or request records
         (0xFE); None: all JSON, or unknown boundaries."""
+        if self.count == 1 and self.value_lens is not None:  # a frame per record: common
+            if self.value_lens[0] == 0 or self.values[0] < 0xFE:
+                return None
+            return np.ones(1, dtype=bool)
         starts = self.starts()
         if starts is None or self.value_lens is None or not len(starts):
             return None
@@ -292,6 +296,9 @@ class _Piece:
 def _pieces(run: Run, mask: npt.NDArray[np.bool_] | None) -> Iterator[_Piece]:
     if mask is None or run.value_lens is None:
         yield _Piece(False, run.values, run.offsets, run.value_lens)
+        return
+    if run.count == 1 and mask[0]:  # one binary record: no positions to work out
+        yield _Piece(True, memoryview(run.values)[: int(run.value_lens[0])], run.offsets, None)
         return
     starts = run.starts()
     assert starts is not None

@@ -48,8 +48,8 @@ def collector_app_from_environment() -> object:
     """uvicorn factory for collector worker processes (``collect.workers`` > 1)."""
     import os
 
-    from eventlake.collect.app import tune_gc
     from eventlake.config import load_config
+    from eventlake.gc_tuning import tune_gc
     from eventlake.up.state import STATE_ENV
 
     state = os.environ.get(STATE_ENV)
@@ -62,8 +62,8 @@ def run_collect(settings: Settings, fd: int, state_file: Path | None) -> None:
     """Serve the collector on the inherited listening socket ``fd`` until SIGTERM."""
     import uvicorn
 
-    from eventlake.collect.app import tune_gc
     from eventlake.collect.server import uvicorn_options
+    from eventlake.gc_tuning import tune_gc
 
     sock = _listening_socket(fd)
     workers = settings.collect.workers
@@ -99,9 +99,11 @@ def run_land(settings: Settings, stop: threading.Event) -> None:
     one more batch of what the bus holds then (``Lander.run``). The intake stops first
     (stop groups), so that last batch holds the events the collector acknowledged while
     it drained, whether or not the lander had started following when the stop came."""
+    from eventlake.gc_tuning import tune_gc
     from eventlake.land import Lander
 
     lander = Lander.from_settings(settings)
+    tune_gc()
     try:
         log.info("landing %s into %s", lander.bus.describe(), lander.lake.uri)
         lander.run(follow=True, should_stop=stop.is_set, on_batch=lambda b: log.info(b.line()))
