@@ -4,26 +4,26 @@ A collector request record (``bus/request_records.py``) holds events exactly as 
 sent them. :func:`eventlake.bus.request_records.expand_request_record` turns them into the
 JSON records the collector's general path makes, which the lander would then parse again;
 encoding JSON only to parse it back cost more than the expansion itself. This module builds
-the same rows as columns instead, for MANY records at once:
+the same rows as columns instead, for MANY records at once, by one of two routes:
 
-- one typed decode per record in C (the envelope struct of ``spec.prepare_events``), the
-  structs of every record added gathered in one list;
-- each column pulled out of all structs by one C loop (``map`` of an ``attrgetter``: no
-  Python code per event);
-- the rules of ``prepare_events`` (``spec``: ids, types, ``object_text``,
-  ``context_text``, clock-skew correction) applied with Arrow compute and numpy on whole
-  columns: nested objects are joined from the raw JSON bytes msgspec kept (``msgspec.Raw``
-  exposes them as buffers) into one binary array, checked as UTF-8 and as objects by
-  Arrow; the context's ``ip`` is spliced in by one pass over the bytes (with string
-  kernels when a context already names ``"ip"`` or starts with blanks). Only rare cases run
-  Python per event: a context that already names ``ip``, a batch-level context.
+- **scanned** (the common case): the compiled scan of ``scan.py`` finds where each
+  event's fields are and parses the times, without the GIL, and gathers every column
+  straight into Arrow buffers with the request's ``ip`` spliced into each context. Only
+  a context that names ``ip`` itself runs Python per event (``context_text``);
+- **decoded** (whatever the scan does not vouch for: an escape in an id, a number where a
+  string belongs, another spelling of a time, a batch-level context): one typed msgspec
+  decode per record (the envelope struct of ``spec.prepare_events``), each column pulled
+  out of all structs by a C loop, nested objects joined from the raw bytes msgspec kept.
 
-It handles the records the collector writes in the common case: every id a non-empty string
-or absent, every ``messageId`` present, every time within 1900..2200 (so the int64 clock-skew
-arithmetic stays where ``prepare_events``' datetime arithmetic is defined), every event
-valid. A record with anything else is handed back (:class:`Fallback`) and the caller takes
-the JSON route, which applies ``prepare_events`` in full (and quarantines with reasons);
-records keep their order. The unit tests compare both routes on random batches.
+Both then apply the rules of ``prepare_events`` (``spec``: ids, types, ``object_text``,
+``context_text``, clock-skew correction) with Arrow compute and numpy on whole columns
+(:func:`_finish`). They handle the records the collector writes in the common case: every
+id a non-empty string or absent, every ``messageId`` present, every time within 1900..2200
+(so the int64 clock-skew arithmetic stays where ``prepare_events``' datetime arithmetic is
+defined), every event valid. A record with anything else is handed back
+(:class:`Fallback`) and the caller takes the JSON route, which applies ``prepare_events``
+in full (and quarantines with reasons); records keep their order. The unit tests compare
+the routes on random batches (``tests/unit/land/test_convert_request.py``, ``test_scan.py``).
 """
 
 from __future__ import annotations
