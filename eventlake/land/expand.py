@@ -54,7 +54,14 @@ from eventlake.spec import (
     parse_timestamp,
 )
 
-__all__ = ["Fallback", "RequestColumns", "Segment", "expand_request_table", "warm_up"]
+__all__ = [
+    "SCAN_CHUNK",
+    "Fallback",
+    "RequestColumns",
+    "Segment",
+    "expand_request_table",
+    "warm_up",
+]
 
 _EVENTS = msgspec.json.Decoder(list[Envelope])
 _TYPES = frozenset(EVENT_TYPES)
@@ -160,35 +167,23 @@ class RequestColumns:
         self._records = []
         if not records:
             return []
-        if self._scan:
-            try:
-                return [_build_scanned(records)]
-            except _Fallback:
-                pass
-        decoded = [_decode(rec) for rec in records]
-        if all(envs is not None for envs in decoded):
-            try:
-                return [_build(records, [e for envs in decoded if envs for e in envs])]
-            except _Fallback:
-                pass
-        # Some record needs the general route: find which, one record at a time (rare).
+        if not self._scan:
+            return _decoded(records)
+        try:
+            return [_build_scanned(records)]
+        except _Fallback:
+            pass
+        if len(records) <= SCAN_CHUNK:
+            return _decoded(records)
+        # Some event the scan does not vouch for: scan the others in chunks, so that one
+        # odd record does not send a whole batch down the decoding route.
         out: list[Segment | Fallback] = []
-        good: list[tuple[_Record, list[Envelope]]] = []
-        for rec, mine in zip(records, decoded, strict=True):
-            if mine is not None:
-                try:
-                    _build([rec], mine)
-                except _Fallback:
-                    pass
-                else:
-                    good.append((rec, mine))
-                    continue
-            if good:
-                out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
-                good = []
-            out.append(Fallback(rec.value, rec.offset))
-        if good:
-            out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
+        for i in range(0, len(records), SCAN_CHUNK):
+            chunk = records[i : i + SCAN_CHUNK]
+            try:
+                out.append(_build_scanned(chunk))
+            except _Fallback:
+                out += _decoded(chunk)
         return out
 
     def table(self) -> pa.Table:
@@ -198,6 +193,40 @@ class RequestColumns:
             raise RequestRecordError("a record needs the general route")
         tables = [p.table for p in parts if isinstance(p, Segment)]
         return pa.concat_tables(tables) if tables else EVENT_INPUT_SCHEMA.empty_table()
+
+
+#: Records per chunk when a batch the scan gave up on is tried again in chunks.
+SCAN_CHUNK = 64
+
+
+def _decoded(records: list[_Record]) -> list[Segment | Fallback]:
+    """The decoding route: segments of the records it vouches for, fallbacks for the
+    others, in order."""
+    decoded = [_decode(rec) for rec in records]
+    if all(envs is not None for envs in decoded):
+        try:
+            return [_build(records, [e for envs in decoded if envs for e in envs])]
+        except _Fallback:
+            pass
+    # Some record needs the general route: find which, one record at a time (rare).
+    out: list[Segment | Fallback] = []
+    good: list[tuple[_Record, list[Envelope]]] = []
+    for rec, mine in zip(records, decoded, strict=True):
+        if mine is not None:
+            try:
+                _build([rec], mine)
+            except _Fallback:
+                pass
+            else:
+                good.append((rec, mine))
+                continue
+        if good:
+            out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
+            good = []
+        out.append(Fallback(rec.value, rec.offset))
+    if good:
+        out.append(_build([g for g, _ in good], [e for _, es in good for e in es]))
+    return out
 
 
 def _decode(rec: _Record) -> list[Envelope] | None:

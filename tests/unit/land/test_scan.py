@@ -151,12 +151,15 @@ def _text(event: dict[str, object], layout: dict[str, object], duplicate: bool) 
 
 
 def _parts(values: list[bytes], *, scan_route: bool) -> list[tuple[str, object]]:
+    """What a route makes of ``values``: whether each was added, then each row (with its
+    offset) and each fallback, in order (how rows are split into segments may differ)."""
     cols = RequestColumns(scan=scan_route)
     added = [cols.add(v, offset=k) for k, v in enumerate(values)]
     out: list[tuple[str, object]] = [("added", added)]
     for part in cols.flush():
         if isinstance(part, Segment):
-            out.append(("rows", (part.table.to_pylist(), part.offsets.tolist())))
+            rows = part.table.to_pylist()
+            out += [("row", (r, o)) for r, o in zip(rows, part.offsets.tolist(), strict=True)]
         else:
             assert isinstance(part, Fallback)
             out.append(("fallback", part.offset))
@@ -208,7 +211,7 @@ def test_the_scan_takes_blanks_duplicates_unknown_keys_and_nested_escapes(monkey
     monkeypatch.setattr(expand_module, "_build", None)  # the decoding route would fail
     got = _parts([value], scan_route=True)
     assert got == want
-    rows = got[1][1][0]  # type: ignore[index]
+    rows = [row for kind, (row, _) in got[1:]]  # type: ignore[misc]
     assert rows[0]["properties"] == '{"name":"caf\\u00e9 \\"x\\"", "n":[1.50, -2e3, true, null]}'
     assert rows[1]["user_id"] == "u3" and rows[1]["context"] == '{"ip":"192.0.2.1"}'
     assert rows[2]["context"] == '{"ip":"203.0.113.9","os":{"ip":1}}'
@@ -242,3 +245,40 @@ def test_property_the_scan_never_reads_outside_a_record(tail: bytes, count: int)
     assert found.ok in (True, False)
     assert found.kinds.shape == (len(scan.FIELDS), 2 * count)
     assert np.all(found.ends <= max(len(body), len(tail)))
+
+
+def test_one_odd_record_sends_only_its_chunk_down_the_decoding_route(monkeypatch) -> None:
+    """An integer userId (valid Segment, which the scan leaves to decoding and decoding
+    to ``prepare_events``) in one record of a large batch: the other chunks are still
+    scanned, and the rows and the fallback are the decoding route's, in order."""
+    n_records = 3 * expand_module.SCAN_CHUNK
+
+    def record(k: int) -> bytes:
+        user = b"7" if k == 100 else b'"u%d"' % k
+        events = [
+            msgspec.Raw(
+                b'{"type":"track","event":"E","userId":%s,"messageId":"m%d-%d"}' % (user, k, i)
+            )
+            for i in range(3)
+        ]
+        header = RequestHeader(received_at="2026-03-04T01:02:06Z", count=3, ip="192.0.2.1")
+        return encode_request_record(header, events)
+
+    values = [record(k) for k in range(n_records)]
+    want = _parts(values, scan_route=False)
+    decoded: list[int] = []
+    build = expand_module._build
+
+    def counting(records, envs):  # type: ignore[no-untyped-def]
+        decoded.append(len(records))
+        return build(records, envs)
+
+    monkeypatch.setattr(expand_module, "_build", counting)
+    got = _parts(values, scan_route=True)
+    assert got == want
+    # only the chunk holding record 100 was decoded (whole, then its records one by one)
+    assert max(decoded) == expand_module.SCAN_CHUNK
+    assert ("fallback", 100) in got
+    rows = [item[0] for kind, item in got[1:] if kind == "row"]  # type: ignore[index]
+    assert len(rows) == 3 * (n_records - 1)
+    assert rows[299]["message_id"] == "m99-2" and rows[300]["message_id"] == "m101-0"
