@@ -8,8 +8,10 @@ either as Arrow records (``--format arrow``, the default: what the generator app
 IPC stream of up to ``--events-per-record`` events per record, grouped by the key's
 partition) or as one JSON record per event (``--format json``, ~700 bytes each), or as the
 collector's request records (``--format request``: 100 events per record as the client
-sent them, expanded by the lander into columns (``land/expand.py``; the rules of
-``prepare_events``), so this also prices the work the collector's fast path moves here).
+sent them, expanded by the lander into columns (``land/expand.py``: scanned by compiled
+code, ``land/scan.py``; the rules of ``prepare_events``), so this also prices the work the
+collector's fast path moves here). The lander is built, its scan loaded, and the garbage
+collector tuned (``gc_tuning.tune_gc``, as in every lander process) before the clock starts.
 Then times ``Lander.run()`` (read the bus, decode the records into Arrow, partition by
 day, write zstd Parquet, fsync, commit records, bus commit). The baseline, in the same
 run, is ``pyarrow.parquet.write_table`` of exactly the rows that landed (already in memory
