@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -203,13 +204,25 @@ def run_up(
             sock.close()
 
 
+#: A stop signal this soon after the first is the same request delivered twice (``make``
+#: forwards the SIGTERM that ``timeout`` also sends to the whole process group), not a
+#: second Ctrl-C.
+SECOND_SIGNAL_AFTER = 1.0
+
+
 def _install_signals(stop: threading.Event, force: threading.Event, log: LogSink) -> dict[int, Any]:
+    first: list[float] = []
+
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            log("up", f"{name}: stopping (again to kill at once)")
+            first.append(time.monotonic())
+            stop.set()
+        elif time.monotonic() - first[0] < SECOND_SIGNAL_AFTER:
+            log("up", f"{name} again within {SECOND_SIGNAL_AFTER:g} s: still stopping gracefully")
+        else:
             log("up", "second stop signal: killing the children now")
             force.set()
-        else:
-            log("up", f"{signal.Signals(signum).name}: stopping (again to kill at once)")
-            stop.set()
 
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

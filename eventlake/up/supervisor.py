@@ -18,8 +18,8 @@ journal, in a terminal the terminal.
   its batch, then lands one more of what its partitions hold; a build in progress
   finishes), then serve. Whatever still runs when
   ``up.stop_timeout`` is over is killed with SIGKILL: a killed build publishes nothing,
-  a killed lander re-reads its batch next time. A second Ctrl-C kills everything at once.
-  The supervisor then exits 0.
+  a killed lander re-reads its batch next time. A second Ctrl-C (more than a second
+  after the first) kills everything at once. The supervisor then exits 0.
 - **Orphans.** A child whose supervisor died (SIGKILL, OOM) notices that its parent
   changed and stops itself (``eventlake/up/child.py``).
 
