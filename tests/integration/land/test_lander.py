@@ -214,3 +214,19 @@ def test_pretty_printed_and_broken_records_on_the_bus_never_stop_the_lander(proj
     q = ds.dataset(root / "quarantine", format="parquet", partitioning="hive").to_table()
     assert q.column("reason_code").to_pylist() == ["unreadable_record"]
     assert q.column("raw").to_pylist() == ["{truncated"]
+
+
+def test_a_following_lander_told_to_stop_lands_what_the_bus_holds_then(project, events_appender):
+    """``eventlake up`` stops the intake first, then the lander: what the collector
+    acknowledged last is in the lake even when the stop came before the lander's first
+    poll (here: before it started following at all). Landing it twice is impossible: the
+    records are then behind the lake's offsets."""
+    settings = project()
+    good, _ = events_appender(settings, 250)
+    lander = Lander.from_settings(settings)
+    result = lander.run(follow=True, should_stop=lambda: True)
+    assert (result.events, result.batches) == (250, 1)
+    again = lander.run(follow=True, should_stop=lambda: True)
+    lander.close()
+    assert (again.events, again.batches) == (0, 0)
+    assert _lake_ids(Path(settings.lake_uri())) == Counter(good)
