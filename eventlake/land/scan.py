@@ -29,12 +29,17 @@ call.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import numba as nb
 import numpy as np
 import numpy.typing as npt
 from numba.typed import List
+
+log = logging.getLogger("eventlake.land")
 
 __all__ = [
     "ABSENT",
@@ -48,6 +53,21 @@ __all__ = [
     "gather",
     "scan_events",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _compiled(fn: _F) -> _F:
+    """``numba.njit`` without the GIL, cached on disk where numba finds a writable place
+    (beside this module, else its per-user cache). Where it finds none (a read-only
+    installation and no writable home), each process compiles the scan when it starts
+    instead (a few seconds) rather than failing."""
+    try:
+        return cast(_F, nb.njit(nogil=True, cache=True)(fn))
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+        log.warning("the lander's scan cannot be cached, so it is compiled per process: %s", exc)
+        return cast(_F, nb.njit(nogil=True)(fn))
+
 
 #: The envelope fields the lander reads, in the order of the scan's columns.
 FIELDS = (
@@ -87,7 +107,7 @@ _QUOTE, _BSLASH, _COLON, _COMMA = 34, 92, 58, 44
 _LBRACE, _RBRACE, _LBRACK, _RBRACK = 123, 125, 91, 93
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _ws(data: npt.NDArray[np.uint8], i: int, end: int) -> int:
     while i < end:
         c = data[i]
@@ -97,7 +117,7 @@ def _ws(data: npt.NDArray[np.uint8], i: int, end: int) -> int:
     return i
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _string_end(data: npt.NDArray[np.uint8], i: int, end: int) -> tuple[int, bool]:
     """``i`` just after an opening quote: the index of the closing quote (-1: none), and
     whether the string holds an escape."""
@@ -116,7 +136,7 @@ def _string_end(data: npt.NDArray[np.uint8], i: int, end: int) -> tuple[int, boo
     return -1, escaped
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _literal(data: npt.NDArray[np.uint8], i: int, end: int, text: bytes) -> bool:
     n = len(text)
     if i + n > end:
@@ -127,7 +147,7 @@ def _literal(data: npt.NDArray[np.uint8], i: int, end: int, text: bytes) -> bool
     return True
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _scalar_end(data: npt.NDArray[np.uint8], i: int, end: int) -> int:
     """A number or literal starting at ``i``: the index after it (-1: not one)."""
     c = data[i]
@@ -152,7 +172,7 @@ def _scalar_end(data: npt.NDArray[np.uint8], i: int, end: int) -> int:
 MAX_DEPTH = 1000
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _nested_end(data: npt.NDArray[np.uint8], i: int, end: int, stack: npt.NDArray[np.uint8]) -> int:
     """An object or array opening at ``i``: the index after its closing bracket (-1: bad).
 
@@ -191,7 +211,7 @@ def _nested_end(data: npt.NDArray[np.uint8], i: int, end: int, stack: npt.NDArra
     return -1
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _field(
     data: npt.NDArray[np.uint8],
     s: int,
@@ -214,7 +234,7 @@ def _field(
     return -1
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _digits(data: npt.NDArray[np.uint8], i: int, n: int) -> int:
     v = 0
     for k in range(n):
@@ -225,7 +245,7 @@ def _digits(data: npt.NDArray[np.uint8], i: int, n: int) -> int:
     return v
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _days_from_civil(y: int, m: int, d: int) -> int:
     y -= m <= 2
     era = (y if y >= 0 else y - 399) // 400
@@ -235,7 +255,7 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _time_us(data: npt.NDArray[np.uint8], s: int, e: int) -> tuple[bool, int]:
     """RFC 3339 text in ``data[s:e]`` as UTC microseconds (naive = UTC); False for any
     other spelling (the decoding route then decides)."""
@@ -299,7 +319,7 @@ def _time_us(data: npt.NDArray[np.uint8], s: int, e: int) -> tuple[bool, int]:
     return True, secs * 1_000_000 + frac
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _event(
     data: npt.NDArray[np.uint8],
     i: int,
@@ -366,7 +386,7 @@ def _event(
     return -1
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _context_names_ip(
     data: npt.NDArray[np.uint8], s: int, e: int, stack: npt.NDArray[np.uint8]
 ) -> bool:
@@ -400,7 +420,7 @@ def _context_names_ip(
     return False
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _scan(
     records: List[npt.NDArray[np.uint8]],
     counts: npt.NDArray[np.int64],
@@ -554,7 +574,7 @@ def scan_events(arrays: list[bytes | memoryview], counts: list[int]) -> ScanResu
     )
 
 
-@nb.njit(nogil=True, cache=True)
+@_compiled
 def _gather(
     records: List[npt.NDArray[np.uint8]],
     starts: npt.NDArray[np.int32],

@@ -282,3 +282,30 @@ def test_one_odd_record_sends_only_its_chunk_down_the_decoding_route(monkeypatch
     rows = [item[0] for kind, item in got[1:] if kind == "row"]  # type: ignore[index]
     assert len(rows) == 3 * (n_records - 1)
     assert rows[299]["message_id"] == "m99-2" and rows[300]["message_id"] == "m101-0"
+
+
+def test_without_a_writable_cache_the_scan_is_compiled_per_process(monkeypatch, caplog) -> None:
+    """A read-only installation with no writable home: numba finds no cache locator and
+    refuses ``cache=True`` (a RuntimeError at decoration). The scan is then compiled
+    without a cache instead of failing at import. (The locator's refusal is simulated: as
+    root, every folder here is writable.)"""
+    real_njit = scan.nb.njit
+    asked: list[dict[str, object]] = []
+
+    def njit(*args, **options):  # type: ignore[no-untyped-def]
+        if args:  # numba's own use while compiling
+            return real_njit(*args, **options)
+        asked.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real_njit(**options)
+
+    monkeypatch.setattr(scan.nb, "njit", njit)
+
+    def double(x: int) -> int:
+        return 2 * x
+
+    compiled = scan._compiled(double)
+    assert compiled(21) == 42
+    assert asked == [{"nogil": True, "cache": True}, {"nogil": True}]
+    assert "compiled per process" in caplog.text
