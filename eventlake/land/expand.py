@@ -32,6 +32,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter, is_not
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
@@ -45,7 +46,6 @@ from eventlake.bus.request_records import (
     RequestRecordError,
     split_request_record,
 )
-from eventlake.land import scan
 from eventlake.spec import (
     EVENT_TYPES,
     Envelope,
@@ -53,6 +53,9 @@ from eventlake.spec import (
     context_text,
     parse_timestamp,
 )
+
+if TYPE_CHECKING:
+    from eventlake.land import scan
 
 __all__ = [
     "SCAN_CHUNK",
@@ -489,6 +492,11 @@ def _build_scanned(records: list[_Record]) -> Segment:
     Raises:
         _Fallback: the scan does not vouch for some event, or some event breaks a rule.
     """
+    # Imported here, not with the module: numba takes 0.2 s to load, and the processes
+    # that import eventlake.land only to read the lake's offsets (status, /healthz)
+    # never scan.
+    from eventlake.land import scan
+
     if any(r.header.context for r in records):
         raise _Fallback  # a batch-level context is merged per event by the decoding route
     try:
@@ -576,11 +584,12 @@ def _own_ip_contexts(
         return spliced
     values: list[str | None] = [None] * len(spliced)
     for i in np.flatnonzero(own).tolist():
-        ip = records[int(layout.rec_of[i])].header.ip
+        r = int(layout.rec_of[i])
+        head = heads[r]
+        assert head is not None  # ``own`` holds events of records with an address only
         raw = msgspec.Raw(found.text("context", i))
-        prefix = '{"ip":' + msgspec.json.encode(ip).decode()
         try:
-            values[i] = context_text(raw, ip, prefix, None)
+            values[i] = context_text(raw, records[r].header.ip, head.decode(), None)
         except Exception as exc:  # a rule of prepare_events says no: let it say why
             raise _Fallback from exc
     return pc.if_else(pa.array(own), pa.array(values, pa.string()), spliced)
