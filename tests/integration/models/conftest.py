@@ -227,7 +227,8 @@ def _session(b: _Builder, p: Player, day: int, start: int, device: int) -> None:
 def _generate(seed: int) -> list[dict[str, Any]]:
     b = _Builder(seed)
     rng = b.rng
-    for p in _players(rng):
+    players = _players(rng)
+    for p in players:
         for day in range(p.first_day, DAYS):
             if p.identify_day is not None:
                 for k in range(len(p.user_ids) - 1):
@@ -302,6 +303,27 @@ def _generate(seed: int) -> list[dict[str, Any]]:
             copy["timestamp"] = r["timestamp"] + dt.timedelta(days=1)
         dups.append(copy)
     rows += dups
+    # a second identify later the same day with other traits, for players on one device:
+    # the day's latest identify wins (int_node_days ranks a node's identifies within a
+    # day). Drawn from a random generator of their own, after the duplicates, so that the
+    # rest of the dataset is what it was without them; with the userId alone (the node of
+    # the first one), so that it links no ids that were not linked before.
+    main_rng, b.rng = b.rng, random.Random(seed + 1)
+    first_extra = len(b.rows)
+    for p in players:
+        if p.identify_day is not None and p.second_device_day is None and p.identify_day < DAYS:
+            b.add(
+                p,
+                _ts(p.identify_day, 21 * 3600 + 30 * 60),
+                "identify",
+                anon=None,
+                user=p.user_ids[0],
+                traits={"name": f"{p.user_ids[0]} (renamed)"},
+            )
+    b.rng = main_rng
+    received_days = {r["received_at"].date() for r in rows}
+    # on the days that already have a commit: the scenario's commits stay as they were
+    rows += [r for r in b.rows[first_extra:] if r["received_at"].date() in received_days]
     rows.sort(key=lambda r: (r["received_at"], r["bus_partition"]))
     offsets: dict[int, int] = {}
     for r in rows:

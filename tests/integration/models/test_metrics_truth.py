@@ -192,6 +192,11 @@ def test_dim_users_stitches_identities(built: Built, expected: dict[str, Any], t
     assert "legacy-003" not in got.index
     assert got.loc["user-005", "is_identified"]
     assert got.loc["user-005", "anonymous_ids"] >= 1
+    # a later identify (name only), on a second device or the same day, replaces the
+    # first one's traits
+    for suffix in ("(tablet)", "(renamed)"):
+        later = got["name"].fillna("").str.endswith(suffix)
+        assert later.any() and got.loc[later, "email"].isna().all(), suffix
 
 
 def test_fct_events_attributes_pre_identify_events(built: Built, expected: dict[str, Any]) -> None:

@@ -177,8 +177,10 @@ def events_table(raw: pd.DataFrame, rates: Rates | None = None) -> pd.DataFrame:
 
 
 def dim_users(raw: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
-    """One row per stitched user: first/last seen, events, identified or not, and the
-    distinct anonymousIds of every arrived row attributed to them (duplicates included)."""
+    """One row per stitched user: first/last seen, events, identified or not, the
+    distinct anonymousIds of every arrived row attributed to them (duplicates included),
+    and the email and name of the traits of their latest identify call that has traits
+    (latest by event time, then messageId)."""
     keys = identity_keys(raw)
     users = ev.groupby("user_key", as_index=False).agg(
         first_seen_at=("timestamp", "min"),
@@ -192,6 +194,13 @@ def dim_users(raw: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
     anon = raw.loc[raw["anonymous_id"].notna(), "anonymous_id"].drop_duplicates()
     per_user = pd.Series([keys["a:" + a] for a in anon]).value_counts()
     users["anonymous_ids"] = users["user_key"].map(per_user).fillna(0).astype(int)
+    identifies = ev[(ev["type"] == "identify") & ev["traits"].notna()]
+    latest = identifies.sort_values(["timestamp", "message_id"]).drop_duplicates(
+        "user_key", keep="last"
+    )
+    traits = {k: json.loads(t) for k, t in latest[["user_key", "traits"]].itertuples(index=False)}
+    for field in ("email", "name"):
+        users[field] = [traits.get(k, {}).get(field) for k in users["user_key"]]
     return users
 
 
