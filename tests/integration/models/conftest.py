@@ -304,10 +304,10 @@ def _generate(seed: int) -> list[dict[str, Any]]:
         dups.append(copy)
     rows += dups
     # a second identify later the same day with other traits, for players on one device:
-    # the day's latest identify wins (int_node_days ranks a node's identifies within a
-    # day). Drawn from a random generator of their own, after the duplicates, so that the
-    # rest of the dataset is what it was without them; with the userId alone (the node of
-    # the first one), so that it links no ids that were not linked before.
+    # dim_users' traits are the latest identify's, by event time (then messageId), also
+    # within a day. Drawn from a random generator of their own, after the duplicates, so
+    # that the rest of the dataset is what it was without them; with the userId alone
+    # (the node of the first one), so that it links no ids that were not linked before.
     main_rng, b.rng = b.rng, random.Random(seed + 1)
     first_extra = len(b.rows)
     for p in players:
