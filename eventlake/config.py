@@ -218,7 +218,11 @@ class LandConfig(Section):
         default=128 * 1024 * 1024, description="Close a batch at this many input bytes."
     )
     max_age_seconds: float = Field(
-        default=5.0, description="Close a batch this long after its first event (--follow)."
+        default=5.0,
+        description="Close a batch this long after its first event (--follow). Under "
+        "`eventlake up` running both land and build, a model run also closes the open batch "
+        "as it starts loading (docs/pipeline.md), so this bounds lake file sizes, not "
+        "freshness.",
     )
     drain_timeout_seconds: float = Field(
         default=120.0,

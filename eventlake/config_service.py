@@ -41,8 +41,10 @@ class ScheduleConfig(Section):
     models: str = Field(
         default="continuous",
         description="'continuous': a model run starts as soon as the lake holds commits the "
-        "warehouse has not loaded, at most one run start every models_min_interval seconds; "
-        "or a cron expression (e.g. '*/15 * * * *'): a run at each time, whatever arrived.",
+        "warehouse has not loaded (or, under `eventlake up` running the lander too, as soon "
+        "as the lander holds an open batch, which the run asks it to land), at most one run "
+        "start every models_min_interval seconds; or a cron expression (e.g. "
+        "'*/15 * * * *'): a run at each time, whatever arrived.",
     )
     models_min_interval: float = Field(
         default=5.0,

@@ -47,6 +47,7 @@ from eventlake.errors import CommitConflictError, LakeError, LandError
 from eventlake.lake import QUARANTINE_DIR, Lake, PendingFile, open_lake
 from eventlake.land.convert import Converted, Run, convert_runs, split_by_day
 from eventlake.land.expand import warm_up
+from eventlake.land.flush import CHECK_SECONDS, FlushRequests
 from eventlake.land.offsets import LakeOffsets
 
 __all__ = ["BatchSummary", "LandResult", "Lander", "LANDER_STREAM", "commit_id_for"]
@@ -149,8 +150,11 @@ class Lander:
         *,
         topics: Iterable[str] = (EVENTS, QUARANTINE),
         hook: FailureHook | None = None,
+        flush: FlushRequests | None = None,
     ) -> None:
         self.cfg = cfg
+        self.flush = flush
+        self._drained = False  # the last batch closed for a flush request, the bus drained
         self.bus = bus
         self.lake = lake
         self.topics = tuple(topics)
@@ -176,14 +180,17 @@ class Lander:
         lake: Lake | None = None,
         topics: Iterable[str] = (EVENTS, QUARANTINE),
         hook: FailureHook | None = None,
+        flush: FlushRequests | None = None,
     ) -> Lander:
-        """The lander of a configuration: its ``[land]``, ``[bus]`` and ``[lake]``."""
+        """The lander of a configuration: its ``[land]``, ``[bus]`` and ``[lake]``;
+        ``flush``: the requests of model runs to land the open batch now (``land/flush.py``)."""
         return cls(
             settings.land,
             open_bus(settings.bus, settings.base_dir),
             lake or open_lake(settings.lake_uri(), settings.lake.storage_options),
             topics=topics,
             hook=hook,
+            flush=flush,
         )
 
     # -- exactly-once bookkeeping --------------------------------------------------------
@@ -217,6 +224,9 @@ class Lander:
         result = LandResult()
         started = time.monotonic()
         drain = None if follow else self._start_drain()
+        flush = self.flush if follow else None
+        if flush is not None:
+            flush.reset()
         while not should_stop():
             if drain is not None and not self._short_of(drain):
                 break
@@ -225,6 +235,9 @@ class Lander:
                 summary = self.land_runs(runs, result)
                 if on_batch is not None:
                     on_batch(summary)
+            if flush is not None:
+                flush.landed(drained=self._drained)
+            if runs:
                 if max_batches is not None and result.batches >= max_batches:
                     break
             elif drain is not None:
@@ -236,6 +249,8 @@ class Lander:
                     summary = self.land_runs(runs, result)
                     if on_batch is not None:
                         on_batch(summary)
+                if flush is not None:
+                    flush.landed(drained=True)  # the bus held nothing more
         result.seconds = time.monotonic() - started
         return result
 
@@ -292,24 +307,39 @@ class Lander:
         self, follow: bool, should_stop: Callable[[], bool], drain: _Drain | None
     ) -> list[Run]:
         """One micro-batch: up to max_records/max_bytes, or what came within max_age
-        (``follow``), or what is there now on the way to the drain's marks (one-shot)."""
+        (``follow``), or what is there now on the way to the drain's marks (one-shot).
+
+        Following with :attr:`flush`, a model run's request closes the batch early: what
+        the bus holds then is taken (polls that do not wait) and the batch ends on the
+        first empty poll (``_drained``: the request can be answered once it landed)."""
         runs: list[Run] = []
         n = size = 0
         first_at: float | None = None
         polled: dict[TopicPartition, int] = {}
+        flush = self.flush if follow else None
+        flushing = False
+        self._drained = False
         while n < self.cfg.max_records and size < self.cfg.max_bytes:
+            if flush is not None and not flushing:
+                flushing = flush.requested()
             if not follow:
                 # wait for the first records (a group join takes a while), then take only
                 # what has arrived: a one-shot batch closes when the bus has nothing ready
                 timeout = 0.0 if runs else _DRAIN_POLL_SECONDS
+            elif flushing:
+                timeout = 0.0
             elif first_at is None:
                 timeout = 0.2
             else:
                 timeout = max(0.0, first_at + self.cfg.max_age_seconds - time.monotonic())
+            if flush is not None:
+                timeout = min(timeout, CHECK_SECONDS)  # look for a request meanwhile
             got = self._poll(self.cfg.max_records - n, self.cfg.max_bytes - size, timeout)
             if got:
                 if first_at is None:
                     first_at = time.monotonic()
+                    if flush is not None:
+                        flush.opened()
                 runs.extend(got)
                 n += sum(r.count for r in got)
                 size += sum(len(r.values) for r in got)
@@ -319,6 +349,14 @@ class Lander:
                     if not self._short_of(drain, polled):
                         break  # this batch reaches every mark: land it and stop
                 continue
+            if flushing:
+                self._drained = True  # the bus holds nothing more: land, then answer
+                break
+            if flush is not None and not should_stop():
+                age = self.cfg.max_age_seconds
+                if first_at is None or time.monotonic() < first_at + age:
+                    continue  # the short poll came back empty: no request, batch not due
+                break
             if first_at is None and follow and not should_stop():
                 continue
             break

@@ -18,7 +18,10 @@ sources    sources   a watcher thread per CSV source, a cron thread per REST sou
 ``roles=None`` runs them all on one machine (a project that tracks no events,
 :func:`eventlake.project.tracks_events`, gets no collector and no lander: its data comes from
 its sources); ``--role`` runs some of them, to spread the pipeline over machines on Kafka,
-object storage and PostgreSQL (docs/scale-out.md).
+object storage and PostgreSQL (docs/scale-out.md). When one supervisor runs both ``land``
+and ``build``, a model run asks the lander to land its open batch before it loads the
+lake (``eventlake/land/flush.py``), so freshness does not wait for
+``land.max_age_seconds``.
 """
 
 from __future__ import annotations
@@ -153,6 +156,13 @@ def run_up(
             owned.append(bound["serve"])
         state_file = state_path(settings, None if roles is None else chosen)
         env = {"EVENTLAKE_CONFIG": str(config_path), STATE_ENV: str(state_file)}
+        # the lander lands its open batch when a model run asks (land/flush.py): only
+        # between the two children of this supervisor
+        flush_env = {}
+        if "land" in chosen and "build" in chosen:
+            from eventlake.land.flush import FLUSH_ENV, flush_folder
+
+            flush_env[FLUSH_ENV] = str(flush_folder(state_file.parent))
         specs = []
         for role in chosen:
             args: list[str] = []
@@ -171,7 +181,7 @@ def run_up(
                     role=role,
                     argv=child_command(role, *args),
                     stop_group=group.get(role, STOP_PROCESS),
-                    env=env,
+                    env={**env, **flush_env} if role in ("land", "build") else env,
                     pass_fds=fds,
                 )
             )

@@ -11,7 +11,11 @@ in the same process costs about a second of dbt, a new process six to eight (DES
   tables, so for them the signal is the warehouse: when its published version changes
   (a stat of the DuckDB file; one small query on PostgreSQL), the source commits it holds
   are compared with those the models were last built from (the pipeline state), and new
-  ones start a run too (which builds the models that read those sources);
+  ones start a run too (which builds the models that read those sources). With the
+  lander in the same ``eventlake up`` (``flush``, ``land/flush.py``), a batch the lander
+  holds open starts a run as well, and every run asks the lander to land its open batch
+  just before loading the lake (its ``load`` stage), so what the collector acknowledged
+  before then is in the run, however long ``land.max_age_seconds`` is;
 - **cron**: a run at each time of the expression, whatever arrived.
 
 A run is ``eventlake.pipeline.run(settings, land=False)``: the lander child lands, this
@@ -34,6 +38,7 @@ from typing import Any
 
 from eventlake.config import Settings
 from eventlake.errors import EventlakeError
+from eventlake.land.flush import FLUSH_WAIT, FlushRequests
 from eventlake.up.cron import Clock, CronSchedule, RealClock, wait_until
 
 __all__ = ["ModelScheduler", "run_build"]
@@ -65,8 +70,11 @@ class ModelScheduler:
         *,
         clock: Clock | None = None,
         run_once: RunOnce | None = None,
+        flush: FlushRequests | None = None,
     ) -> None:
         self.settings = settings
+        self.flush = flush
+        self._at_load: set[tuple[str, str]] | None = None
         self.stop = stop
         self.clock = clock or RealClock()
         self._run_once = run_once or self._pipeline_run
@@ -85,9 +93,25 @@ class ModelScheduler:
     def _pipeline_run(self) -> object:
         from eventlake.pipeline import run
 
-        result = run(self.settings, land=False, trigger="up")
+        result = run(self.settings, land=False, trigger="up", on_stage=self._on_stage)
         log.info("%s", result.summary())
         return result
+
+    def _on_stage(self, stage: str) -> None:
+        """Before the run reads the lake (``load``): the lander lands its open batch
+        (with :attr:`flush`), and the commits the run will find are noted."""
+        if stage != "load" or self.flush is None:
+            return
+        started = time.monotonic()
+        if not self.flush.ask(stop=self.stop) and not self.stop.is_set():
+            log.warning(
+                "the lander did not land its open batch within %g s; this run loads what "
+                "the lake holds",
+                FLUSH_WAIT,
+            )
+        else:
+            log.debug("the lander landed its open batch in %.3f s", time.monotonic() - started)
+        self._at_load = self.new_commits()
 
     def run_now(self) -> bool:
         """One run; True if it succeeded (a failure is logged and recorded, not raised)."""
@@ -131,7 +155,9 @@ class ModelScheduler:
         try:
             while not self.stop.is_set():
                 new = self.new_commits()
-                if not new and not self.new_source_commits():
+                # the lander's open batch counts as new: the run asks it to land first
+                held = not new and self.flush is not None and self.flush.holding()
+                if not new and not held and not self.new_source_commits():
                     if self.clock.wait(self.stop, self.cfg.models_poll_seconds):
                         return
                     continue
@@ -143,9 +169,11 @@ class ModelScheduler:
                             return
                         new = self.new_commits()  # what the run will find, as of now
                 last_start = time.monotonic()
+                self._at_load = None
                 if self.run_now():
                     assert self._loaded is not None
-                    self._loaded |= new  # loaded now (and maybe more that came meanwhile)
+                    # loaded now (and maybe more that came meanwhile)
+                    self._loaded |= new | (self._at_load or set())
                     self._sources_pending = False  # the run built them
         finally:
             if self._reader is not None:
@@ -226,4 +254,6 @@ class ModelScheduler:
 
 def run_build(settings: Settings, stop: threading.Event) -> None:
     """The build child's body: the model scheduler until ``stop``."""
-    ModelScheduler(settings, stop).run()
+    from eventlake.land.flush import from_environment
+
+    ModelScheduler(settings, stop, flush=from_environment()).run()

@@ -101,8 +101,9 @@ def run_land(settings: Settings, stop: threading.Event) -> None:
     it drained, whether or not the lander had started following when the stop came."""
     from eventlake.gc_tuning import tune_gc
     from eventlake.land import Lander
+    from eventlake.land.flush import from_environment
 
-    lander = Lander.from_settings(settings)
+    lander = Lander.from_settings(settings, flush=from_environment())
     tune_gc()
     try:
         log.info("landing %s into %s", lander.bus.describe(), lander.lake.uri)

@@ -107,6 +107,32 @@ def test_events_sent_with_the_sdk_appear_in_the_api(up_factory: Any) -> None:
     assert up.stop() == 0
 
 
+def test_a_run_asks_the_lander_for_its_open_batch_instead_of_waiting_its_age(
+    up_factory: Any,
+) -> None:
+    """land.max_age_seconds = 1 hour: no batch closes by age during the test, so events
+    that reach the API were landed because a model run asked the lander (land/flush.py),
+    each once."""
+    from eventlake.tracker import Client
+
+    up = up_factory(env=up_env(EVENTLAKE_LAND__MAX_AGE_SECONDS="3600"))
+    up.wait_running()
+    with Client(WRITE_KEY, up.collect_url, flush_interval=0.1) as client:
+        for i in range(40):
+            client.track("Level Started", {"level": 1}, user_id=f"flush-user-{i % 5}")
+        assert client.flush(timeout=60)
+    wait_for(lambda: _api_events(up) == 40, "the 40 events in /api/metrics/events_daily")
+    rows = _lake_rows(up.root)
+    assert len(rows) == 40 and len({r[0] for r in rows}) == 40
+    with Client(WRITE_KEY, up.collect_url, flush_interval=0.1) as client:
+        for i in range(15):
+            client.track("Level Started", {"level": 2}, user_id=f"flush-user-{i % 5}")
+        assert client.flush(timeout=60)
+    wait_for(lambda: _api_events(up) == 55, "the next 15 events in the API")
+    assert len({r[0] for r in _lake_rows(up.root)}) == len(_lake_rows(up.root)) == 55
+    assert up.stop() == 0
+
+
 class _Sender:
     """Sends batches over HTTP in a thread and records exactly what was acknowledged.
 
