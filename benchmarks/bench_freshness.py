@@ -511,8 +511,19 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2, help="client processes")
     ap.add_argument("--marker-interval", type=float, default=0.5, help="seconds between markers")
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between API polls")
-    ap.add_argument("--land-age", type=float, default=1.0, help="land.max_age_seconds")
-    ap.add_argument("--min-interval", type=float, default=1.0, help="schedule.models_min_interval")
+    ap.add_argument(
+        "--land-age",
+        type=float,
+        default=None,
+        help="land.max_age_seconds (default: the project's, 5 s; model runs ask the lander "
+        "to land its open batch, so this no longer sets freshness)",
+    )
+    ap.add_argument(
+        "--min-interval",
+        type=float,
+        default=None,
+        help="schedule.models_min_interval (default: the project's, 5 s)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
 
@@ -534,9 +545,11 @@ def main() -> None:
         "EVENTLAKE_COLLECT__PORT": str(collect_port),
         "EVENTLAKE_SERVE__HOST": "127.0.0.1",
         "EVENTLAKE_SERVE__PORT": str(serve_port),
-        "EVENTLAKE_LAND__MAX_AGE_SECONDS": str(args.land_age),
-        "EVENTLAKE_SCHEDULE__MODELS_MIN_INTERVAL": str(args.min_interval),
     }
+    if args.land_age is not None:
+        overrides["EVENTLAKE_LAND__MAX_AGE_SECONDS"] = str(args.land_age)
+    if args.min_interval is not None:
+        overrides["EVENTLAKE_SCHEDULE__MODELS_MIN_INTERVAL"] = str(args.min_interval)
     print(
         "settings besides the project's defaults: "
         + " ".join(f"{k}={v}" for k, v in overrides.items())
