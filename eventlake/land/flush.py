@@ -15,8 +15,11 @@ of another machine (``--role``) never hears, and a run does not wait for one. Fi
 replaced atomically (write, then ``rename``):
 
 - ``request``: the token of the latest request (nanoseconds, increasing);
-- ``done``: the token of the latest request the lander has handled: every record on the
-  bus when it saw the request is in the lake (or it holds no batch and nothing was there);
+- ``done``: the token of the latest request the lander has handled: every record its
+  consumer could read when it saw the request is in the lake (or it held no batch and
+  nothing was there). On the local bus that is every record appended before the
+  request; on Kafka, what the consumer had fetched by then (a poll that does not wait),
+  so an event acknowledged a moment before may still wait for the next batch;
 - ``open``: present while the lander holds an open batch (the continuous scheduler starts
   a run for it, as for a new lake commit, so a trickle need not wait for the batch's age).
 
