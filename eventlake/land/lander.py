@@ -154,7 +154,6 @@ class Lander:
     ) -> None:
         self.cfg = cfg
         self.flush = flush
-        self._drained = False  # the last batch closed for a flush request, the bus drained
         self.bus = bus
         self.lake = lake
         self.topics = tuple(topics)
@@ -230,13 +229,13 @@ class Lander:
         while not should_stop():
             if drain is not None and not self._short_of(drain):
                 break
-            runs = self._collect(follow, should_stop, drain)
+            runs, drained = self._collect(follow, should_stop, drain)
             if runs:
                 summary = self.land_runs(runs, result)
                 if on_batch is not None:
                     on_batch(summary)
             if flush is not None:
-                flush.landed(drained=self._drained)
+                flush.landed(drained=drained)
             if runs:
                 if max_batches is not None and result.batches >= max_batches:
                     break
@@ -244,7 +243,7 @@ class Lander:
                 self._wait_for_others(drain)
         else:
             if follow and (max_batches is None or result.batches < max_batches):
-                runs = self._collect(False, lambda: False, None)
+                runs, _ = self._collect(False, lambda: False, None)
                 if runs:
                     summary = self.land_runs(runs, result)
                     if on_batch is not None:
@@ -305,20 +304,20 @@ class Lander:
     # -- batches -------------------------------------------------------------------------
     def _collect(
         self, follow: bool, should_stop: Callable[[], bool], drain: _Drain | None
-    ) -> list[Run]:
+    ) -> tuple[list[Run], bool]:
         """One micro-batch: up to max_records/max_bytes, or what came within max_age
         (``follow``), or what is there now on the way to the drain's marks (one-shot).
 
         Following with :attr:`flush`, a model run's request closes the batch early: what
         the bus holds then is taken (polls that do not wait) and the batch ends on the
-        first empty poll (``_drained``: the request can be answered once it landed)."""
+        first empty poll. Returns the batch, and whether it ended so (the bus drained
+        after a request: the request can be answered once the batch landed)."""
         runs: list[Run] = []
         n = size = 0
         first_at: float | None = None
         polled: dict[TopicPartition, int] = {}
         flush = self.flush if follow else None
         flushing = False
-        self._drained = False
         while n < self.cfg.max_records and size < self.cfg.max_bytes:
             if flush is not None and not flushing:
                 flushing = flush.requested()
@@ -350,8 +349,7 @@ class Lander:
                         break  # this batch reaches every mark: land it and stop
                 continue
             if flushing:
-                self._drained = True  # the bus holds nothing more: land, then answer
-                break
+                return runs, True  # the bus holds nothing more: land, then answer
             if flush is not None and not should_stop():
                 age = self.cfg.max_age_seconds
                 if first_at is None or time.monotonic() < first_at + age:
@@ -360,7 +358,7 @@ class Lander:
             if first_at is None and follow and not should_stop():
                 continue
             break
-        return runs
+        return runs, False
 
     def _poll(self, max_records: int, max_bytes: int, timeout: float) -> list[Run]:
         return [

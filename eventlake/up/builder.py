@@ -38,7 +38,7 @@ from typing import Any
 
 from eventlake.config import Settings
 from eventlake.errors import EventlakeError
-from eventlake.land.flush import FLUSH_WAIT, FlushRequests
+from eventlake.land.flush import FLUSH_WAIT, FlushRequests, from_environment
 from eventlake.up.cron import Clock, CronSchedule, RealClock, wait_until
 
 __all__ = ["ModelScheduler", "run_build"]
@@ -254,6 +254,4 @@ class ModelScheduler:
 
 def run_build(settings: Settings, stop: threading.Event) -> None:
     """The build child's body: the model scheduler until ``stop``."""
-    from eventlake.land.flush import from_environment
-
     ModelScheduler(settings, stop, flush=from_environment()).run()
